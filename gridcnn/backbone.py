@@ -1,0 +1,369 @@
+"""The one configurable CNN: a frozen spec in, an ``nn.Module`` out, with shapes inferred and a Keras-style summary.
+
+A network is one or more parallel *branches* of [Conv2d, (BatchNorm), activation, Pool, (Dropout)] blocks whose
+flattened outputs are concatenated and fed to fully connected layers and a linear head. A plain CNN has one branch;
+Kim's text CNN has three (kernel heights 3, 4, 5 spanning the full embedding width).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ._registry import Registry, did_you_mean
+from .exceptions import GridCNNError
+
+POOLS = ("max", "avg", "sum", "none")
+GLOBAL_POOLS = ("max", "avg")
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh}
+
+
+@dataclass(frozen=True)
+class ConvBlock:
+    """One [Conv2d, BatchNorm?, activation, Pool, Dropout?] block.
+
+    Sizes are an int (square) or an ``(h, w)`` pair; the kernel width may be ``"full"`` to span the whole grid
+    width at that point (text CNNs: one kernel covers every embedding dimension). A square size on an axis of
+    length 1 means 1, so the same spec runs on images and on 1 x L sequences.
+    """
+
+    filters: int
+    kernel_size: int | tuple = 3
+    stride: int | tuple = 1
+    padding: int | tuple | str = "same"
+    pool: str = "max"
+    pool_size: int | tuple = 2
+    batch_norm: bool = False
+    dropout: float = 0.0
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """Everything that defines the network, independent of the input size and the number of classes."""
+
+    branches: tuple[tuple[ConvBlock, ...], ...]
+    hidden: tuple[int, ...] = ()
+    dropout: float = 0.0
+    global_pool: str | None = None
+    activation: str = "relu"
+
+    def build(self, input_shape, n_outputs: int) -> "GridCNN":
+        """Return the ``nn.Module`` for grids of ``input_shape`` = (C, H, W) and ``n_outputs`` classes."""
+        return _plan(self, input_shape, n_outputs)[0]
+
+    def summary(self, input_shape, n_outputs: int) -> "Summary":
+        """Return the Keras-style summary (layer, output shape, parameters) for this input shape."""
+        return _plan(self, input_shape, n_outputs)[1]
+
+    def to_dict(self) -> dict:
+        """A JSON-ready description, inverse of `from_dict`."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BackboneSpec":
+        """Rebuild a spec written by `to_dict` (lists come back as tuples)."""
+        branches = tuple(tuple(ConvBlock(**_tuplify(b)) for b in branch) for branch in d["branches"])
+        rest = {k: _tuplify(v) for k, v in d.items() if k != "branches"}
+        return cls(branches=branches, **rest)
+
+
+def _tuplify(v):
+    if isinstance(v, dict):
+        return {k: _tuplify(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return tuple(_tuplify(x) for x in v)
+    return v
+
+
+class GridCNN(nn.Module):
+    """Parallel convolutional branches, concatenated, then the fully connected head."""
+
+    def __init__(self, branches: list[nn.Sequential], head: nn.Sequential):
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(self.branches) == 1:
+            z = self.branches[0](x).flatten(1)
+        else:
+            z = torch.cat([b(x).flatten(1) for b in self.branches], dim=1)
+        return self.head(z)
+
+    @torch.no_grad()
+    def feature_maps(self, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+        """The first branch's activations at the end of each block (after its pool when it has one), for plots."""
+        by_block: dict[str, tuple[str, torch.Tensor]] = {}
+        for name, layer in self.branches[0].named_children():
+            x = layer(x)
+            kind = name.split("_")[-1].rstrip("0123456789")
+            if kind in ("act", "pool"):
+                by_block[name[len(name.rstrip("0123456789")):]] = (name, x)
+        return list(by_block.values())
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Rows of (layer, output shape (H, W, C) or (features,), parameters), with totals; prints as a table."""
+
+    rows: tuple[tuple[str, tuple, int], ...]
+    total_params: int
+    trainable_params: int
+
+    def __str__(self) -> str:
+        header = ("Layer", "Output shape", "Params")
+        cells = [header] + [(n, str(s), f"{p:,}") for n, s, p in self.rows]
+        w = [max(len(r[i]) for r in cells) for i in range(3)]
+        line = "-" * (w[0] + w[1] + w[2] + 6)
+        fmt = f"{{:<{w[0]}}}   {{:<{w[1]}}}   {{:>{w[2]}}}"
+        out = [fmt.format(*header), line] + [fmt.format(*r) for r in cells[1:]] + [line]
+        out += [f"Total params: {self.total_params:,}", f"Trainable params: {self.trainable_params:,}"]
+        return "\n".join(out)
+
+    __repr__ = __str__
+
+
+# -- shape arithmetic ------------------------------------------------------------------------------------------
+
+
+def _pair(v, what: str) -> tuple:
+    if isinstance(v, (list, tuple)):
+        if len(v) != 2:
+            raise GridCNNError(f"{what} must be an int or an (h, w) pair. Got {v!r} instead.")
+        return tuple(v)
+    return (v, v)
+
+
+def _squeeze_unit_axes(v, extent: tuple[int, int], neutral: int, what: str) -> tuple:
+    """An int size is square, except on an axis of length 1, where it is ``neutral`` (a 1 x L grid has no height)."""
+    h, w = _pair(v, what)
+    if not isinstance(v, (list, tuple)):
+        h = neutral if extent[0] == 1 else h
+        w = neutral if extent[1] == 1 else w
+    return h, w
+
+
+def _conv_out(n: int, k: int, s: int, p: int) -> int:
+    return (n + 2 * p - k) // s + 1
+
+
+def _check_positive(name, where, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise GridCNNError(f"{name} of {where} must be a positive int. Got {value!r} instead.")
+
+
+def _plan(spec: BackboneSpec, input_shape, n_outputs: int):
+    """Walk the spec over the input shape: build the modules and the summary rows, or explain what does not fit."""
+    if len(tuple(input_shape)) != 3:
+        raise GridCNNError(f"input_shape must be (channels, height, width). Got {tuple(input_shape)!r} instead.")
+    c0, h0, w0 = (int(v) for v in input_shape)
+    if spec.activation not in ACTIVATIONS:
+        raise GridCNNError(
+            f"activation must be one of {sorted(ACTIVATIONS)}. Got {spec.activation!r} instead."
+            + did_you_mean(spec.activation, ACTIVATIONS)
+        )
+    act = ACTIVATIONS[spec.activation]
+    multi = len(spec.branches) > 1
+    rows, branches, n_flat = [], [], 0
+    for bi, branch in enumerate(spec.branches, 1):
+        layers: OrderedDict[str, nn.Module] = OrderedDict()
+        c, h, w = c0, h0, w0
+        prefix = f"b{bi}_" if multi else ""
+        for i, block in enumerate(branch, 1):
+            where = f"branch {bi} block {i}" if multi else f"block {i}"
+            _check_positive("filters", where, block.filters)
+            kh, kw = _squeeze_unit_axes(block.kernel_size, (h, w), 1, "kernel_size")
+            kw = w if kw == "full" else kw
+            sh, sw = _squeeze_unit_axes(block.stride, (h, w), 1, "stride")
+            for name, v in (("kernel_size", kh), ("kernel_size", kw), ("stride", sh), ("stride", sw)):
+                _check_positive(name, where, v)
+            if block.padding == "same":
+                ph, pw = (0 if h == 1 else kh // 2), (0 if w == 1 else kw // 2)
+                torch_pad = "same" if (sh, sw) == (1, 1) else (ph, pw)
+            elif block.padding == "valid":
+                ph = pw = 0
+                torch_pad = (0, 0)
+            else:
+                ph, pw = _squeeze_unit_axes(block.padding, (h, w), 0, "padding")
+                if not all(isinstance(p, int) and p >= 0 for p in (ph, pw)):
+                    raise GridCNNError(
+                        f"padding of {where} must be 'same', 'valid' or a non-negative int. Got {block.padding!r} instead."
+                    )
+                torch_pad = (ph, pw)
+            if torch_pad == "same":
+                oh, ow = h, w  # torch pads asymmetrically for even kernels so the size is kept exactly
+            else:
+                oh, ow = _conv_out(h, kh, sh, ph), _conv_out(w, kw, sw, pw)
+            for axis, n, k, s, p, o in (("high", h, kh, sh, ph, oh), ("wide", w, kw, sw, pw, ow)):
+                if o < 1:
+                    raise GridCNNError(
+                        f"Grid {h}x{w} is too small for the convolution of {where} (kernel {kh}x{kw}, stride {s}, "
+                        f"padding {p}): its output would be floor(({n} + 2*{p} - {k}) / {s}) + 1 = {o} {axis}. "
+                        "Use padding='same', a smaller kernel, or fewer pooling blocks."
+                    )
+            layers[f"{prefix}conv{i}"] = nn.Conv2d(c, block.filters, (kh, kw), stride=(sh, sw), padding=torch_pad)
+            c, h, w = block.filters, oh, ow
+            rows.append((f"{prefix}conv{i}", (h, w, c), layers[f"{prefix}conv{i}"]))
+            if block.batch_norm:
+                layers[f"{prefix}bn{i}"] = nn.BatchNorm2d(c)
+                rows.append((f"{prefix}bn{i}", (h, w, c), layers[f"{prefix}bn{i}"]))
+            layers[f"{prefix}act{i}"] = act()
+            rows.append((f"{prefix}act{i} ({spec.activation})", (h, w, c), layers[f"{prefix}act{i}"]))
+            if block.pool not in POOLS:
+                raise GridCNNError(
+                    f"pool of {where} must be one of {POOLS}. Got {block.pool!r} instead."
+                    + did_you_mean(block.pool, POOLS)
+                )
+            if block.pool != "none":
+                qh, qw = _squeeze_unit_axes(block.pool_size, (h, w), 1, "pool_size")
+                _check_positive("pool_size", where, qh)
+                _check_positive("pool_size", where, qw)
+                if qh > h or qw > w:
+                    raise GridCNNError(
+                        f"Grid {h}x{w} is too small for the {qh}x{qw} {block.pool} pool of {where}: its output would "
+                        f"be floor(({h} - {qh}) / {qh}) + 1 = {(h - qh) // qh + 1} high and "
+                        f"floor(({w} - {qw}) / {qw}) + 1 = {(w - qw) // qw + 1} wide. "
+                        "Use a smaller pool_size, pool='none', or fewer blocks."
+                    )
+                if block.pool == "max":
+                    pool = nn.MaxPool2d((qh, qw))
+                else:  # a sum pool is an average pool that does not divide
+                    pool = nn.AvgPool2d((qh, qw), divisor_override=1 if block.pool == "sum" else None)
+                h, w = h // qh, w // qw
+                layers[f"{prefix}pool{i}"] = pool
+                rows.append((f"{prefix}pool{i} ({block.pool} {qh}x{qw})", (h, w, c), pool))
+            if block.dropout:
+                layers[f"{prefix}drop{i}"] = nn.Dropout(block.dropout)
+                rows.append((f"{prefix}drop{i}", (h, w, c), layers[f"{prefix}drop{i}"]))
+        if spec.global_pool is not None:
+            if spec.global_pool not in GLOBAL_POOLS:
+                raise GridCNNError(
+                    f"global_pool must be one of {GLOBAL_POOLS} or None. Got {spec.global_pool!r} instead."
+                    + did_you_mean(spec.global_pool, GLOBAL_POOLS)
+                )
+            gp = nn.AdaptiveMaxPool2d(1) if spec.global_pool == "max" else nn.AdaptiveAvgPool2d(1)
+            layers[f"{prefix}global_pool"] = gp
+            h = w = 1
+            rows.append((f"{prefix}global_pool ({spec.global_pool})", (1, 1, c), gp))
+        branches.append(nn.Sequential(layers))
+        n_flat += c * h * w
+    rows.append(("flatten" if not multi else "concatenate", (n_flat,), None))
+
+    head: OrderedDict[str, nn.Module] = OrderedDict()
+    n_in = n_flat
+    for j, units in enumerate(spec.hidden, 1):
+        _check_positive("hidden units", f"dense layer {j}", units)
+        head[f"dense{j}"] = nn.Linear(n_in, units)
+        head[f"dense{j}_act"] = act()
+        rows.append((f"dense{j} ({spec.activation})", (units,), head[f"dense{j}"]))
+        if spec.dropout:
+            head[f"dense{j}_drop"] = nn.Dropout(spec.dropout)
+        n_in = units
+    if spec.dropout and not spec.hidden:
+        head["drop"] = nn.Dropout(spec.dropout)
+    head["output"] = nn.Linear(n_in, n_outputs)
+    rows.append(("output", (n_outputs,), head["output"]))
+    module = GridCNN(branches, nn.Sequential(head))
+    summary_rows = tuple((n, s, sum(p.numel() for p in m.parameters()) if m is not None else 0) for n, s, m in rows)
+    total = sum(p.numel() for p in module.parameters())
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    return module, Summary(summary_rows, total, trainable)
+
+
+# -- presets and flat parameters ---------------------------------------------------------------------------------
+
+PRESETS: Registry = Registry("preset")
+
+
+@PRESETS.register("simple")
+def _simple() -> BackboneSpec:
+    # Two 3x3 blocks with batch norm: a strong default that fits MNIST-sized grids in minutes on a CPU.
+    blocks = tuple(ConvBlock(f, 3, padding="same", batch_norm=True) for f in (32, 64))
+    return BackboneSpec(branches=(blocks,), hidden=(128,), dropout=0.25)
+
+
+@PRESETS.register("lenet5")
+def _lenet5() -> BackboneSpec:
+    # LeCun et al. (1998), with the modern ReLU and max pool; padding 2 on the first conv makes a 28x28 MNIST digit
+    # behave like the paper's 32x32 input (C1 28x28 -> S2 14x14 -> C3 10x10 -> S4 5x5).
+    blocks = (ConvBlock(6, 5, padding=2), ConvBlock(16, 5, padding=0))
+    return BackboneSpec(branches=(blocks,), hidden=(120, 84))
+
+
+@PRESETS.register("kim")
+def _kim() -> BackboneSpec:
+    # Kim (2014): 100 filters for each of the heights 3, 4, 5, each spanning the full embedding width, max over time.
+    branches = tuple((ConvBlock(100, (h, "full"), padding=0, pool="none"),) for h in (3, 4, 5))
+    return BackboneSpec(branches=branches, global_pool="max", dropout=0.5)
+
+
+def get_preset(name: str) -> BackboneSpec:
+    """Return the spec of the preset called ``name`` (see ``PRESETS.names()``)."""
+    return PRESETS.get(name)()
+
+
+BLOCK_FIELDS = ("filters", "kernel_size", "stride", "padding", "pool", "pool_size", "batch_norm", "block_dropout")
+
+
+def _per_block(name: str, value, n_blocks: int | None):
+    """Split a flat parameter into per-block values: a list gives one per block, anything else applies to all.
+
+    For sizes, a pair such as ``(3, "full")`` is one (h, w) size, not two blocks.
+    """
+    sized = name in ("kernel_size", "stride", "pool_size", "padding")
+    is_pair = sized and isinstance(value, (list, tuple)) and len(value) == 2 and not any(
+        isinstance(v, (list, tuple)) for v in value
+    )
+    if isinstance(value, (list, tuple)) and not is_pair:
+        return list(value)
+    return None if n_blocks is None else [value] * n_blocks
+
+
+def resolve_spec(architecture: str | None = None, **overrides) -> BackboneSpec:
+    """Start from a preset (``"simple"`` when None) and apply the flat estimator parameters that are not None.
+
+    Per-block parameters (``filters``, ``kernel_size``, ``stride``, ``padding``, ``pool``, ``pool_size``,
+    ``batch_norm``, ``block_dropout``) take one value for every block or a list with one value per block; a list's
+    length sets the number of blocks (all lists must agree), and the preset's last block is repeated when the count
+    grows. ``hidden``, ``dropout``, ``global_pool`` and ``activation`` apply to the whole network.
+    """
+    base = get_preset("simple" if architecture is None else architecture)
+    unknown = set(overrides) - set(BLOCK_FIELDS) - {"hidden", "dropout", "global_pool", "activation"}
+    if unknown:
+        raise TypeError(f"unknown backbone parameters {sorted(unknown)}")
+    lists = {k: v for k in BLOCK_FIELDS if (v := overrides.get(k)) is not None and _per_block(k, v, None)}
+    lengths = {k: len(v) for k, v in lists.items()}
+    if len(set(lengths.values())) > 1:
+        raise GridCNNError(
+            f"Per-block parameters must have one value per block, but their lengths differ: {lengths}. "
+            "Give every list the same length, or a single value that applies to all blocks."
+        )
+    branches = []
+    for branch in base.branches:
+        n = next(iter(lengths.values()), len(branch))
+        if n < 1:
+            raise GridCNNError("filters must list at least one block. Got an empty list instead.")
+        blocks = [dataclasses.replace(branch[min(i, len(branch) - 1)]) for i in range(n)]
+        for k in BLOCK_FIELDS:
+            v = overrides.get(k)
+            if v is None:
+                continue
+            field = "dropout" if k == "block_dropout" else k
+            blocks = [dataclasses.replace(b, **{field: _as_size(x)}) for b, x in zip(blocks, _per_block(k, v, n))]
+        branches.append(tuple(blocks))
+    rest = {k: overrides[k] for k in ("dropout", "global_pool", "activation") if overrides.get(k) is not None}
+    if rest.get("global_pool") == "none":  # a string, so a recipe can switch off a preset's global pool
+        rest["global_pool"] = None
+    if overrides.get("hidden") is not None:
+        h = overrides["hidden"]
+        rest["hidden"] = (h,) if isinstance(h, int) else tuple(h)
+    return dataclasses.replace(base, branches=tuple(branches), **rest)
+
+
+def _as_size(v):
+    return tuple(v) if isinstance(v, list) else v

@@ -1,0 +1,11 @@
+"""Data sets by name, returning ``(X, y)`` like ``sklearn.datasets`` loaders with ``return_X_y=True``.
+
+Every loader takes ``split`` (one of its named splits, or None for all the data) and returns raw inputs for its
+adapter (image arrays, sound file paths, strings, signals) and labels. Nothing is downloaded at run time: each
+data set comes from a package that ships it or is built offline.
+"""
+
+from ._registry import DATASETS, DatasetInfo, cache_dir, get_dataset, load_dataset, register_dataset
+from . import _images, _audio, _text, _sequence  # noqa: F401  (importing registers them)
+
+__all__ = ["DATASETS", "DatasetInfo", "cache_dir", "get_dataset", "load_dataset", "register_dataset"]

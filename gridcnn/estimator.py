@@ -1,0 +1,518 @@
+"""`GridCNNClassifier`: the configurable grid CNN as a scikit-learn classifier."""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import InvalidParameterError, Interval, StrOptions, validate_parameter_constraints
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._registry import did_you_mean
+from ._training import evaluate, make_optimizer, make_scheduler, predict_logits, resolve_device, train_epoch
+from .backbone import ACTIVATIONS, POOLS, PRESETS, resolve_spec
+from .exceptions import GridCNNError
+
+_POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+_FRACTION = Interval(Real, 0, 1, closed="left")
+_SEQ = (list, tuple)
+
+
+class GridCNNClassifier(ClassifierMixin, BaseEstimator):
+    """A convolutional network for grids of shape (C, H, W): images, spectrograms, token matrices, signals.
+
+    The network is [Conv, activation, Pool] blocks, then fully connected layers and a linear head. Start from a
+    preset (``architecture``) and override any layer parameter; parameters left ``None`` come from the preset.
+
+    Parameters
+    ----------
+    architecture : {"simple", "lenet5", "kim"} or None, default=None
+        Preset to start from; None means "simple" (two 3x3 blocks of 32 and 64 filters with batch norm).
+    filters : int or list of int, default=None
+        Filters per block. A list gives one value per block and sets the number of blocks.
+    kernel_size : int, (h, w) or list, default=None
+        Kernel size; ``w="full"`` spans the whole grid width (text). A square size on an axis of length 1 is 1.
+    stride : int, (h, w) or list, default=None
+        Convolution stride.
+    padding : "same", "valid", int, (h, w) or list, default=None
+        Convolution padding.
+    pool : {"max", "avg", "sum", "none"} or list, default=None
+        Pooling after each block.
+    pool_size : int, (h, w) or list, default=None
+        Pool window (and stride).
+    batch_norm : bool or list of bool, default=None
+        Batch normalisation after each convolution.
+    block_dropout : float or list of float, default=None
+        Dropout after each block.
+    hidden : int or list of int, default=None
+        Units of the fully connected layers before the output layer; ``[]`` for none.
+    dropout : float, default=None
+        Dropout in the fully connected part.
+    global_pool : {"max", "avg", "none"}, default=None
+        Global pooling of each feature map before the fully connected part.
+    activation : {"relu", "gelu", "elu", "leaky_relu", "tanh"}, default=None
+        Activation after convolutions and hidden layers.
+    max_epochs : int, default=10
+        Passes over the training data in `fit`.
+    batch_size : int, default=64
+        Rows per mini-batch.
+    lr : float, default=1e-3
+        Learning rate (the peak rate for ``lr_schedule="onecycle"``).
+    optimizer : {"adamw", "adam", "sgd", "rmsprop"}, default="adamw"
+        Optimiser; "sgd" uses Nesterov momentum 0.9.
+    weight_decay : float, default=0.0
+        Weight decay.
+    lr_schedule : {"constant", "cosine", "onecycle"}, default="constant"
+        Learning-rate schedule over ``max_epochs``, stepped every batch.
+    validation_fraction : float or None, default=None
+        Fraction of the training rows held out (stratified) to report validation loss and accuracy each epoch.
+        None holds out nothing, or 0.1 when ``early_stopping`` is on.
+    early_stopping : bool, default=False
+        Stop when the validation loss has not improved for ``n_iter_no_change`` epochs and restore the best weights.
+    n_iter_no_change : int, default=5
+        Patience of early stopping, in epochs.
+    input_shape : tuple or None, default=None
+        Reshape each row of 2-D input to ``(h, w)`` or ``(c, h, w)``; None treats 2-D rows as 1 x L sequences.
+    device : str, default="auto"
+        "auto" picks cuda, then mps, then cpu; or "cpu", "cuda", "cuda:N", "mps".
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and the validation split; a fixed value gives identical predictions
+        on CPU.
+    verbose : int, default=0
+        1 shows a progress bar with loss, validation accuracy and ETA.
+    callbacks : list of callable or None, default=None
+        Each is called as ``callback(estimator, record)`` at the end of every epoch; ``record`` is the epoch's
+        history dict.
+    warm_start : bool, default=False
+        When True, `fit` continues training the fitted network instead of starting again.
+    check_input : {"warn", "error", "off"}, default="warn"
+        For 2-D input, run the quick suitability check and warn (or refuse) when the columns look like an
+        unordered table, which a CNN cannot exploit.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+    n_features_in_ : int
+        Size of the second axis of X at fit.
+    input_shape_ : tuple of int
+        The (C, H, W) grid the network was built for.
+    spec_ : BackboneSpec
+        The resolved network description.
+    model_ : torch.nn.Module
+        The trained network.
+    history_ : list of dict
+        One record per epoch: epoch, train_loss, train_accuracy, lr, time, and valid_loss / valid_accuracy.
+    n_iter_ : int
+        Epochs trained so far.
+    device_ : torch.device
+        Where the network lives.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = GridCNNClassifier(input_shape=(8, 8), max_epochs=3, random_state=0).fit(X[:500], y[:500])
+    >>> clf.predict(X[500:503]).shape
+    (3,)
+    """
+
+    _parameter_constraints: dict = {
+        "architecture": [StrOptions(set(PRESETS.names())), None],
+        "filters": [_POSITIVE_INT, *_SEQ, None],
+        "kernel_size": [_POSITIVE_INT, *_SEQ, None],
+        "stride": [_POSITIVE_INT, *_SEQ, None],
+        "padding": [StrOptions({"same", "valid"}), Interval(Integral, 0, None, closed="left"), *_SEQ, None],
+        "pool": [StrOptions(set(POOLS)), *_SEQ, None],
+        "pool_size": [_POSITIVE_INT, *_SEQ, None],
+        "batch_norm": ["boolean", *_SEQ, None],
+        "block_dropout": [Interval(Real, 0, 1, closed="left"), *_SEQ, None],
+        "hidden": [_POSITIVE_INT, *_SEQ, None],
+        "dropout": [Interval(Real, 0, 1, closed="left"), None],
+        "global_pool": [StrOptions({"max", "avg", "none"}), None],
+        "activation": [StrOptions(set(ACTIVATIONS)), None],
+        "max_epochs": [_POSITIVE_INT],
+        "batch_size": [_POSITIVE_INT],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [StrOptions({"adamw", "adam", "sgd", "rmsprop"})],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "lr_schedule": [StrOptions({"constant", "cosine", "onecycle"})],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "early_stopping": ["boolean"],
+        "n_iter_no_change": [_POSITIVE_INT],
+        "input_shape": [*_SEQ, None],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "callbacks": [*_SEQ, None],
+        "warm_start": ["boolean"],
+        "check_input": [StrOptions({"warn", "error", "off"})],
+    }
+
+    def __init__(
+        self,
+        architecture=None,
+        *,
+        filters=None,
+        kernel_size=None,
+        stride=None,
+        padding=None,
+        pool=None,
+        pool_size=None,
+        batch_norm=None,
+        block_dropout=None,
+        hidden=None,
+        dropout=None,
+        global_pool=None,
+        activation=None,
+        max_epochs=10,
+        batch_size=64,
+        lr=1e-3,
+        optimizer="adamw",
+        weight_decay=0.0,
+        lr_schedule="constant",
+        validation_fraction=None,
+        early_stopping=False,
+        n_iter_no_change=5,
+        input_shape=None,
+        device="auto",
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+        warm_start=False,
+        check_input="warn",
+    ):
+        self.architecture = architecture
+        self.filters = filters
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = padding
+        self.pool = pool
+        self.pool_size = pool_size
+        self.batch_norm = batch_norm
+        self.block_dropout = block_dropout
+        self.hidden = hidden
+        self.dropout = dropout
+        self.global_pool = global_pool
+        self.activation = activation
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.input_shape = input_shape
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.check_input = check_input
+
+    # -- public API ---------------------------------------------------------------------------------------------
+
+    def fit(self, X, y):
+        """Train the network on grids ``X`` and labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like or tensor of shape (n, C, H, W), (n, H, W) or (n, L)
+            Grids; 2-D rows are 1 x L sequences unless ``input_shape`` reshapes them.
+        y : array-like of shape (n,)
+            Class labels of any hashable type.
+
+        Returns
+        -------
+        self : GridCNNClassifier
+            The fitted estimator.
+        """
+        self._validate_parameters()
+        continuing = self.warm_start and self.__sklearn_is_fitted__()
+        return self._train(X, y, epochs=self.max_epochs, reset=not continuing, classes=None)
+
+    def partial_fit(self, X, y, classes=None):
+        """Train for one more epoch on ``X, y``, building the network on the first call.
+
+        Parameters
+        ----------
+        X : array-like or tensor of shape (n, C, H, W), (n, H, W) or (n, L)
+            Grids.
+        y : array-like of shape (n,)
+            Labels.
+        classes : array-like of shape (n_classes,), default=None
+            Every class that will ever be seen; needed on the first call when this batch lacks some.
+
+        Returns
+        -------
+        self : GridCNNClassifier
+            The estimator, trained one more epoch.
+        """
+        first = not self.__sklearn_is_fitted__()
+        if first:
+            self._validate_parameters()
+        return self._train(X, y, epochs=1, reset=first, classes=classes)
+
+    def predict_proba(self, X):
+        """Class probabilities, one row per grid, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like or tensor of grids
+            Same layout and grid size as in `fit`.
+
+        Returns
+        -------
+        proba : ndarray of shape (n, n_classes)
+            Rows sum to 1.
+        """
+        check_is_fitted(self)
+        X = self._grids(X, reset=False)
+        logits = predict_logits(self.model_, X, max(self.batch_size, 256), self.device_)
+        return torch.softmax(logits.double(), dim=1).numpy()
+
+    def predict(self, X):
+        """The most probable class of each grid.
+
+        Parameters
+        ----------
+        X : array-like or tensor of grids
+            Same layout and grid size as in `fit`.
+
+        Returns
+        -------
+        y : ndarray of shape (n,)
+            Labels from ``classes_``.
+        """
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def summary(self, input_shape=None):
+        """Keras-style table of layers, output shapes and parameters.
+
+        Parameters
+        ----------
+        input_shape : tuple (C, H, W), default=None
+            Needed before `fit`; after it, defaults to the fitted grid shape.
+
+        Returns
+        -------
+        summary : gridcnn.backbone.Summary
+            Prints as the table; ``rows`` and totals are attributes.
+        """
+        shape = input_shape or getattr(self, "input_shape_", None)
+        if shape is None:
+            raise GridCNNError("summary() before fit needs input_shape=(channels, height, width).")
+        n_out = len(self.classes_) if hasattr(self, "classes_") else 2
+        return self._resolve_spec().summary(tuple(shape), n_out)
+
+    def save(self, path):
+        """Write the fitted model to the folder ``path`` (weights as safetensors, the rest as JSON).
+
+        Parameters
+        ----------
+        path : str or Path
+            Folder to create; `gridcnn.load` reads it back without running any code from it.
+        """
+        from .persistence import save
+
+        save(self, path)
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "model_")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if "model_" in state and self.device_.type != "cpu":  # so the pickle opens on a machine without the GPU
+            state["model_"] = copy.deepcopy(self.model_).cpu()
+            state.pop("optimizer_", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "model_" in state:
+            self.device_ = next(self.model_.parameters()).device
+
+    # -- internals ----------------------------------------------------------------------------------------------
+
+    def _validate_parameters(self):
+        """sklearn's constraint check, with "did you mean" for misspelt option strings."""
+        params = self.get_params(deep=False)
+        for name, constraints in self._parameter_constraints.items():
+            try:
+                validate_parameter_constraints({name: constraints}, {name: params[name]}, type(self).__name__)
+            except InvalidParameterError as exc:
+                options = [o for c in constraints if isinstance(c, StrOptions) for o in c.options]
+                hint = did_you_mean(params[name], options) if isinstance(params[name], str) else ""
+                raise GridCNNError(f"{exc}{hint}") from None
+
+    def _resolve_spec(self):
+        keys = ("filters", "kernel_size", "stride", "padding", "pool", "pool_size", "batch_norm", "block_dropout",
+                "hidden", "dropout", "global_pool", "activation")
+        return resolve_spec(self.architecture, **{k: getattr(self, k) for k in keys})
+
+    def _grids(self, X, *, reset: bool, y=None):
+        """Validate X (and y) and return float32 grids of shape (n, C, H, W)."""
+        if torch.is_tensor(X):
+            X = X.detach().cpu().numpy()
+        kw = dict(allow_nd=True, dtype=np.float32, reset=reset)
+        if y is None:
+            X = validate_data(self, X, **kw)
+        else:
+            X, y = validate_data(self, X, y, **kw)
+        if X.ndim > 4:
+            raise GridCNNError(
+                f"X must be 2-D (n, L), 3-D (n, H, W) or 4-D (n, C, H, W). Got a {X.ndim}-D array of shape {X.shape}."
+            )
+        shape = self.input_shape if reset else self.input_shape_
+        if reset and shape is not None:
+            shape = tuple(int(v) for v in shape)
+            if len(shape) not in (2, 3) or int(np.prod(shape)) != int(np.prod(X.shape[1:])):
+                raise GridCNNError(
+                    f"input_shape={shape} does not fit rows of {int(np.prod(X.shape[1:]))} values (X has shape "
+                    f"{X.shape}). Give (height, width) or (channels, height, width) whose product is "
+                    f"{int(np.prod(X.shape[1:]))}."
+                )
+            shape = shape if len(shape) == 3 else (1, *shape)
+        elif reset:
+            shape = {2: (1, 1, X.shape[-1]), 3: (1, *X.shape[1:]), 4: X.shape[1:]}[X.ndim]
+        if int(np.prod(X.shape[1:])) != int(np.prod(shape)) or (X.ndim == 4 and X.shape[1:] != tuple(shape)):
+            raise GridCNNError(
+                f"X has grids of shape {X.shape[1:]}, but this {type(self).__name__} was fitted on grids of shape "
+                f"{tuple(shape)} (C, H, W). Resize the input to the fitted grid size."
+            )
+        X = X.reshape((X.shape[0], *shape))
+        if reset:
+            self.input_shape_ = tuple(int(v) for v in shape)
+        return X if y is None else (X, y)
+
+    def _encode_labels(self, y, *, reset: bool, classes):
+        check_classification_targets(y)
+        if reset:
+            self.classes_ = np.unique(y if classes is None else np.asarray(classes))
+            if len(self.classes_) < 2:
+                raise GridCNNError(
+                    f"{type(self).__name__} needs at least 2 classes, but y holds only one: {self.classes_[0]!r}."
+                )
+        unseen = np.setdiff1d(np.unique(y), self.classes_)
+        if len(unseen):
+            raise GridCNNError(
+                f"y holds labels not seen when the network was built: {unseen.tolist()}. Known classes: "
+                f"{self.classes_.tolist()}. Pass every class to the first partial_fit with classes=..."
+            )
+        return np.searchsorted(self.classes_, y)
+
+    def _check_table(self, X):
+        """Warn about (or refuse) 2-D input that looks like an unordered table rather than a sequence."""
+        if self.check_input == "off" or X.ndim != 2 or self.input_shape is not None:
+            return
+        try:
+            from .suitability import quick_check
+        except ImportError:  # TEMPORARY until the suitability module lands
+            return
+        report = quick_check(X, random_state=0)
+        if not report.suitable:
+            message = f"X looks like a table, not a grid: {report.evidence[0]} {report.recommendation}"
+            if self.check_input == "error":
+                raise GridCNNError(message + " Pass check_input='off' to train anyway.")
+            warnings.warn(message, UserWarning, stacklevel=3)
+
+    def _train(self, X, y, *, epochs: int, reset: bool, classes):
+        if torch.is_tensor(y):
+            y = y.detach().cpu().numpy()
+        if reset:
+            raw_2d = np.ndim(X) == 2
+            X, y = self._grids(X, reset=True, y=y)
+            if raw_2d:
+                self._check_table(X.reshape(len(X), -1))
+        else:
+            X, y = self._grids(X, reset=False, y=y)
+        y_idx = self._encode_labels(y, reset=reset, classes=classes)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        X_val = y_val = None
+        fraction = self.validation_fraction or (0.1 if self.early_stopping else None)
+        if fraction is not None:
+            counts = np.bincount(y_idx)
+            stratify = y_idx if counts[counts > 0].min() >= 2 else None
+            X, X_val, y_idx, y_val = train_test_split(X, y_idx, test_size=fraction, random_state=seed, stratify=stratify)
+
+        if reset:
+            self.device_ = resolve_device(self.device)
+            self.spec_ = self._resolve_spec()
+            self.history_, self.n_iter_ = [], 0
+        # Forking the RNG keeps the caller's global torch seed untouched while making this fit reproducible.
+        devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            if reset:
+                self.model_ = self.spec_.build(self.input_shape_, len(self.classes_)).to(self.device_)
+                self.optimizer_ = make_optimizer(self.optimizer, self.model_.parameters(), self.lr, self.weight_decay)
+            self._run_epochs(X, y_idx, X_val, y_val, epochs, seed, schedule=self.lr_schedule if epochs > 1 else "constant")
+        return self
+
+    def _run_epochs(self, X, y, X_val, y_val, epochs, seed, schedule):
+        dev = self.device_
+        Xt, yt = torch.from_numpy(X).to(dev), torch.from_numpy(np.asarray(y, dtype=np.int64)).to(dev)
+        if X_val is not None:
+            Xv, yv = torch.from_numpy(X_val).to(dev), torch.from_numpy(np.asarray(y_val, dtype=np.int64)).to(dev)
+        gen = torch.Generator().manual_seed(seed)
+        steps = -(-len(Xt) // self.batch_size)
+        for group in self.optimizer_.param_groups:  # a schedule from an earlier fit must not leak into this one
+            group["lr"] = self.lr
+        scheduler = make_scheduler(schedule, self.optimizer_, self.lr, epochs, steps)
+        best_loss, best_state, stale = np.inf, None, 0
+        progress = None
+        if self.verbose:
+            from ._progress import FitProgress
+
+            progress = FitProgress(epochs, steps).__enter__()
+        last_good = copy.deepcopy(self.model_.state_dict())
+        try:
+            for e in range(epochs):
+                t0 = time.perf_counter()
+                on_batch = (lambda b, e=e: progress.batch(e, b)) if progress else None
+                loss, acc = train_epoch(self.model_, Xt, yt, self.optimizer_, scheduler, self.batch_size, gen, on_batch)
+                record = {"epoch": self.n_iter_ + 1, "train_loss": loss, "train_accuracy": acc,
+                          "lr": self.optimizer_.param_groups[0]["lr"]}
+                if X_val is not None:
+                    record["valid_loss"], record["valid_accuracy"] = evaluate(self.model_, Xv, yv, 1024)
+                record["time"] = time.perf_counter() - t0
+                self.history_.append(record)
+                self.n_iter_ += 1
+                last_good = copy.deepcopy(self.model_.state_dict())
+                if progress:
+                    progress.epoch_end(record)
+                for callback in self.callbacks or ():
+                    callback(self, record)
+                if self.early_stopping:
+                    if record["valid_loss"] < best_loss - 1e-4:
+                        best_loss, best_state, stale = record["valid_loss"], last_good, 0
+                    else:
+                        stale += 1
+                        if stale >= self.n_iter_no_change:
+                            break
+        except KeyboardInterrupt:
+            # Keep the last finished epoch so the caller can still save or use the model, then stop as asked.
+            self.model_.load_state_dict(last_good)
+            raise
+        finally:
+            if progress:
+                progress.__exit__(None, None, None)
+        if self.early_stopping and best_state is not None:
+            self.model_.load_state_dict(best_state)
