@@ -294,15 +294,18 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         y : ndarray of shape (n,)
             Labels from ``classes_``.
         """
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # first, so an unfitted estimator raises NotFittedError
+        return self.classes_[np.argmax(proba, axis=1)]
 
-    def summary(self, input_shape=None):
+    def summary(self, input_shape=None, n_classes=None):
         """Keras-style table of layers, output shapes and parameters.
 
         Parameters
         ----------
         input_shape : tuple (C, H, W), default=None
             Needed before `fit`; after it, defaults to the fitted grid shape.
+        n_classes : int, default=None
+            Outputs of the head; defaults to the fitted classes, or 2 before `fit`.
 
         Returns
         -------
@@ -312,7 +315,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         shape = input_shape or getattr(self, "input_shape_", None)
         if shape is None:
             raise GridCNNError("summary() before fit needs input_shape=(channels, height, width).")
-        n_out = len(self.classes_) if hasattr(self, "classes_") else 2
+        n_out = n_classes or (len(self.classes_) if hasattr(self, "classes_") else 2)
         return self._resolve_spec().summary(tuple(shape), n_out)
 
     def save(self, path):
@@ -396,6 +399,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
                 f"X has grids of shape {X.shape[1:]}, but this {type(self).__name__} was fitted on grids of shape "
                 f"{tuple(shape)} (C, H, W). Resize the input to the fitted grid size."
             )
+        if reset and y is not None and X.ndim == 2:
+            self._check_table(X)
         X = X.reshape((X.shape[0], *shape))
         if reset:
             self.input_shape_ = tuple(int(v) for v in shape)
@@ -407,7 +412,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             self.classes_ = np.unique(y if classes is None else np.asarray(classes))
             if len(self.classes_) < 2:
                 raise GridCNNError(
-                    f"{type(self).__name__} needs at least 2 classes, but y holds only one: {self.classes_[0]!r}."
+                    f"{type(self).__name__} needs at least 2 classes, but y holds 1 class only: "
+                    f"{self.classes_.tolist()[0]!r}. Add examples of another class."
                 )
         unseen = np.setdiff1d(np.unique(y), self.classes_)
         if len(unseen):
@@ -419,7 +425,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
 
     def _check_table(self, X):
         """Warn about (or refuse) 2-D input that looks like an unordered table rather than a sequence."""
-        if self.check_input == "off" or X.ndim != 2 or self.input_shape is not None:
+        if self.check_input == "off" or self.input_shape is not None:
             return
         try:
             from .suitability import quick_check
@@ -433,15 +439,11 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             warnings.warn(message, UserWarning, stacklevel=3)
 
     def _train(self, X, y, *, epochs: int, reset: bool, classes):
+        if y is None:
+            raise GridCNNError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         if torch.is_tensor(y):
             y = y.detach().cpu().numpy()
-        if reset:
-            raw_2d = np.ndim(X) == 2
-            X, y = self._grids(X, reset=True, y=y)
-            if raw_2d:
-                self._check_table(X.reshape(len(X), -1))
-        else:
-            X, y = self._grids(X, reset=False, y=y)
+        X, y = self._grids(X, reset=reset, y=y)
         y_idx = self._encode_labels(y, reset=reset, classes=classes)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))

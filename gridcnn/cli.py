@@ -1,0 +1,260 @@
+"""The ``gridcnn`` command line: thin typer commands over the library; the only module that prints.
+
+A user's mistake prints one red line and exits 2 (usage: arguments, recipe) or 1 (data, training); ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .exceptions import GridCNNError
+
+app = typer.Typer(
+    help="Classify anything that is a grid.\n\nExample: gridcnn fit recipes/audio.toml --set estimator.max_epochs=3",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+console = Console()
+err_console = Console(stderr=True)
+STATE = {"debug": bool(os.environ.get("GRIDCNN_DEBUG"))}
+USAGE, DATA = 2, 1
+
+
+@contextlib.contextmanager
+def user_errors(code: int = DATA):
+    """Turn a user's mistake into one red line and exit ``code``; with --debug, let the traceback through."""
+    try:
+        yield
+    except (GridCNNError, ValueError, OSError) as exc:
+        if STATE["debug"]:
+            raise
+        message = str(exc) if isinstance(exc, GridCNNError) else f"{type(exc).__name__}: {exc}"
+        err_console.print(f"[bold red]Error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+        raise typer.Exit(code) from None
+
+
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")):
+    STATE["debug"] = STATE["debug"] or debug
+
+
+@app.command()
+def fit(
+    recipe: Path = typer.Argument(..., help="A recipe file (or a shipped recipe's name, such as audio)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a key: --set estimator.max_epochs=3 (repeatable)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<recipe>-<timestamp>)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps; overrides the recipe."),
+):
+    """Train from a recipe and write a run folder (model, recipe, metrics, history, plots).
+
+    Example: gridcnn fit recipes/image.toml --set estimator.max_epochs=2 --out runs/try
+    """
+    from .recipes import read_recipe
+    from .runs import default_run_dir, fit_recipe
+
+    with user_errors(USAGE):
+        r = read_recipe(recipe, set_)
+        if device is not None:
+            from ._training import resolve_device
+
+            resolve_device(device)
+    out = out or default_run_dir(r)
+    console.print(f"[bold]gridcnn fit[/] {r.source} -> {out}")
+    try:
+        with user_errors(DATA):
+            result = fit_recipe(r, out, device=device, on_stage=lambda s: console.print(f"[cyan]•[/] {s}"))
+    except KeyboardInterrupt:
+        saved = (out / "model").is_dir()
+        where = f"the model of the last finished epoch is saved in {out / 'model'}" if saved else "no epoch had finished"
+        err_console.print(f"[bold yellow]Interrupted:[/] {where}.")
+        raise typer.Exit(130) from None
+    _print_metrics(result)
+    console.print(f"[green]Run folder:[/] {result['run_dir']}")
+
+
+def _print_metrics(metrics: dict) -> None:
+    table = Table(title=f"Test accuracy {metrics['accuracy']:.4f} on {metrics['n_samples']} samples")
+    for col in ("class", "precision", "recall", "f1", "support"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for label, m in metrics["per_class"].items():
+        table.add_row(label, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
+    console.print(table)
+
+
+@app.command()
+def evaluate(
+    run_or_model: Path = typer.Argument(..., help="A run folder or a model folder."),
+    data: Optional[Path] = typer.Option(None, "--data", help="A class folder, .npz or .csv (default: the run's test split)."),
+    target: Optional[str] = typer.Option(None, "--target", help="The label column of a CSV."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+):
+    """Metrics of a trained model on its recipe's test split or on given data.
+
+    Example: gridcnn evaluate runs/audio-20261122-101500
+    """
+    from .persistence import load
+    from .recipes import load_split, read_recipe
+    from .runs import evaluate_model
+
+    with user_errors(USAGE):
+        model = load(run_or_model)
+        if data is None:
+            recipe_path = run_or_model / "recipe.toml"
+            if not recipe_path.is_file():
+                raise GridCNNError(f"{run_or_model} has no recipe.toml to find the test split in. Pass --data PATH.")
+            recipe = read_recipe(recipe_path)
+    with user_errors(DATA):
+        if data is None:
+            _, _, X, y = load_split(recipe)
+        else:
+            from .datasets import load_path
+
+            X, y = load_path(str(data), target=target)
+        metrics = evaluate_model(model, X, y)
+    if as_json:
+        console.print_json(json.dumps(metrics))
+    else:
+        _print_metrics(metrics)
+
+
+@app.command()
+def predict(
+    run_or_model: Path = typer.Argument(..., help="A run folder or a model folder."),
+    inputs: list[str] = typer.Argument(..., help="Files or folders (sound, image, .npy); for text models, texts or .txt files."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+):
+    """Predict the class of each input: one line per input with its label and probability.
+
+    Example: gridcnn predict runs/audio-20261122-101500 clip.wav recordings/
+    """
+    from .persistence import load
+    from .predict import gather_inputs
+
+    with user_errors(USAGE):
+        model = load(run_or_model)
+        names, X = gather_inputs(model, inputs)
+    with user_errors(DATA):
+        proba = model.predict_proba(X)
+    classes = model.steps[-1][1].classes_ if hasattr(model, "steps") else model.classes_
+    for name, p in zip(names, proba):
+        label, prob = classes[p.argmax()], float(p.max())
+        if as_json:
+            print(json.dumps({"input": name, "label": label.item() if hasattr(label, "item") else label,
+                              "probability": round(prob, 6)}))
+        else:
+            console.print(f"{name}\t{label}\t{prob:.4f}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def summary(
+    recipe: Path = typer.Argument(..., help="A recipe file."),
+    set_: list[str] = typer.Option([], "--set", help="Override a key (repeatable)."),
+):
+    """The network's layers, output shapes and parameters for the recipe's grid shape, without training.
+
+    Example: gridcnn summary recipes/image.toml --set estimator.architecture=lenet5
+    """
+    import numpy as np
+
+    from .recipes import build_pipeline, load_split, read_recipe
+
+    with user_errors(USAGE):
+        r = read_recipe(recipe, set_)
+    with user_errors(DATA):
+        X_train, y_train, _, _ = load_split(r)
+        model = build_pipeline(r)
+        est = model.steps[-1][1] if hasattr(model, "steps") else model
+        grids = model.steps[0][1].fit(X_train, y_train).transform(X_train[:2]) if hasattr(model, "steps") else X_train[:2]
+        shape = tuple(np.shape(grids)[1:])
+        if len(shape) == 1:  # rows: the estimator's input_shape, else a 1 x L sequence
+            shape = tuple(est.input_shape or (1, shape[0]))
+        shape = (1, *shape) if len(shape) == 2 else shape
+        n_classes = len(np.unique(y_train))
+        s = est.summary(shape, n_classes)
+    table = Table(title=f"{r.source}: grid {shape} (C, H, W), {n_classes} classes")
+    table.add_column("Layer")
+    table.add_column("Output shape (H, W, C)")
+    table.add_column("Params", justify="right")
+    for name, out_shape, params in s.rows:
+        table.add_row(name, str(out_shape), f"{params:,}")
+    console.print(table)
+    console.print(f"Total params: {s.total_params:,}")
+
+
+@app.command()
+def check(
+    data: Path = typer.Argument(..., help="A CSV, .npy, .npz, or a folder of images or sound files."),
+    target: Optional[str] = typer.Option(None, "--target", help="The label column of a CSV."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write neighbour dependence against distance to this PNG."),
+    random_state: int = typer.Option(0, "--random-state", help="Seed of the permutation tests."),
+):
+    """Does the data have grid structure a CNN can use? Exit 0 suitable, 1 rejected, 2 usage error.
+
+    Example: gridcnn check customers.csv --target churned --plot check.png
+    """
+    from .suitability import check_suitability, load_check_data, plot_suitability
+
+    with user_errors(USAGE):
+        X, y, notes = load_check_data(data, target=target)
+    with user_errors(DATA):
+        report = check_suitability(X, y, random_state=random_state)
+        if plot is not None:
+            plot_suitability(report, plot)
+    verdict = "[bold green]SUITABLE[/]: grid structure found" if report.suitable else "[bold red]REJECTED[/]: no grid structure"
+    console.print(f"{data}: {verdict}")
+    table = Table()
+    for col in ("axis", "ordered", "statistic", "z", "p-value"):
+        table.add_column(col, justify="left" if col == "axis" else "right")
+    for ax in report.axes:
+        table.add_row(str(ax.name), "yes" if ax.ordered else "no", f"{ax.statistic:.4g}", f"{ax.z:.2f}", f"{ax.p_value:.3g}")
+    console.print(table)
+    for line in [*notes, *report.evidence]:
+        console.print(f"• {line}", highlight=False)
+    console.print(f"[bold]Recommendation:[/] {report.recommendation}", highlight=False)
+    if plot is not None:
+        console.print(f"Plot written to {plot}")
+    raise typer.Exit(0 if report.suitable else 1)
+
+
+@app.command()
+def datasets():
+    """List the data sets recipes can name."""
+    from .datasets import DATASETS
+
+    table = Table(title="Data sets")
+    for col in ("name", "modality", "splits", "adapter", "description"):
+        table.add_column(col)
+    for name in DATASETS:
+        info = DATASETS.get(name)
+        table.add_row(name, info.modality, ", ".join(info.splits) or "-", info.adapter or "-", info.description)
+    console.print(table)
+
+
+@app.command()
+def recipes():
+    """List the shipped recipes."""
+    from .recipes import RECIPES_DIR
+
+    table = Table(title=f"Recipes in {RECIPES_DIR}")
+    table.add_column("recipe")
+    table.add_column("what it trains")
+    for path in sorted(RECIPES_DIR.glob("*.toml")):
+        first = next((l.lstrip("# ").strip() for l in path.read_text().splitlines() if l.startswith("#")), "")
+        table.add_row(str(path.relative_to(RECIPES_DIR.parent)), first)
+    console.print(table)
+
+
+def main() -> None:
+    """Entry point of the ``gridcnn`` script and ``python -m gridcnn``."""
+    app()

@@ -1,0 +1,89 @@
+"""The run folder's pictures: training curves, confusion matrix, first-layer filters, feature maps of one example.
+
+These are the four pictures that explain a CNN: how it learned, what it confuses, what its first filters look for,
+and what each block makes of one input.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_history(history: list[dict], path) -> None:
+    """Loss and accuracy per epoch, training and (when there is one) validation."""
+    epochs = [r["epoch"] for r in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, ax in (("loss", ax_loss), ("accuracy", ax_acc)):
+        ax.plot(epochs, [r[f"train_{key}"] for r in history], marker="o", label="train")
+        if history and f"valid_{key}" in history[0]:
+            ax.plot(epochs, [r[f"valid_{key}"] for r in history], marker="o", label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    ax_loss.set_yscale("log")
+    _save(fig, path)
+
+
+def plot_confusion(matrix, labels, path) -> None:
+    """The confusion matrix with counts in the cells (rows: true class, columns: predicted)."""
+    matrix = np.asarray(matrix)
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(max(4, 0.6 * n + 2), max(3.5, 0.6 * n + 1.5)))
+    im = ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(n), [str(c) for c in labels], rotation=45, ha="right")
+    ax.set_yticks(range(n), [str(c) for c in labels])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if n <= 20:
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, int(matrix[i, j]), ha="center", va="center",
+                        color="white" if matrix[i, j] > matrix.max() / 2 else "black", fontsize=8)
+    fig.colorbar(im, ax=ax)
+    _save(fig, path)
+
+
+def plot_filters(model, path, max_filters: int = 32) -> None:
+    """The first convolution's kernels (averaged over input channels), one small image each."""
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    w = conv.weight.detach().cpu().float().mean(1).numpy()[:max_filters]
+    cols = min(8, len(w))
+    rows = -(-len(w) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.3 * rows + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, k in zip(axes.flat, w):
+        ax.imshow(k, cmap="RdBu_r", vmin=-np.abs(k).max(), vmax=np.abs(k).max(), aspect="auto")
+    fig.suptitle(f"first-layer filters {tuple(conv.kernel_size)}")
+    _save(fig, path)
+
+
+def plot_feature_maps(model, grid, path, max_maps: int = 8) -> None:
+    """One input grid and, per block, its first ``max_maps`` feature maps."""
+    device = next(model.parameters()).device
+    model.eval()
+    x = torch.as_tensor(np.asarray(grid, dtype=np.float32))[None].to(device)
+    stages = [("input", x)] + model.feature_maps(x)
+    cols = max_maps
+    fig, axes = plt.subplots(len(stages), cols, figsize=(1.4 * cols, 1.5 * len(stages)), squeeze=False)
+    for r, (name, maps) in enumerate(stages):
+        maps = maps[0].detach().cpu().float().numpy()
+        for c in range(cols):
+            ax = axes[r, c]
+            ax.axis("off")
+            if c < len(maps):
+                ax.imshow(maps[c], cmap="viridis", aspect="auto")
+        axes[r, 0].set_title(f"{name} {maps.shape[1]}x{maps.shape[2]}", fontsize=8, loc="left")
+    _save(fig, path)

@@ -1,0 +1,165 @@
+"""Run folders: train a recipe and write what it made (model, recipe, metrics, history, plots); read them back.
+
+Nothing here prints; the CLI shows progress through the ``on_stage`` hook and the estimator's own progress bar.
+Files are written as soon as they exist (the recipe first, the model after every epoch), so a run that is
+interrupted or fails keeps what it wrote before.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+from sklearn.pipeline import Pipeline
+
+from . import persistence, plots
+from .exceptions import GridCNNError
+from .recipes import Recipe, build_pipeline, load_split
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "valid_loss", "valid_accuracy", "lr", "time")
+
+
+def default_run_dir(recipe: Recipe) -> Path:
+    """``[output] dir`` of the recipe, else ``runs/<recipe>-<timestamp>``."""
+    if recipe.output.get("dir"):
+        return Path(recipe.output["dir"])
+    return Path("runs") / f"{recipe.stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def _prepare_dir(out: Path) -> Path:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise GridCNNError(
+            f"Cannot write the run folder {out}: {exc.strerror or exc}. Choose another folder with --out."
+        ) from None
+    return out
+
+
+def write_history(history: list[dict], path: Path) -> None:
+    """One row per epoch; written after every epoch so an interrupted run keeps its curve."""
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(history)
+    tmp.replace(path)
+
+
+def compute_metrics(y_true, y_pred, labels) -> dict:
+    """Accuracy, per-class precision / recall / F1 / support and the confusion matrix, JSON-ready."""
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "n_samples": int(len(y_true)),
+        "per_class": {
+            str(c): {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, c in enumerate(labels)
+        },
+        "macro_f1": float(np.mean(f)),
+        "labels": [str(c) for c in labels],
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+def versions() -> dict:
+    """Versions of what the numbers depend on, for metrics.json and benchmark records."""
+    import sklearn
+    import torch
+
+    from . import __version__
+
+    return {"gridcnn": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "scikit-learn": sklearn.__version__, "numpy": np.__version__, "machine": platform.platform()}
+
+
+def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: int = 1, on_stage=None) -> dict:
+    """Train what ``recipe`` describes and write the run folder.
+
+    Parameters
+    ----------
+    recipe : Recipe
+        A recipe from `gridcnn.recipes.read_recipe`.
+    out : str or Path, default=None
+        The run folder; defaults to `default_run_dir`.
+    device : str, default=None
+        Overrides the recipe's ``estimator.device``.
+    verbose : int, default=1
+        Passed to the estimator (1 shows its progress bar).
+    on_stage : callable, default=None
+        Called with a short text as each stage starts ("Loading data", ...).
+
+    Returns
+    -------
+    result : dict
+        ``run_dir`` and the metrics written to ``metrics.json``.
+    """
+    stage = on_stage or (lambda text: None)
+    out = _prepare_dir(Path(out) if out else default_run_dir(recipe))
+    (out / "recipe.toml").write_text(recipe.to_toml())
+    timings = {}
+
+    stage("Loading data")
+    t = time.perf_counter()
+    X_train, y_train, X_test, y_test = load_split(recipe)
+    timings["load_s"] = time.perf_counter() - t
+
+    overrides = {"verbose": verbose, **({"device": device} if device else {})}
+    model = build_pipeline(recipe, **overrides)
+    est = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    stage("Turning data into grids")
+    t = time.perf_counter()
+    if isinstance(model, Pipeline):
+        adapter = model.steps[0][1]
+        G_train, G_test = adapter.fit_transform(X_train, y_train), adapter.transform(X_test)
+    else:
+        G_train, G_test = X_train, X_test
+    timings["transform_s"] = time.perf_counter() - t
+
+    def checkpoint(estimator, record):
+        persistence.save(model, out / "model")
+        write_history(estimator.history_, out / "history.csv")
+
+    est.set_params(callbacks=[*(est.callbacks or []), checkpoint])
+    stage(f"Training on {len(y_train)} grids of shape {tuple(np.shape(G_train)[1:])}")
+    t = time.perf_counter()
+    est.fit(G_train, y_train)
+    timings["fit_s"] = time.perf_counter() - t
+    est.set_params(callbacks=recipe.estimator.get("callbacks"))
+    persistence.save(model, out / "model")  # the final weights (early stopping may have restored an earlier epoch)
+
+    stage("Evaluating on the test split")
+    t = time.perf_counter()
+    y_pred = est.predict(G_test)
+    timings["predict_s"] = time.perf_counter() - t
+    metrics = compute_metrics(np.asarray(y_test), y_pred, est.classes_)
+    metrics.update(
+        n_train=int(len(y_train)), grid_shape=list(est.input_shape_), epochs=int(est.n_iter_), device=str(est.device_),
+        timings=timings, versions=versions(), recipe=recipe.source,
+    )
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_history(est.history_, out / "history.csv")
+
+    stage("Drawing plots")
+    plots.plot_history(est.history_, out / "training_curves.png")
+    plots.plot_confusion(metrics["confusion_matrix"], metrics["labels"], out / "confusion_matrix.png")
+    plots.plot_filters(est.model_, out / "filters.png")
+    example = np.asarray(G_test[:1], dtype=np.float32).reshape(est.input_shape_)
+    plots.plot_feature_maps(est.model_, example, out / "feature_maps.png")
+    return {"run_dir": str(out), **metrics}
+
+
+def evaluate_model(model, X, y) -> dict:
+    """Metrics of a loaded model (estimator or pipeline) on raw inputs X with labels y."""
+    y_pred = model.predict(X)
+    classes = model.steps[-1][1].classes_ if isinstance(model, Pipeline) else model.classes_
+    return compute_metrics(np.asarray(y), y_pred, classes)

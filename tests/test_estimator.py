@@ -1,0 +1,260 @@
+"""GridCNNClassifier: the scikit-learn contract, accuracy on digits, persistence, determinism and bad input."""
+
+import pickle
+import re
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+import gridcnn
+from gridcnn import GridCNNClassifier, GridCNNError
+
+# Small and quick, yet enough epochs for check_classifiers_train's accuracy bar on its toy blobs.
+CHECKED = GridCNNClassifier(max_epochs=20, lr=0.01, filters=8, hidden=16, pool="none", random_state=0, check_input="off")
+
+
+@parametrize_with_checks([CHECKED], expected_failed_checks=lambda est: {})
+def test_sklearn_contract(estimator, check):
+    check(estimator)
+
+
+def scale16(X):
+    """Digits pixels are 0..16."""
+    return X / 16.0
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    half = len(X) // 2
+    return X[:half], y[:half], X[half:], y[half:]
+
+
+@pytest.fixture(scope="module")
+def small_fit(digits):
+    X, y, _, _ = digits
+    clf = GridCNNClassifier(input_shape=(8, 8), filters=[8, 16], hidden=32, max_epochs=4, random_state=0)
+    return clf.fit(scale16(X[:400]), y[:400])
+
+
+def test_digits_pipeline_first_half_second_half(digits):
+    # SVC(gamma="scale") reaches 0.969 on this split; the CNN must beat 0.98.
+    X, y, X_test, y_test = digits
+    pipe = Pipeline([
+        ("scale", FunctionTransformer(scale16)),
+        ("cnn", GridCNNClassifier(input_shape=(8, 8), filters=[32, 64, 128], pool=["none", "max", "max"],
+                                  dropout=0.5, batch_size=32, lr=3e-3, lr_schedule="onecycle", max_epochs=30,
+                                  random_state=0)),
+    ])
+    assert pipe.fit(X, y).score(X_test, y_test) >= 0.98
+
+
+def test_grid_search_over_the_pipeline(digits):
+    X, y, X_test, y_test = digits
+    pipe = Pipeline([("scale", FunctionTransformer(scale16)),
+                     ("cnn", GridCNNClassifier(input_shape=(8, 8), hidden=32, max_epochs=5, random_state=0))])
+    search = GridSearchCV(pipe, {"cnn__filters": [4, [8, 16]]}, cv=2).fit(X[:400], y[:400])
+    assert search.best_params_["cnn__filters"] in (4, [8, 16])
+    assert search.cv_results_["mean_test_score"].shape == (2,)
+    assert search.score(X_test, y_test) > 0.8  # chance is 0.1
+
+
+def test_predict_proba_rows_sum_to_one(small_fit, digits):
+    proba = small_fit.predict_proba(scale16(digits[2][:50]))
+    assert proba.shape == (50, 10)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(small_fit.classes_[proba.argmax(1)], small_fit.predict(scale16(digits[2][:50])))
+
+
+def test_fitted_attributes(small_fit):
+    assert small_fit.input_shape_ == (1, 8, 8)
+    assert small_fit.n_features_in_ == 64
+    assert small_fit.n_iter_ == len(small_fit.history_) == 4
+    assert set(small_fit.history_[0]) == {"epoch", "train_loss", "train_accuracy", "lr", "time"}
+    assert small_fit.device_ == torch.device("cpu")
+    assert isinstance(small_fit.model_, torch.nn.Module)
+    assert str(small_fit.summary()).count("conv") == 2
+
+
+def test_clone_is_unfitted_with_equal_params(small_fit):
+    c = clone(small_fit)
+    assert c.get_params() == small_fit.get_params()
+    assert not hasattr(c, "model_")
+
+
+def test_pickle_and_save_load_predict_identically(small_fit, digits, tmp_path):
+    X = scale16(digits[2][:100])
+    expected = small_fit.predict_proba(X)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(small_fit)).predict_proba(X), expected)
+    small_fit.save(tmp_path / "m")
+    loaded = gridcnn.load(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+    assert loaded.history_ == small_fit.history_
+    assert loaded.get_params() == {**small_fit.get_params(), "input_shape": [8, 8]}
+
+
+def test_string_labels(digits):
+    X, y, X_test, _ = digits
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    clf = GridCNNClassifier(input_shape=(8, 8), filters=8, hidden=16, max_epochs=3, random_state=0)
+    clf.fit(scale16(X[:300]), names[y[:300]])
+    assert clf.classes_.tolist() == sorted(names)
+    assert set(clf.predict(scale16(X_test[:20]))) <= set(names)
+
+
+def test_same_seed_same_predictions_other_seed_differs(digits):
+    X, y = scale16(digits[0][:300]), digits[1][:300]
+    kw = dict(input_shape=(8, 8), filters=8, hidden=16, max_epochs=2, validation_fraction=0.2)
+    a = GridCNNClassifier(random_state=1, **kw).fit(X, y).predict_proba(X)
+    b = GridCNNClassifier(random_state=1, **kw).fit(X, y).predict_proba(X)
+    c = GridCNNClassifier(random_state=2, **kw).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_fit_leaves_the_global_torch_seed_alone(digits):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    GridCNNClassifier(input_shape=(8, 8), filters=4, hidden=8, max_epochs=1, random_state=0).fit(
+        scale16(digits[0][:64]), digits[1][:64])
+    torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_partial_fit_continues_and_needs_classes_up_front(digits):
+    X, y = scale16(digits[0][:300]), digits[1][:300]
+    clf = GridCNNClassifier(input_shape=(8, 8), filters=8, hidden=16, random_state=0)
+    clf.partial_fit(X[y < 5], y[y < 5], classes=np.arange(10))
+    clf.partial_fit(X[y >= 5], y[y >= 5])
+    assert clf.n_iter_ == 2 and [r["epoch"] for r in clf.history_] == [1, 2]
+    other = GridCNNClassifier(input_shape=(8, 8), filters=8, hidden=16, random_state=0).partial_fit(X[y < 5], y[y < 5])
+    with pytest.raises(GridCNNError, match=re.escape("y holds labels not seen when the network was built: [5, 6")):
+        other.partial_fit(X[y >= 5], y[y >= 5])
+
+
+def test_warm_start_continues_training(digits):
+    X, y = scale16(digits[0][:200]), digits[1][:200]
+    clf = GridCNNClassifier(input_shape=(8, 8), filters=4, hidden=8, max_epochs=2, warm_start=True, random_state=0)
+    model = clf.fit(X, y).model_
+    clf.fit(X, y)
+    assert clf.n_iter_ == 4 and clf.model_ is model
+    assert clf.set_params(warm_start=False).fit(X, y).n_iter_ == 2
+
+
+def test_early_stopping_restores_the_best_epoch(digits):
+    X, y = scale16(digits[0][:400]), digits[1][:400]
+    clf = GridCNNClassifier(input_shape=(8, 8), filters=8, hidden=16, lr=0.05, max_epochs=40, early_stopping=True,
+                            n_iter_no_change=2, random_state=0).fit(X, y)
+    losses = [r["valid_loss"] for r in clf.history_]
+    assert clf.n_iter_ < 40
+    best = int(np.argmin(losses))
+    assert clf.n_iter_ - 1 - best >= 2  # stopped after the patience ran out
+
+
+def test_callbacks_get_every_epoch_record(digits):
+    seen = []
+    GridCNNClassifier(input_shape=(8, 8), filters=4, hidden=8, max_epochs=3, random_state=0,
+                      callbacks=[lambda est, rec: seen.append((est.n_iter_, rec["epoch"]))]).fit(
+        scale16(digits[0][:100]), digits[1][:100])
+    assert seen == [(1, 1), (2, 2), (3, 3)]
+
+
+def test_torch_tensors_and_4d_input(digits):
+    X = torch.from_numpy(scale16(digits[0][:200]).reshape(-1, 1, 8, 8).astype(np.float32))
+    y = torch.from_numpy(digits[1][:200])
+    clf = GridCNNClassifier(filters=4, hidden=8, max_epochs=2, random_state=0).fit(X, y)
+    assert clf.input_shape_ == (1, 8, 8)
+    assert clf.predict(X[:5]).shape == (5,)
+
+
+def test_sequences_are_one_by_l_grids():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 30)).astype(np.float32)
+    y = (X[:, 10:13].sum(1) > 0).astype(int)
+    clf = GridCNNClassifier(max_epochs=2, random_state=0, check_input="off").fit(X, y)
+    assert clf.input_shape_ == (1, 1, 30)
+
+
+# -- bad input ---------------------------------------------------------------------------------------------------
+
+def _clf(**kw):
+    return GridCNNClassifier(filters=4, hidden=8, max_epochs=1, random_state=0, check_input="off", **kw)
+
+
+X8 = np.random.default_rng(0).random((20, 8, 8)).astype(np.float32)
+Y8 = np.arange(20) % 2
+
+
+@pytest.mark.parametrize("X, y, error, message", [
+    (np.where(np.eye(8)[None] > 0, np.nan, X8), Y8, ValueError, "Input X contains NaN"),
+    (np.where(np.eye(8)[None] > 0, np.inf, X8), Y8, ValueError, "Input X contains infinity"),
+    (X8[:, :, :, None, None], Y8, GridCNNError,
+     "X must be 2-D (n, L), 3-D (n, H, W) or 4-D (n, C, H, W). Got a 5-D array of shape (20, 8, 8, 1, 1)."),
+    (np.zeros(20), Y8, ValueError, "Expected 2D array, got 1D array instead"),
+    (X8[:0], Y8[:0], ValueError, "Found array with 0 sample(s)"),
+    (X8, np.zeros(20), GridCNNError,
+     "GridCNNClassifier needs at least 2 classes, but y holds 1 class only: 0.0. Add examples of another class."),
+    (X8, Y8[:19], ValueError, "Found input variables with inconsistent numbers of samples: [20, 19]"),
+    (X8, None, GridCNNError, "GridCNNClassifier requires y to be passed, but the target y is None."),
+])
+def test_bad_fit_input(X, y, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        _clf().fit(X, y)
+
+
+def test_input_shape_that_does_not_fit():
+    with pytest.raises(GridCNNError, match=re.escape(
+        "input_shape=(7, 7) does not fit rows of 64 values (X has shape (20, 64)). Give (height, width) or "
+        "(channels, height, width) whose product is 64.")):
+        _clf(input_shape=(7, 7)).fit(X8.reshape(20, 64), Y8)
+
+
+def test_predict_before_fit():
+    with pytest.raises(NotFittedError):
+        _clf().predict(X8)
+
+
+def test_predict_with_another_grid_size():
+    clf = _clf().fit(X8, Y8)
+    with pytest.raises(GridCNNError, match=re.escape(
+        "X has grids of shape (1, 6, 6), but this GridCNNClassifier was fitted on grids of shape (1, 8, 8) (C, H, W).")):
+        clf.predict(np.zeros((3, 1, 6, 6), np.float32))
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"pool": "maxx"}, "The 'pool' parameter of GridCNNClassifier must be"),
+    ({"pool": "maxx"}, "Got 'maxx' instead. Did you mean 'max'?"),
+    ({"architecture": "lenet"}, "Did you mean 'lenet5'?"),
+    ({"max_epochs": 0}, "The 'max_epochs' parameter of GridCNNClassifier must be an int in the range [1, inf)"),
+    ({"lr": -1.0}, "The 'lr' parameter of GridCNNClassifier must be a float in the range (0.0, inf)"),
+    ({"optimizer": "adamm"}, "Did you mean 'adam'?"),
+])
+def test_bad_parameters(params, message):
+    with pytest.raises(GridCNNError, match=re.escape(message)):
+        _clf(**params).fit(X8, Y8)
+
+
+def test_kernel_too_large_for_the_grid():
+    with pytest.raises(GridCNNError, match=re.escape("Grid 8x8 is too small for the convolution of block 1")):
+        _clf(kernel_size=9, padding=0).fit(X8, Y8)
+
+
+def test_unavailable_device():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(GridCNNError, match=re.escape("device 'cuda' was asked for, but this machine has no CUDA GPU")):
+        _clf(device="cuda").fit(X8, Y8)
+
+
+def test_summary_before_fit_needs_a_shape():
+    with pytest.raises(GridCNNError, match=re.escape("summary() before fit needs input_shape=(channels, height, width).")):
+        GridCNNClassifier().summary()
+    assert "Total params" in str(GridCNNClassifier(architecture="lenet5").summary((1, 28, 28)))
