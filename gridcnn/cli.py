@@ -61,7 +61,7 @@ def fit(
     Example: gridcnn fit recipes/image.toml --set estimator.max_epochs=2 --out runs/try
     """
     from .recipes import read_recipe
-    from .runs import default_run_dir, fit_recipe
+    from .runs import default_run_dir, fit_recipe, prepare_run_dir
 
     with user_errors(USAGE):
         r = read_recipe(recipe, set_)
@@ -69,7 +69,7 @@ def fit(
             from ._training import resolve_device
 
             resolve_device(device)
-    out = out or default_run_dir(r)
+        out = prepare_run_dir(out or default_run_dir(r))
     console.print(f"[bold]gridcnn fit[/] {r.source} -> {out}")
     try:
         with user_errors(DATA):

@@ -353,10 +353,11 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
 
     # -- internals ----------------------------------------------------------------------------------------------
 
-    def _validate_parameters(self):
-        """sklearn's constraint check, with "did you mean" for misspelt option strings."""
+    def _validate_parameters(self, names=None):
+        """sklearn's constraint check (of ``names``, default all), with "did you mean" for misspelt option strings."""
         params = self.get_params(deep=False)
-        for name, constraints in self._parameter_constraints.items():
+        for name in names or self._parameter_constraints:
+            constraints = self._parameter_constraints[name]
             try:
                 validate_parameter_constraints({name: constraints}, {name: params[name]}, type(self).__name__)
             except InvalidParameterError as exc:

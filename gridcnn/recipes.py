@@ -171,14 +171,17 @@ def parse_recipe(raw: dict, source: str = "<recipe>") -> Recipe:
         for key in adapter:
             if key != "name" and key not in valid:
                 _fail(source, f"adapter.{key}", f"{cls.__name__} has no parameter {key!r}.{did_you_mean(key, valid)}")
-        _try(source, "adapter", lambda: cls(**{k: v for k, v in adapter.items() if k != "name"}))
+        built = _try(source, "adapter", lambda: cls(**{k: v for k, v in adapter.items() if k != "name"}))
+        if hasattr(built, "_validate_parameters"):  # adapters check their values in fit; a recipe checks them now
+            _try(source, "adapter", built._validate_parameters)
 
     estimator = dict(raw.get("estimator", {}))
     valid = GridCNNClassifier().get_params(deep=False)
     for key in estimator:
         if key not in valid:
             _fail(source, f"estimator.{key}", f"GridCNNClassifier has no parameter {key!r}.{did_you_mean(key, valid)}")
-    _try(source, "estimator", lambda: GridCNNClassifier(**estimator)._validate_parameters())
+    for key in estimator:
+        _try(source, f"estimator.{key}", lambda: GridCNNClassifier(**estimator)._validate_parameters([key]))
 
     output = dict(raw.get("output", {}))
     for key in output:

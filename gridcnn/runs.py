@@ -32,7 +32,8 @@ def default_run_dir(recipe: Recipe) -> Path:
     return Path("runs") / f"{recipe.stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
-def _prepare_dir(out: Path) -> Path:
+def prepare_run_dir(out: Path) -> Path:
+    """Create the run folder and make sure it is writable, before any long work starts."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -104,7 +105,7 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
         ``run_dir`` and the metrics written to ``metrics.json``.
     """
     stage = on_stage or (lambda text: None)
-    out = _prepare_dir(Path(out) if out else default_run_dir(recipe))
+    out = prepare_run_dir(Path(out) if out else default_run_dir(recipe))
     (out / "recipe.toml").write_text(recipe.to_toml())
     timings = {}
 

@@ -4,9 +4,9 @@ Each adapter is registered under the short name a recipe's ``[adapter]`` section
 """
 
 from ._base import ADAPTERS, GridAdapter, get_adapter
+from .audio import SpectrogramGrid
+from .image import ImageGrid
+from .sequence import SequenceGrid
+from .text import EmbeddingGrid
 
-
-
-
-
-__all__ = ["ADAPTERS", "GridAdapter", "get_adapter"]
+__all__ = ["ADAPTERS", "EmbeddingGrid", "GridAdapter", "ImageGrid", "SequenceGrid", "SpectrogramGrid", "get_adapter"]

@@ -1,0 +1,168 @@
+"""The gridcnn command line on small real data (sklearn digits): what fit writes, evaluate, predict, mistakes."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.datasets import load_digits
+from typer.testing import CliRunner
+
+import gridcnn
+from gridcnn.cli import app
+
+runner = CliRunner()
+
+DIGITS = """# digits, for the CLI tests
+[data]
+name = "digits"
+test_fraction = 0.25
+random_state = 0
+
+[estimator]
+filters = [8, 16]
+max_epochs = {epochs}
+validation_fraction = 0.1
+lr = 0.003
+random_state = 0
+"""
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    recipe = root / "digits.toml"
+    recipe.write_text(DIGITS.format(epochs=3))
+    result = invoke("fit", recipe, "--out", root / "run", "--set", "estimator.max_epochs=4")
+    assert result.exit_code == 0, result.output
+    return root / "run", result
+
+
+def test_fit_writes_the_run_folder(run):
+    folder, result = run
+    assert "Test accuracy" in result.output and f"Run folder: {folder}" in result.output.replace("\n", "")
+    for name in ("model/config.json", "model/model.safetensors", "recipe.toml", "metrics.json", "history.csv"):
+        assert (folder / name).is_file(), name
+    for name in ("training_curves.png", "confusion_matrix.png", "filters.png", "feature_maps.png"):
+        with Image.open(folder / name) as im:
+            im.verify()
+            assert im.format == "PNG"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["accuracy"] > 0.85  # 4 epochs on 1,347 digits; chance is 0.1
+    assert len(metrics["confusion_matrix"]) == 10 and set(metrics["per_class"]) == {str(i) for i in range(10)}
+    assert {"load_s", "fit_s", "predict_s"} <= set(metrics["timings"]) and "torch" in metrics["versions"]
+    rows = list(csv.DictReader((folder / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]  # the --set override won over the file's 3
+    assert "max_epochs = 4" in (folder / "recipe.toml").read_text()
+
+
+def test_the_model_loads_with_gridcnn_load(run):
+    model = gridcnn.load(run[0])
+    X, y = load_digits(return_X_y=True)
+    assert model.predict((X[:5] / 16).reshape(-1, 8, 8)).shape == (5,)
+
+
+def test_evaluate_reproduces_the_test_accuracy(run):
+    result = invoke("evaluate", run[0], "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    assert metrics["accuracy"] == json.loads((run[0] / "metrics.json").read_text())["accuracy"]
+
+
+def test_predict_prints_one_line_per_input(run, tmp_path):
+    X, y = load_digits(return_X_y=True)
+    np.save(tmp_path / "one.npy", (X[0] / 16).reshape(8, 8).astype(np.float32))
+    np.save(tmp_path / "three.npy", (X[1:4] / 16).reshape(3, 8, 8).astype(np.float32))
+    result = invoke("predict", run[0], tmp_path / "one.npy", tmp_path / "three.npy", "--json")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(l) for l in result.output.splitlines()]
+    assert [l["input"] for l in lines] == [str(tmp_path / "one.npy")] + [f"{tmp_path / 'three.npy'}[{i}]" for i in range(3)]
+    assert all(0 < l["probability"] <= 1 for l in lines)
+
+
+def test_summary_without_training(tmp_path):
+    recipe = tmp_path / "d.toml"
+    recipe.write_text(DIGITS.format(epochs=1))
+    result = invoke("summary", recipe)
+    assert result.exit_code == 0, result.output
+    assert "grid (1, 8, 8)" in result.output and "Total params: 10,906" in result.output
+
+
+def test_listings():
+    assert "spoken_digits" in invoke("datasets").output
+    assert "recipes/audio.toml" in invoke("recipes").output
+
+
+def test_ctrl_c_keeps_the_last_finished_epoch(tmp_path, monkeypatch):
+    import gridcnn.estimator as estimator
+
+    real, calls = estimator.train_epoch, []
+
+    def interrupted_in_third_epoch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(estimator, "train_epoch", interrupted_in_third_epoch)
+    recipe = tmp_path / "d.toml"
+    recipe.write_text(DIGITS.format(epochs=5))
+    result = invoke("fit", recipe, "--out", tmp_path / "run")
+    assert result.exit_code == 130
+    assert f"the model of the last finished epoch is saved in {tmp_path / 'run' / 'model'}" in result.output.replace("\n", "")
+    assert gridcnn.load(tmp_path / "run").n_iter_ == 2
+    assert len(list(csv.DictReader((tmp_path / "run" / "history.csv").open()))) == 2
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["fit", "missing.toml"], 2, "Error: Recipe file 'missing.toml' does not exist."),
+    (["fit", "{bad_key}"], 2, "estimator.max_epoch: GridCNNClassifier has no parameter 'max_epoch'. Did you mean 'max_epochs'?"),
+    (["fit", "{good}", "--set", "estimator.pool=maxx"], 2, "Got 'maxx' instead. Did you mean 'max'?"),
+    (["fit", "{good}", "--set", "nodot"], 2, "--set takes section.key=value"),
+    (["fit", "{good}", "--device", "cuda:7"], 2, "device 'cuda:7' was asked for"),
+    (["fit", "{bad_data}"], 1, "Data path '{tmp}/nowhere' does not exist."),
+    (["evaluate", "{tmp}"], 2, "is not a gridcnn model folder: expected config.json and model.safetensors"),
+    (["predict", "{tmp}", "x.wav"], 2, "is not a gridcnn model folder"),
+    (["check", "{tmp}/nowhere.csv"], 2, "does not exist"),
+])
+def test_user_mistakes_are_one_red_line(tmp_path, args, code, message):
+    if "--device" in args and __import__("torch").cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    (tmp_path / "good.toml").write_text(DIGITS.format(epochs=1))
+    (tmp_path / "bad_key.toml").write_text(DIGITS.format(epochs=1).replace("max_epochs", "max_epoch"))
+    (tmp_path / "bad_data.toml").write_text(
+        DIGITS.format(epochs=1).replace('name = "digits"', f'path = "{tmp_path}/nowhere"'))
+    names = {"good": tmp_path / "good.toml", "bad_key": tmp_path / "bad_key.toml",
+             "bad_data": tmp_path / "bad_data.toml", "tmp": tmp_path}
+    result = invoke(*[a.format(**names) for a in args])
+    assert result.exit_code == code, result.output
+    out = result.output.replace("\n", "")
+    assert message.format(**names) in out
+    assert "Traceback" not in result.output
+
+
+def test_unwritable_output_folder(tmp_path):
+    # A file where the folder should go fails for root too (chmod would not stop root).
+    (tmp_path / "good.toml").write_text(DIGITS.format(epochs=1))
+    (tmp_path / "taken").write_text("")
+    result = invoke("fit", tmp_path / "good.toml", "--out", tmp_path / "taken" / "run")
+    assert result.exit_code == 2
+    assert f"Cannot write the run folder {tmp_path / 'taken' / 'run'}: Not a directory." in result.output.replace("\n", "")
+    assert "Traceback" not in result.output
+
+
+def test_debug_shows_the_traceback():
+    result = runner.invoke(app, ["--debug", "fit", "missing.toml"])
+    assert result.exit_code != 0 and isinstance(result.exception, gridcnn.GridCNNError)
+
+
+def test_python_dash_m():
+    out = subprocess.run([sys.executable, "-m", "gridcnn", "--help"], capture_output=True, text=True, check=True)
+    assert "gridcnn fit recipes/audio.toml" in out.stdout
