@@ -474,7 +474,6 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         Xt, yt = torch.from_numpy(X).to(dev), torch.from_numpy(np.asarray(y, dtype=np.int64)).to(dev)
         if X_val is not None:
             Xv, yv = torch.from_numpy(X_val).to(dev), torch.from_numpy(np.asarray(y_val, dtype=np.int64)).to(dev)
-        gen = torch.Generator().manual_seed(seed)
         steps = -(-len(Xt) // self.batch_size)
         for group in self.optimizer_.param_groups:  # a schedule from an earlier fit must not leak into this one
             group["lr"] = self.lr
@@ -490,6 +489,11 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             for e in range(epochs):
                 t0 = time.perf_counter()
                 on_batch = (lambda b, e=e: progress.batch(e, b)) if progress else None
+                # Each epoch's shuffle and dropout draw from a seed of their own, so an epoch can be replayed (or a
+                # fit resumed from a checkpoint) without carrying generator state along.
+                epoch_seed = seed + 1_000_003 * (self.n_iter_ + 1)
+                gen = torch.Generator().manual_seed(epoch_seed)
+                torch.manual_seed(epoch_seed)
                 loss, acc = train_epoch(self.model_, Xt, yt, self.optimizer_, scheduler, self.batch_size, gen, on_batch)
                 record = {"epoch": self.n_iter_ + 1, "train_loss": loss, "train_accuracy": acc,
                           "lr": self.optimizer_.param_groups[0]["lr"]}
