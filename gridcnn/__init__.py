@@ -4,7 +4,18 @@ from .backbone import BackboneSpec, ConvBlock, get_preset
 from .estimator import GridCNNClassifier
 from .exceptions import GridCNNError
 from .persistence import load
+from .suitability import SuitabilityReport, check_suitability, quick_check
 
 __version__ = "0.1.0"
 
-__all__ = ["BackboneSpec", "ConvBlock", "GridCNNClassifier", "GridCNNError", "get_preset", "load"]
+__all__ = [
+    "BackboneSpec",
+    "ConvBlock",
+    "GridCNNClassifier",
+    "GridCNNError",
+    "SuitabilityReport",
+    "check_suitability",
+    "get_preset",
+    "load",
+    "quick_check",
+]

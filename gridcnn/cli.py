@@ -214,10 +214,13 @@ def check(
     verdict = "[bold green]SUITABLE[/]: grid structure found" if report.suitable else "[bold red]REJECTED[/]: no grid structure"
     console.print(f"{data}: {verdict}")
     table = Table()
-    for col in ("axis", "ordered", "statistic", "z", "p-value"):
+    for col in ("axis", "ordered", "|corr| at 1", "shuffled", "z", "p", "grouped p"):
         table.add_column(col, justify="left" if col == "axis" else "right")
     for ax in report.axes:
-        table.add_row(str(ax.name), "yes" if ax.ordered else "no", f"{ax.statistic:.4g}", f"{ax.z:.2f}", f"{ax.p_value:.3g}")
+        table.add_row(
+            f"{ax.name} ({ax.length})", "[green]yes[/]" if ax.ordered else "[red]no[/]", f"{ax.statistic:.3f}",
+            f"{ax.null_mean:.3f}", f"{ax.z:.1f}", f"{ax.p_value:.3g}", f"{ax.grouped_p_value:.3g}",
+        )
     console.print(table)
     for line in [*notes, *report.evidence]:
         console.print(f"• {line}", highlight=False)

@@ -428,10 +428,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         """Warn about (or refuse) 2-D input that looks like an unordered table rather than a sequence."""
         if self.check_input == "off" or self.input_shape is not None:
             return
-        try:
-            from .suitability import quick_check
-        except ImportError:  # TEMPORARY until the suitability module lands
-            return
+        from .suitability import quick_check
+
         report = quick_check(X, random_state=0)
         if not report.suitable:
             message = f"X looks like a table, not a grid: {report.evidence[0]} {report.recommendation}"

@@ -166,3 +166,19 @@ def test_debug_shows_the_traceback():
 def test_python_dash_m():
     out = subprocess.run([sys.executable, "-m", "gridcnn", "--help"], capture_output=True, text=True, check=True)
     assert "gridcnn fit recipes/audio.toml" in out.stdout
+
+
+def test_check_rejects_a_table_and_accepts_a_grid(tmp_path):
+    from sklearn.datasets import load_wine
+
+    load_wine(as_frame=True).frame.to_csv(tmp_path / "wine.csv", index=False)
+    result = invoke("check", tmp_path / "wine.csv", "--target", "target", "--plot", tmp_path / "wine.png")
+    assert result.exit_code == 1, result.output
+    assert "REJECTED" in result.output and "HistGradientBoostingClassifier" in result.output.replace("\n", " ")
+    with Image.open(tmp_path / "wine.png") as im:
+        assert im.format == "PNG"
+    X, y = load_digits(return_X_y=True)
+    np.savez(tmp_path / "digits.npz", X=X.reshape(-1, 8, 8), y=y)
+    result = invoke("check", tmp_path / "digits.npz")
+    assert result.exit_code == 0, result.output
+    assert "SUITABLE" in result.output

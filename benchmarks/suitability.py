@@ -1,0 +1,76 @@
+"""How long `check_suitability` takes on 10,000 MNIST digits of 784 pixels (the goal: <= 5 s on 2 cores).
+
+Run:  python benchmarks/suitability.py [--cores 2] [--repeats 3]
+Pins itself to ``--cores`` CPUs (where the machine has more) before numpy and torch start their thread pools, then
+prints the machine and the median wall time of each call: the full check on flat rows (n, 784) and on images
+(n, 28, 28), with labels (the locality stage is clear on MNIST, so "auto" trains no network), and the quick check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+
+def pin(cores: int) -> int:
+    """Restrict this process to ``cores`` CPUs and the BLAS / OpenMP pools to as many threads; return the count."""
+    available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count()))
+    chosen = available[:cores]
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, chosen)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(len(chosen))
+    return len(chosen)
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    cores = pin(args.cores)
+
+    import numpy as np  # after pinning, so their thread pools see the limit
+    import torch
+
+    from gridcnn.datasets import load_dataset
+    from gridcnn.suitability import check_suitability, quick_check
+
+    X, y = load_dataset("mnist", split="test")
+    flat = X.reshape(len(X), -1)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"machine: {cpu_name()}, {cores} of {os.cpu_count()} cores used, load average {load:.1f}; "
+          f"Python {sys.version.split()[0]}, numpy {np.__version__}, torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads), {platform.system()} {platform.release()}")
+
+    cases = [
+        ("check_suitability(X) on (10000, 784)", lambda: check_suitability(flat, random_state=0)),
+        ("check_suitability(X, y) on (10000, 784)", lambda: check_suitability(flat, y, random_state=0)),
+        ("check_suitability(X) on (10000, 28, 28)", lambda: check_suitability(X, random_state=0)),
+        ("quick_check(X) on (10000, 784)", lambda: quick_check(flat)),
+    ]
+    print("| call | median s | min s | suitable |")
+    print("|---|---|---|---|")
+    for name, call in cases:
+        times = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            report = call()
+            times.append(time.perf_counter() - start)
+        print(f"| {name} | {statistics.median(times):.2f} | {min(times):.2f} | {report.suitable} |")
+
+
+if __name__ == "__main__":
+    main()
