@@ -259,3 +259,22 @@ def test_summary_before_fit_needs_a_shape():
     with pytest.raises(GridCNNError, match=re.escape("summary() before fit needs input_shape=(channels, height, width).")):
         GridCNNClassifier().summary()
     assert "Total params" in str(GridCNNClassifier(architecture="lenet5").summary((1, 28, 28)))
+
+
+def test_check_input_warns_once_on_a_table_and_can_refuse():
+    import warnings
+
+    from sklearn.datasets import load_wine
+
+    X, y = load_wine(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    with pytest.warns(UserWarning, match="X looks like a table, not a grid") as record:
+        GridCNNClassifier(max_epochs=1, random_state=0).fit(X, y)
+    assert len([w for w in record if "looks like a table" in str(w.message)]) == 1
+    with pytest.raises(GridCNNError, match=re.escape("Pass check_input='off' to train anyway.")):
+        GridCNNClassifier(max_epochs=1, check_input="error").fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        GridCNNClassifier(max_epochs=1, check_input="off", random_state=0).fit(X, y)
+        Xd, yd = load_digits(return_X_y=True)
+        GridCNNClassifier(max_epochs=1, random_state=0).fit(Xd[:300] / 16, yd[:300])  # digits rows are ordered

@@ -1,0 +1,376 @@
+"""`SpectrogramGrid`: sound clips (files or waveforms) to log-mel spectrogram grids, computed in batches with torch."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import InvalidParameterError, Interval, StrOptions, validate_parameter_constraints
+from sklearn.utils.validation import check_is_fitted
+
+from .._audio_io import ClipError, describe, fit_length, is_path, load_clip
+from .._registry import did_you_mean
+from .._training import resolve_device
+from ..exceptions import GridCNNError
+from ._base import ADAPTERS, GridAdapter
+
+_AMIN = 1e-10  # librosa.power_to_db's floor: silence maps to -100 dB instead of -inf
+_BATCH_SAMPLES = 1 << 22  # samples per torch batch (~260 one-second clips): bounds the STFT's memory on long clips
+
+
+@ADAPTERS.register("spectrogram")
+class SpectrogramGrid(GridAdapter):
+    """Turn sound clips into log-mel spectrograms of shape (n, 1, frames, n_mels): rows are time, columns frequency.
+
+    Each clip is read (wav, flac, ogg, mp3 through soundfile; other formats through librosa where it can), mixed
+    down to mono, resampled to ``sample_rate``, cropped or padded with silence at the end to ``duration`` seconds,
+    and turned into a mel power spectrogram in batches with ``torch.stft`` and librosa's mel filter bank. The power
+    matches ``librosa.feature.melspectrogram`` with the same settings (window "hann", ``center=True``, constant
+    padding, Slaney mel scale and norm) and is converted to decibels as ``librosa.power_to_db`` does.
+
+    Parameters
+    ----------
+    sample_rate : int, default=16000
+        Rate (Hz) every clip is resampled to.
+    duration : float or "auto", default=1.0
+        Seconds each clip is cropped (keeping its start) or padded to; "auto" uses the longest clip seen in `fit`.
+    n_fft : int, default=512
+        FFT size and window length in samples (32 ms at 16 kHz).
+    hop_length : int, default=160
+        Samples between frames (10 ms at 16 kHz); a clip of ``s`` samples gives ``1 + s // hop_length`` frames.
+    n_mels : int, default=64
+        Mel bands: the grid's width.
+    f_min : float, default=0.0
+        Lowest frequency (Hz) of the mel filter bank.
+    f_max : float, default=None
+        Highest frequency (Hz); None means ``sample_rate / 2``.
+    top_db : float, default=80.0
+        Floor each clip's decibels at its maximum minus ``top_db``, as ``librosa.power_to_db`` does; None for no floor.
+    normalize : bool, default=True
+        Standardise the decibels with the mean and standard deviation learned in `fit`.
+    input_sample_rate : int, default=None
+        Rate (Hz) of waveforms given as arrays; None means they are already at ``sample_rate``. Files carry
+        their own rate.
+    backend : {"torch", "torchaudio"}, default="torch"
+        "torchaudio" uses ``torchaudio.transforms.MelSpectrogram`` (same settings, same numbers) when torchaudio
+        imports; it is never required.
+    device : str, default="auto"
+        Where the spectrograms are computed: "auto" (a GPU when there is one), "cpu", "cuda", "cuda:N" or "mps".
+    on_error : {"raise", "skip"}, default="raise"
+        What an unreadable, empty or non-finite clip does: "raise" a `GridCNNError` naming the clip and the
+        problem, or "skip" it with a warning. Skipping returns fewer rows than X has, so use it where you can drop
+        the matching labels: ``grids = adapter.fit_transform(X); y = y[adapter.kept_]``. A Pipeline cannot drop
+        rows of y, so there it ends in scikit-learn's "inconsistent numbers of samples" error; read the files with
+        `gridcnn.datasets` loaders (``audio_folder(on_error="skip")`` drops unreadable files with their labels)
+        or keep ``on_error="raise"`` there.
+
+    Attributes
+    ----------
+    n_samples_ : int
+        Samples per clip after cropping or padding.
+    duration_ : float
+        ``n_samples_ / sample_rate``: the duration used, learned when ``duration="auto"``.
+    n_frames_ : int
+        Frames per grid (its height).
+    mean_, std_ : float
+        Statistics of the training decibels, when ``normalize=True``.
+    kept_ : ndarray of bool of shape (n,)
+        Which inputs of the last `fit` (or `transform` with ``on_error="skip"``) became rows.
+    skipped_ : list of dict
+        The inputs that call left out: ``{"index": int, "input": str, "error": str}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.arange(8000) / 16000
+    >>> X = np.stack([np.sin(2 * np.pi * f * t) for f in (300, 600, 1200)])
+    >>> SpectrogramGrid(duration=0.5, device="cpu").fit_transform(X).shape
+    (3, 1, 51, 64)
+    """
+
+    registry_name = "spectrogram"
+
+    _parameter_constraints: dict = {
+        "sample_rate": [Interval(Integral, 1, None, closed="left")],
+        "duration": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "n_fft": [Interval(Integral, 2, None, closed="left")],
+        "hop_length": [Interval(Integral, 1, None, closed="left")],
+        "n_mels": [Interval(Integral, 1, None, closed="left")],
+        "f_min": [Interval(Real, 0, None, closed="left")],
+        "f_max": [Interval(Real, 0, None, closed="neither"), None],
+        "top_db": [Interval(Real, 0, None, closed="neither"), None],
+        "normalize": ["boolean"],
+        "input_sample_rate": [Interval(Integral, 1, None, closed="left"), None],
+        "backend": [StrOptions({"torch", "torchaudio"})],
+        "device": [str],
+        "on_error": [StrOptions({"raise", "skip"})],
+    }
+
+    def __init__(
+        self,
+        sample_rate=16000,
+        duration=1.0,
+        *,
+        n_fft=512,
+        hop_length=160,
+        n_mels=64,
+        f_min=0.0,
+        f_max=None,
+        top_db=80.0,
+        normalize=True,
+        input_sample_rate=None,
+        backend="torch",
+        device="auto",
+        on_error="raise",
+    ):
+        self.sample_rate = sample_rate
+        self.duration = duration
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.n_mels = n_mels
+        self.f_min = f_min
+        self.f_max = f_max
+        self.top_db = top_db
+        self.normalize = normalize
+        self.input_sample_rate = input_sample_rate
+        self.backend = backend
+        self.device = device
+        self.on_error = on_error
+
+    def fit(self, X, y=None):
+        """Learn the clip length (for ``duration="auto"``) and the decibel statistics (for ``normalize``).
+
+        Parameters
+        ----------
+        X : list of str or path, list of array, or ndarray of shape (n, samples) or (n, channels, samples)
+            Sound file paths or waveforms (1-D, or (channels, samples)).
+        y : ignored
+            Present for the scikit-learn API.
+
+        Returns
+        -------
+        self : SpectrogramGrid
+            The fitted adapter.
+        """
+        self.fit_transform(X, y)
+        return self
+
+    def fit_transform(self, X, y=None):
+        """`fit`, then `transform`, reading every clip once.
+
+        Parameters
+        ----------
+        X : list of str or path, list of array, or ndarray of shape (n, samples) or (n, channels, samples)
+            Sound file paths or waveforms.
+        y : ignored
+            Present for the scikit-learn API.
+
+        Returns
+        -------
+        grids : ndarray of float32 of shape (n_kept, 1, n_frames_, n_mels)
+            Log-mel spectrograms.
+        """
+        self._validate_parameters()
+        clips, self.kept_, self.skipped_ = self._read(X)
+        if self.duration == "auto":
+            self.n_samples_ = int(max(len(c) for c in clips))
+        else:
+            self.n_samples_ = max(1, int(round(self.duration * self.sample_rate)))
+        self.duration_ = self.n_samples_ / self.sample_rate
+        self.n_frames_ = 1 + self.n_samples_ // self.hop_length
+        db = self._decibels(clips)
+        if self.normalize:
+            self.mean_ = float(db.mean(dtype=np.float64))
+            # A constant input (all silence) has std 0; 1 then leaves it centred instead of dividing by zero.
+            self.std_ = float(db.std(dtype=np.float64)) or 1.0
+        return self._finish(db)
+
+    def transform(self, X):
+        """Log-mel spectrograms of the clips in ``X``.
+
+        Parameters
+        ----------
+        X : list of str or path, list of array, or ndarray of shape (n, samples) or (n, channels, samples)
+            Sound file paths or waveforms.
+
+        Returns
+        -------
+        grids : ndarray of float32 of shape (n_kept, 1, n_frames_, n_mels)
+            One grid per readable clip; all of them unless ``on_error="skip"`` left some out (see ``kept_``).
+        """
+        check_is_fitted(self)
+        self._validate_parameters()
+        clips, kept, skipped = self._read(X)
+        if self.on_error == "skip":
+            self.kept_, self.skipped_ = kept, skipped
+        return self._finish(self._decibels(clips))
+
+    def melspectrogram(self, X):
+        """Mel power spectrograms before decibels and normalisation, as ``librosa.feature.melspectrogram`` gives.
+
+        Parameters
+        ----------
+        X : list of str or path, list of array, or ndarray
+            Sound file paths or waveforms.
+
+        Returns
+        -------
+        power : ndarray of float32 of shape (n_kept, n_frames_, n_mels)
+            Time along rows (librosa's output transposed).
+        """
+        check_is_fitted(self)
+        self._validate_parameters()
+        clips, _, _ = self._read(X)
+        return self._power(clips).cpu().numpy()
+
+    # -- helpers ------------------------------------------------------------------------------------------------
+
+    def _validate_parameters(self):
+        """scikit-learn's constraint check with "did you mean", then the checks that involve two parameters."""
+        params = self.get_params(deep=False)
+        for name, constraints in self._parameter_constraints.items():
+            try:
+                validate_parameter_constraints({name: constraints}, {name: params[name]}, type(self).__name__)
+            except InvalidParameterError as exc:
+                options = [o for c in constraints if isinstance(c, StrOptions) for o in c.options]
+                hint = did_you_mean(params[name], options) if isinstance(params[name], str) else ""
+                raise GridCNNError(f"{exc}{hint}") from None
+        nyquist = self.sample_rate / 2
+        if self.f_max is not None and self.f_max > nyquist:
+            raise GridCNNError(
+                f"f_max={self.f_max} is above the Nyquist frequency {nyquist:g} of sample_rate={self.sample_rate}. "
+                f"Use f_max <= {nyquist:g}, f_max=None, or a higher sample_rate."
+            )
+        top = nyquist if self.f_max is None else self.f_max
+        if self.f_min >= top:
+            raise GridCNNError(f"f_min={self.f_min} must be below f_max ({top:g} Hz). Lower f_min or raise f_max.")
+
+    def _read(self, X):
+        """Decode every input; return (clips, kept mask, skipped list), raising or skipping bad clips."""
+        items = _as_items(X)
+        clips, kept, skipped = [], np.zeros(len(items), dtype=bool), []
+        for i, item in enumerate(items):
+            try:
+                clips.append(load_clip(item, self.sample_rate, self.input_sample_rate))
+                kept[i] = True
+            except ClipError as exc:
+                message = f"{describe(item, i)} cannot be used: {exc.problem}."
+                if self.on_error == "raise":
+                    raise GridCNNError(
+                        f"{message} Fix: {exc.fix}, or pass on_error='skip' to leave such clips out."
+                    ) from None
+                name = os.fspath(item) if is_path(item) else "<waveform>"
+                skipped.append({"index": i, "input": name, "error": message})
+        if not clips:
+            raise GridCNNError(
+                f"None of the {len(items)} clip(s) could be used; the first: {skipped[0]['error']} "
+                "Check the paths and formats of X."
+            )
+        if skipped:
+            warnings.warn(
+                f"SpectrogramGrid left out {len(skipped)} of {len(items)} clips (see skipped_ and kept_; drop the "
+                f"matching labels with y[adapter.kept_]). First: {skipped[0]['error']}",
+                UserWarning,
+                stacklevel=3,
+            )
+        return clips, kept, skipped
+
+    def _mel_basis(self) -> np.ndarray:
+        """librosa's mel filter bank (n_mels, 1 + n_fft // 2), refusing bands that no FFT bin reaches."""
+        import librosa
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # librosa warns about empty filters; the check below says what to do
+            basis = librosa.filters.mel(
+                sr=self.sample_rate, n_fft=self.n_fft, n_mels=self.n_mels, fmin=self.f_min, fmax=self.f_max
+            )
+        empty = int((basis.max(axis=1) == 0).sum())
+        if empty:
+            raise GridCNNError(
+                f"{empty} of the n_mels={self.n_mels} mel bands contain no FFT bin with n_fft={self.n_fft}. "
+                "Use fewer mel bands, a larger n_fft, or a wider f_min..f_max range."
+            )
+        return basis.astype(np.float32)
+
+    def _power(self, clips) -> torch.Tensor:
+        """Mel power (n, frames, n_mels) on the CPU, computed in batches on the chosen device."""
+        device = resolve_device(self.device)
+        melspec = self._torchaudio_transform(device) if self.backend == "torchaudio" else None
+        basis = torch.from_numpy(self._mel_basis()).to(device)
+        window = torch.hann_window(self.n_fft, periodic=True, device=device)  # scipy's "hann", as librosa uses
+        per_batch = max(1, _BATCH_SAMPLES // self.n_samples_)
+        out = torch.empty((len(clips), self.n_frames_, self.n_mels), dtype=torch.float32)
+        for start in range(0, len(clips), per_batch):
+            batch = np.stack([fit_length(c, self.n_samples_) for c in clips[start : start + per_batch]])
+            wave = torch.from_numpy(batch).to(device)
+            if melspec is not None:
+                mel = melspec(wave).transpose(1, 2)
+            else:
+                spec = torch.stft(
+                    wave, self.n_fft, self.hop_length, window=window, center=True, pad_mode="constant",
+                    return_complex=True,
+                )
+                mel = (spec.real.square() + spec.imag.square()).transpose(1, 2) @ basis.T
+            out[start : start + len(batch)] = mel.cpu()
+        return out
+
+    def _decibels(self, clips) -> np.ndarray:
+        """``librosa.power_to_db(power, ref=1.0, amin=1e-10, top_db)`` of every clip: (n, frames, n_mels)."""
+        db = 10.0 * torch.log10(self._power(clips).clamp_min(_AMIN))
+        if self.top_db is not None:
+            floor = db.amax(dim=(1, 2), keepdim=True) - self.top_db
+            db = torch.maximum(db, floor)
+        return db.numpy()
+
+    def _finish(self, db: np.ndarray) -> np.ndarray:
+        """Normalise and add the channel axis: float32 (n, 1, frames, n_mels)."""
+        if self.normalize:
+            db = (db - self.mean_) / self.std_
+        return np.ascontiguousarray(db[:, None], dtype=np.float32)
+
+    def _torchaudio_transform(self, device):
+        """torchaudio's MelSpectrogram with librosa's settings, or a `GridCNNError` saying how to get it."""
+        try:
+            import torchaudio
+        except Exception as exc:  # an ImportError, or an OSError when its compiled parts do not match torch
+            raise GridCNNError(
+                f"backend='torchaudio' needs torchaudio, which does not import here ({type(exc).__name__}: {exc}). "
+                f"Install the torchaudio release built for torch {torch.__version__}, or use backend='torch' "
+                "(the same numbers)."
+            ) from None
+        return torchaudio.transforms.MelSpectrogram(
+            sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length, f_min=self.f_min,
+            f_max=self.f_max, n_mels=self.n_mels, window_fn=torch.hann_window, power=2.0, center=True,
+            pad_mode="constant", norm="slaney", mel_scale="slaney",
+        ).to(device)
+
+
+def _as_items(X) -> list:
+    """The inputs of X as a list: paths, or waveforms (rows of a 2-D or 3-D array)."""
+    if is_path(X):
+        raise GridCNNError(
+            f"X must be a list of clips (sound file paths or waveforms). Got one path, {os.fspath(X)!r}; "
+            "wrap it in a list: [path]."
+        )
+    if hasattr(X, "detach"):  # a torch tensor
+        X = X.detach().cpu().numpy()
+    if isinstance(X, np.ndarray) and X.dtype != object:
+        if X.ndim not in (2, 3):
+            raise GridCNNError(
+                f"An array X must have shape (n, samples) or (n, channels, samples). Got shape {X.shape} instead. "
+                "For one waveform, wrap it in a list: [waveform]."
+            )
+        items = list(X)
+    else:
+        try:
+            items = list(X)
+        except TypeError:
+            raise GridCNNError(
+                f"X must be a list of clips (sound file paths or waveforms). Got {type(X).__name__} instead."
+            ) from None
+    if not items:
+        raise GridCNNError("X holds no clips. Pass at least one sound file path or waveform.")
+    return items
