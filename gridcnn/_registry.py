@@ -13,7 +13,9 @@ T = TypeVar("T")
 
 def did_you_mean(name: str, choices) -> str:
     """Return " Did you mean 'x'?" for the closest choice, or "" when nothing is close."""
-    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.5)
+    choices = [str(c) for c in choices]
+    same_letters = [c for c in choices if c.lower() == str(name).lower()]  # 'rgb' for 'RGB'
+    close = same_letters or difflib.get_close_matches(str(name), choices, n=1, cutoff=0.5)
     return f" Did you mean '{close[0]}'?" if close else ""
 
 

@@ -8,7 +8,6 @@ Kim's text CNN has three (kernel heights 3, 4, 5 spanning the full embedding wid
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections import OrderedDict
 from dataclasses import dataclass
 

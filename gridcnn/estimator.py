@@ -12,11 +12,11 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import InvalidParameterError, Interval, StrOptions, validate_parameter_constraints
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._registry import did_you_mean
+from ._params import validate_params
 from ._training import evaluate, make_optimizer, make_scheduler, predict_logits, resolve_device, train_epoch
 from .backbone import ACTIVATIONS, POOLS, PRESETS, resolve_spec
 from .exceptions import GridCNNError
@@ -354,16 +354,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
     # -- internals ----------------------------------------------------------------------------------------------
 
     def _validate_parameters(self, names=None):
-        """sklearn's constraint check (of ``names``, default all), with "did you mean" for misspelt option strings."""
-        params = self.get_params(deep=False)
-        for name in names or self._parameter_constraints:
-            constraints = self._parameter_constraints[name]
-            try:
-                validate_parameter_constraints({name: constraints}, {name: params[name]}, type(self).__name__)
-            except InvalidParameterError as exc:
-                options = [o for c in constraints if isinstance(c, StrOptions) for o in c.options]
-                hint = did_you_mean(params[name], options) if isinstance(params[name], str) else ""
-                raise GridCNNError(f"{exc}{hint}") from None
+        validate_params(self, names)
 
     def _resolve_spec(self):
         keys = ("filters", "kernel_size", "stride", "padding", "pool", "pool_size", "batch_norm", "block_dropout",

@@ -324,7 +324,7 @@ def test_audio_folder_reads_class_folders_and_drops_bad_files(small_digits, tmp_
     with pytest.warns(UserWarning, match="audio_folder left out 1 unreadable file"):
         X2, y2 = load_dataset("audio_folder", path=str(tmp_path), on_error="skip")
     assert X2 == X and y2.tolist() == y.tolist()
-    with pytest.raises(GridCNNError, match=r"^'.*nowhere' is not a folder\. Pass path= a folder with one subfolder"):
+    with pytest.raises(GridCNNError, match=r"^'.*nowhere' does not exist\. Expected a folder with one subfolder per class"):
         load_dataset("audio_folder", path=str(tmp_path / "nowhere"))
 
 

@@ -8,12 +8,12 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import InvalidParameterError, Interval, StrOptions, validate_parameter_constraints
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._audio_io import ClipError, describe, fit_length, is_path, load_clip
-from .._registry import did_you_mean
 from .._training import resolve_device
+from .._params import validate_params
 from ..exceptions import GridCNNError
 from ._base import ADAPTERS, GridAdapter
 
@@ -230,14 +230,7 @@ class SpectrogramGrid(GridAdapter):
 
     def _validate_parameters(self):
         """scikit-learn's constraint check with "did you mean", then the checks that involve two parameters."""
-        params = self.get_params(deep=False)
-        for name, constraints in self._parameter_constraints.items():
-            try:
-                validate_parameter_constraints({name: constraints}, {name: params[name]}, type(self).__name__)
-            except InvalidParameterError as exc:
-                options = [o for c in constraints if isinstance(c, StrOptions) for o in c.options]
-                hint = did_you_mean(params[name], options) if isinstance(params[name], str) else ""
-                raise GridCNNError(f"{exc}{hint}") from None
+        validate_params(self)
         nyquist = self.sample_rate / 2
         if self.f_max is not None and self.f_max > nyquist:
             raise GridCNNError(

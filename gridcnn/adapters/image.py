@@ -7,10 +7,10 @@ from numbers import Integral, Real
 
 import numpy as np
 from PIL import Image
-from sklearn.utils._param_validation import InvalidParameterError, Interval, StrOptions, validate_parameter_constraints
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._registry import did_you_mean
+from .._params import validate_params
 from ..exceptions import GridCNNError
 from ._base import ADAPTERS, GridAdapter
 
@@ -200,19 +200,7 @@ class ImageGrid(GridAdapter):
 
     def _validate_parameters(self):
         """sklearn's constraint check, with "did you mean" (case-insensitive) for misspelt option strings."""
-        params = self.get_params(deep=False)
-        for name, constraints in self._parameter_constraints.items():
-            try:
-                validate_parameter_constraints({name: constraints}, {name: params[name]}, type(self).__name__)
-            except InvalidParameterError as exc:
-                value = params[name]
-                options = [o for c in constraints if isinstance(c, StrOptions) for o in c.options]
-                hint = ""
-                if isinstance(value, str):
-                    same = [o for o in options if o.lower() == value.lower()]
-                    same = same or (_MODE_SYNONYMS.get(value.lower(), []) if name == "mode" else [])
-                    hint = f" Did you mean '{same[0]}'?" if same else did_you_mean(value, options)
-                raise GridCNNError(f"{exc}{hint}") from None
+        validate_params(self, synonyms={k: v[0] for k, v in _MODE_SYNONYMS.items()})
         if self.size is not None:
             _size_pair(self.size)
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .._audio_io import AUDIO_EXTENSIONS, SOUNDFILE_EXTENSIONS
+from ._folders import list_class_folder
 from ..exceptions import GridCNNError
 from ._registry import cache_dir, register_dataset
 
@@ -105,7 +106,8 @@ def load_audio_folder(split=None, *, path=None, on_error="raise"):
         raise GridCNNError("audio_folder needs path=: a folder with one subfolder of sound files per class.")
     if on_error not in ("raise", "skip"):
         raise GridCNNError(f"on_error must be 'raise' or 'skip'. Got {on_error!r} instead.")
-    paths, labels = class_folder_files(path, AUDIO_EXTENSIONS, what="sound")
+    paths, labels = list_class_folder(Path(path).expanduser(), AUDIO_EXTENSIONS)
+    paths = [Path(p) for p in paths]
     bad = [(i, _unreadable(p)) for i, p in enumerate(paths)]
     bad = [(i, why) for i, why in bad if why]
     if bad and on_error == "raise":
@@ -120,28 +122,6 @@ def load_audio_folder(split=None, *, path=None, on_error="raise"):
         keep = [i for i in range(len(paths)) if i not in drop]
         paths, labels = [paths[i] for i in keep], [labels[i] for i in keep]
     return [str(p) for p in paths], np.array(labels)
-
-
-def class_folder_files(root, extensions, what: str = "data") -> tuple[list[Path], list[str]]:
-    """Files under ``root/<class>/`` whose names end in one of ``extensions``, and their class names, sorted."""
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise GridCNNError(
-            f"{os.fspath(root)!r} is not a folder. Pass path= a folder with one subfolder of {what} files per class."
-        )
-    exts = tuple(e.lower() for e in extensions)
-    paths, labels = [], []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for f in sorted(sub.iterdir()):
-            if f.is_file() and f.suffix.lower() in exts:
-                paths.append(f)
-                labels.append(sub.name)
-    if not paths:
-        raise GridCNNError(
-            f"{os.fspath(root)!r} holds no {what} files in class subfolders (looked for {', '.join(exts)} in "
-            f"{os.fspath(root)}/<class>/). Put each class's files in its own subfolder."
-        )
-    return paths, labels
 
 
 def _unreadable(path: Path) -> str:

@@ -7,7 +7,7 @@ from collections import Counter
 
 from ..exceptions import GridCNNError
 
-_LAYOUT = "one subfolder per class, such as {root}/cat/1.png and {root}/dog/2.png"
+_LAYOUT = "one subfolder per class, such as {root}/<class>/<file>"
 
 
 def list_class_folder(path, extensions) -> tuple[list[str], list[str]]:
