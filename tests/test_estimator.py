@@ -187,7 +187,7 @@ def test_sequences_are_one_by_l_grids():
 # -- bad input ---------------------------------------------------------------------------------------------------
 
 def _clf(**kw):
-    return GridCNNClassifier(filters=4, hidden=8, max_epochs=1, random_state=0, check_input="off", **kw)
+    return GridCNNClassifier(**{"filters": 4, "hidden": 8, "max_epochs": 1, "random_state": 0, "check_input": "off", **kw})
 
 
 X8 = np.random.default_rng(0).random((20, 8, 8)).astype(np.float32)
