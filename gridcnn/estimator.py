@@ -365,6 +365,9 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         """Validate X (and y) and return float32 grids of shape (n, C, H, W)."""
         if torch.is_tensor(X):
             X = X.detach().cpu().numpy()
+        if not reset and len(np.shape(X)) >= 2:
+            # Before validate_data, whose "X has 1 features, expecting 8" would hide that it is the grid that differs.
+            self._check_grid(tuple(np.shape(X)), self.input_shape_)
         kw = dict(allow_nd=True, dtype=np.float32, reset=reset)
         if y is None:
             X = validate_data(self, X, **kw)
@@ -374,7 +377,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             raise GridCNNError(
                 f"X must be 2-D (n, L), 3-D (n, H, W) or 4-D (n, C, H, W). Got a {X.ndim}-D array of shape {X.shape}."
             )
-        shape = self.input_shape if reset else self.input_shape_
+        shape = self.input_shape_ if not reset else self.input_shape
         if reset and shape is not None:
             shape = tuple(int(v) for v in shape)
             if len(shape) not in (2, 3) or int(np.prod(shape)) != int(np.prod(X.shape[1:])):
@@ -386,17 +389,21 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             shape = shape if len(shape) == 3 else (1, *shape)
         elif reset:
             shape = {2: (1, 1, X.shape[-1]), 3: (1, *X.shape[1:]), 4: X.shape[1:]}[X.ndim]
-        if int(np.prod(X.shape[1:])) != int(np.prod(shape)) or (X.ndim == 4 and X.shape[1:] != tuple(shape)):
-            raise GridCNNError(
-                f"X has grids of shape {X.shape[1:]}, but this {type(self).__name__} was fitted on grids of shape "
-                f"{tuple(shape)} (C, H, W). Resize the input to the fitted grid size."
-            )
+        self._check_grid(X.shape, shape)
         if reset and y is not None and X.ndim == 2:
             self._check_table(X)
         X = X.reshape((X.shape[0], *shape))
         if reset:
             self.input_shape_ = tuple(int(v) for v in shape)
         return X if y is None else (X, y)
+
+    def _check_grid(self, x_shape, grid):
+        """X's rows must hold the grid the network was built for (same values, same (C, H, W) when 4-D)."""
+        if int(np.prod(x_shape[1:])) != int(np.prod(grid)) or (len(x_shape) == 4 and tuple(x_shape[1:]) != tuple(grid)):
+            raise GridCNNError(
+                f"X has grids of shape {tuple(x_shape[1:])}, but this {type(self).__name__} was fitted on grids of "
+                f"shape {tuple(grid)} (C, H, W). Resize the input to the fitted grid size."
+            )
 
     def _encode_labels(self, y, *, reset: bool, classes):
         check_classification_targets(y)
