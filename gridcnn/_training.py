@@ -57,7 +57,22 @@ def make_scheduler(name: str, optimizer, lr: float, epochs: int, steps_per_epoch
     raise AssertionError(name)
 
 
-def train_epoch(model, X, y, optimizer, scheduler, batch_size: int, generator: torch.Generator, on_batch=None):
+def random_shift(xb: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Translate each grid by up to ``shift`` cells along H and W (zero fill); an axis of length 1 stays put."""
+    n, c, h, w = xb.shape
+    sh, sw = (0 if h == 1 else shift), (0 if w == 1 else shift)
+    padded = nn.functional.pad(xb, (sw, sw, sh, sh))
+    dr = torch.randint(0, 2 * sh + 1, (n, 1), generator=generator).to(xb.device)
+    dc = torch.randint(0, 2 * sw + 1, (n, 1), generator=generator).to(xb.device)
+    rows = (torch.arange(h, device=xb.device)[None] + dr)[:, None, :, None]
+    cols = (torch.arange(w, device=xb.device)[None] + dc)[:, None, None, :]
+    batch = torch.arange(n, device=xb.device)[:, None, None, None]
+    chan = torch.arange(c, device=xb.device)[None, :, None, None]
+    return padded[batch, chan, rows, cols]
+
+
+def train_epoch(model, X, y, optimizer, scheduler, batch_size: int, generator: torch.Generator, on_batch=None,
+                shift: int = 0):
     """One pass over shuffled mini-batches taken by tensor indexing; returns (mean loss, accuracy) on the batches."""
     model.train()
     n = X.shape[0]
@@ -68,6 +83,8 @@ def train_epoch(model, X, y, optimizer, scheduler, batch_size: int, generator: t
     for start in range(0, n, batch_size):
         idx = order[start : start + batch_size]
         xb, yb = X[idx], y[idx]
+        if shift:
+            xb = random_shift(xb, shift, generator)
         logits = model(xb)
         loss = loss_fn(logits, yb)
         optimizer.zero_grad(set_to_none=True)

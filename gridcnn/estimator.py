@@ -72,6 +72,9 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         Weight decay.
     lr_schedule : {"constant", "cosine", "onecycle"}, default="constant"
         Learning-rate schedule over ``max_epochs``, stepped every batch.
+    augment_shift : int, default=0
+        Translate each training grid by a random offset of up to this many cells along height and width (zero
+        filled), drawn anew every epoch: the cheapest augmentation for images and spectrograms. 0 turns it off.
     validation_fraction : float or None, default=None
         Fraction of the training rows held out (stratified) to report validation loss and accuracy each epoch.
         None holds out nothing, or 0.1 when ``early_stopping`` is on.
@@ -145,6 +148,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         "optimizer": [StrOptions({"adamw", "adam", "sgd", "rmsprop"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "lr_schedule": [StrOptions({"constant", "cosine", "onecycle"})],
+        "augment_shift": [Interval(Integral, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "early_stopping": ["boolean"],
         "n_iter_no_change": [_POSITIVE_INT],
@@ -179,6 +183,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         optimizer="adamw",
         weight_decay=0.0,
         lr_schedule="constant",
+        augment_shift=0,
         validation_fraction=None,
         early_stopping=False,
         n_iter_no_change=5,
@@ -209,6 +214,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
+        self.augment_shift = augment_shift
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
@@ -365,9 +371,9 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         """Validate X (and y) and return float32 grids of shape (n, C, H, W)."""
         if torch.is_tensor(X):
             X = X.detach().cpu().numpy()
-        if not reset and len(np.shape(X)) >= 2:
+        if not reset and isinstance(X, np.ndarray) and X.ndim >= 3:
             # Before validate_data, whose "X has 1 features, expecting 8" would hide that it is the grid that differs.
-            self._check_grid(tuple(np.shape(X)), self.input_shape_)
+            self._check_grid(X.shape, self.input_shape_)
         kw = dict(allow_nd=True, dtype=np.float32, reset=reset)
         if y is None:
             X = validate_data(self, X, **kw)
@@ -490,7 +496,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
                 epoch_seed = seed + 1_000_003 * (self.n_iter_ + 1)
                 gen = torch.Generator().manual_seed(epoch_seed)
                 torch.manual_seed(epoch_seed)
-                loss, acc = train_epoch(self.model_, Xt, yt, self.optimizer_, scheduler, self.batch_size, gen, on_batch)
+                loss, acc = train_epoch(self.model_, Xt, yt, self.optimizer_, scheduler, self.batch_size, gen, on_batch,
+                                        shift=self.augment_shift)
                 record = {"epoch": self.n_iter_ + 1, "train_loss": loss, "train_accuracy": acc,
                           "lr": self.optimizer_.param_groups[0]["lr"]}
                 if X_val is not None:

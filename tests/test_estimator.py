@@ -50,10 +50,10 @@ def test_digits_pipeline_first_half_second_half(digits):
     X, y, X_test, y_test = digits
     pipe = Pipeline([
         ("scale", FunctionTransformer(scale16)),
-        # Measured over seeds 0-3 on 1 thread: 0.9855, 0.9822, 0.9855, 0.9855.
+        # Measured over seeds 0-3 on 1 thread: 0.9922, 0.9867, 0.9933, 0.9878 (without augment_shift: 0.980-0.986).
         ("cnn", GridCNNClassifier(input_shape=(8, 8), filters=[32, 64, 128], pool=["none", "max", "max"],
                                   block_dropout=0.1, dropout=0.5, weight_decay=0.05, batch_size=32, lr=3e-3,
-                                  lr_schedule="onecycle", max_epochs=50, random_state=0)),
+                                  lr_schedule="onecycle", max_epochs=40, augment_shift=1, random_state=0)),
     ])
     assert pipe.fit(X, y).score(X_test, y_test) >= 0.98
 
@@ -61,7 +61,7 @@ def test_digits_pipeline_first_half_second_half(digits):
 def test_grid_search_over_the_pipeline(digits):
     X, y, X_test, y_test = digits
     pipe = Pipeline([("scale", FunctionTransformer(scale16)),
-                     ("cnn", GridCNNClassifier(input_shape=(8, 8), hidden=32, max_epochs=5, random_state=0))])
+                     ("cnn", GridCNNClassifier(input_shape=(8, 8), hidden=32, max_epochs=8, lr=3e-3, random_state=0))])
     search = GridSearchCV(pipe, {"cnn__filters": [4, [8, 16]]}, cv=2).fit(X[:400], y[:400])
     assert search.best_params_["cnn__filters"] in (4, [8, 16])
     assert search.cv_results_["mean_test_score"].shape == (2,)
@@ -174,6 +174,19 @@ def test_torch_tensors_and_4d_input(digits):
     clf = GridCNNClassifier(filters=4, hidden=8, max_epochs=2, random_state=0).fit(X, y)
     assert clf.input_shape_ == (1, 8, 8)
     assert clf.predict(X[:5]).shape == (5,)
+
+
+def test_augment_shift_moves_grids_within_one_cell():
+    from gridcnn._training import random_shift
+
+    x = torch.arange(1, 1 + 2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5)
+    shifted = random_shift(x, 1, torch.Generator().manual_seed(0))
+    for i in range(2):
+        candidates = [torch.roll(torch.nn.functional.pad(x[i], (1, 1, 1, 1)), (dr, dc), (1, 2))[:, 1:-1, 1:-1]
+                      for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
+        assert any(torch.equal(shifted[i], c) for c in candidates)
+    seq = torch.arange(1.0, 11.0).reshape(1, 1, 1, 10)
+    assert random_shift(seq, 2, torch.Generator().manual_seed(1)).shape == seq.shape  # height 1 is not shifted
 
 
 def test_sequences_are_one_by_l_grids():
