@@ -25,11 +25,14 @@ FORMAT_VERSION = 1
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 
 
-def _jsonable(value):
+def jsonable(value):
+    """``value`` with numpy scalars and arrays, tuples and paths turned into plain JSON types."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, Path):
@@ -86,8 +89,8 @@ def save(obj, path) -> Path:
             if isinstance(v, np.ndarray):
                 arrays[f"adapter{i}.{k}"] = np.ascontiguousarray(v)
             else:
-                state[k] = _jsonable(v)
-        adapter_configs.append({"name": a.registry_name, "params": _jsonable(a.get_params(deep=False)), "state": state})
+                state[k] = jsonable(v)
+        adapter_configs.append({"name": a.registry_name, "params": jsonable(a.get_params(deep=False)), "state": state})
     params = est.get_params(deep=False)
     params["callbacks"] = None  # code, not data: callbacks are never saved
     if not isinstance(params["random_state"], (int, type(None))):
@@ -100,13 +103,13 @@ def save(obj, path) -> Path:
         "versions": {"gridcnn": _version(), "torch": torch.__version__},
         "weights_sha256": hashlib.sha256(weights_tmp.read_bytes()).hexdigest(),
         "estimator": {
-            "params": _jsonable(params),
-            "classes": _jsonable(est.classes_.tolist()),
+            "params": jsonable(params),
+            "classes": jsonable(est.classes_.tolist()),
             "classes_dtype": est.classes_.dtype.str,
             "n_features_in": int(est.n_features_in_),
             "input_shape": list(est.input_shape_),
             "spec": est.spec_.to_dict(),
-            "history": _jsonable(est.history_),
+            "history": jsonable(est.history_),
             "n_iter": int(est.n_iter_),
         },
         "adapters": adapter_configs,

@@ -31,6 +31,7 @@ from ._suitability_model import ModelResult, model_test
 from ._suitability_stats import axis_similarity, locality_test
 from ._suitability_text import describe
 from .exceptions import GridCNNError
+from .persistence import jsonable
 
 __all__ = ["AxisVerdict", "ModelResult", "SuitabilityReport", "check_suitability", "load_check_data",
            "plot_suitability", "quick_check"]
@@ -146,7 +147,7 @@ class SuitabilityReport:
 
     def to_dict(self) -> dict:
         """A JSON-ready dict (arrays become lists)."""
-        return _jsonable(asdict(self))
+        return jsonable(asdict(self))
 
 
 def check_suitability(X, y=None, *, layout=None, random_state=None, alpha=0.05, n_permutations=999,
@@ -358,15 +359,3 @@ def _model_blocker(y, cv):
         return (f"The model test needs at least {cv} samples of every class (cv={cv}); the smallest class has "
                 f"{counts.min()}.")
     return None
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
