@@ -14,6 +14,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .exceptions import GridCNNError
@@ -40,8 +41,16 @@ def user_errors(code: int = DATA):
         if STATE["debug"]:
             raise
         message = str(exc) if isinstance(exc, GridCNNError) else f"{type(exc).__name__}: {exc}"
-        err_console.print(f"[bold red]Error:[/] {message}", markup=True, highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(code) from None
+    except Exception as exc:  # a bug of ours, not the user's: still one line, and how to report it
+        if STATE["debug"]:
+            raise
+        err_console.print(
+            f"[bold red]Error:[/] {escape(f'{type(exc).__name__}: {exc}')} (this looks like a gridcnn bug: run "
+            "again with gridcnn --debug ... and report the traceback)", highlight=False, soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
 
 
 @app.callback()
@@ -70,17 +79,17 @@ def fit(
 
             resolve_device(device)
         out = prepare_run_dir(out or default_run_dir(r))
-    console.print(f"[bold]gridcnn fit[/] {r.source} -> {out}")
+    console.print(f"[bold]gridcnn fit[/] {escape(r.source)} -> {escape(str(out))}")
     try:
         with user_errors(DATA):
-            result = fit_recipe(r, out, device=device, on_stage=lambda s: console.print(f"[cyan]•[/] {s}"))
+            result = fit_recipe(r, out, device=device, on_stage=lambda s: console.print(f"[cyan]•[/] {escape(s)}"))
     except KeyboardInterrupt:
         saved = (out / "model").is_dir()
         where = f"the model of the last finished epoch is saved in {out / 'model'}" if saved else "no epoch had finished"
-        err_console.print(f"[bold yellow]Interrupted:[/] {where}.")
+        err_console.print(f"[bold yellow]Interrupted:[/] {escape(where)}.")
         raise typer.Exit(130) from None
     _print_metrics(result)
-    console.print(f"[green]Run folder:[/] {result['run_dir']}")
+    console.print(f"[green]Run folder:[/] {escape(result['run_dir'])}")
 
 
 def _print_metrics(metrics: dict) -> None:
@@ -153,7 +162,7 @@ def predict(
             print(json.dumps({"input": name, "label": label.item() if hasattr(label, "item") else label,
                               "probability": round(prob, 6)}))
         else:
-            console.print(f"{name}\t{label}\t{prob:.4f}", highlight=False, soft_wrap=True)
+            console.print(escape(f"{name}\t{label}\t{prob:.4f}"), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -212,7 +221,7 @@ def check(
         if plot is not None:
             plot_suitability(report, plot)
     verdict = "[bold green]SUITABLE[/]: grid structure found" if report.suitable else "[bold red]REJECTED[/]: no grid structure"
-    console.print(f"{data}: {verdict}")
+    console.print(f"{escape(str(data))}: {verdict}")
     table = Table()
     for col in ("axis", "ordered", "|corr| at 1", "shuffled", "z", "p", "grouped p"):
         table.add_column(col, justify="left" if col == "axis" else "right")
@@ -223,8 +232,8 @@ def check(
         )
     console.print(table)
     for line in [*notes, *report.evidence]:
-        console.print(f"• {line}", highlight=False)
-    console.print(f"[bold]Recommendation:[/] {report.recommendation}", highlight=False)
+        console.print(f"• {escape(line)}", highlight=False)
+    console.print(f"[bold]Recommendation:[/] {escape(report.recommendation)}", highlight=False)
     if plot is not None:
         console.print(f"Plot written to {plot}")
     raise typer.Exit(0 if report.suitable else 1)

@@ -61,7 +61,7 @@ def load_path(path, split: str | None = None, target: str | None = None):
 
             raise GridCNNError(f"{p} has no column {target!r}.{did_you_mean(target, frame.columns)}")
         y = frame.pop(target).to_numpy()
-        bad = [c for c in frame.columns if not np.issubdtype(frame[c].dtype, np.number)]
+        bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
         if bad:
             raise GridCNNError(f"{p}: columns {bad[:5]} are not numeric; a CNN needs numbers in every cell.")
         return frame.to_numpy(np.float32), y

@@ -1,0 +1,213 @@
+"""The bad-input matrix: every user mistake gets one message that says what was expected, what came, and the fix.
+
+Python API cases assert the exception type and message; CLI cases assert the exit code (2 usage, 1 data), the
+message, and that no traceback is shown.
+"""
+
+import json
+import re
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.exceptions import NotFittedError
+from typer.testing import CliRunner
+
+import gridcnn
+from gridcnn import GridCNNClassifier, GridCNNError
+from gridcnn.adapters import EmbeddingGrid, ImageGrid, SpectrogramGrid, get_adapter
+from gridcnn.backbone import get_preset
+from gridcnn.cli import app
+from gridcnn.datasets import load_dataset
+
+X8 = np.random.default_rng(0).random((20, 8, 8)).astype(np.float32)
+Y8 = np.arange(20) % 2
+
+
+def clf(**kw):
+    return GridCNNClassifier(**{"filters": 4, "hidden": 8, "max_epochs": 1, "random_state": 0, **kw})
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    model = clf().fit(X8, Y8)
+    path = tmp_path_factory.mktemp("model") / "m"
+    model.save(path)
+    return model, path
+
+
+API_CASES = [
+    ("NaN values", lambda: clf().fit(np.where(X8 > 0.99, np.nan, X8), Y8), ValueError, "Input X contains NaN"),
+    ("inf values", lambda: clf().fit(np.where(X8 > 0.99, np.inf, X8), Y8), ValueError, "Input X contains infinity"),
+    ("wrong rank", lambda: clf().fit(X8[..., None, None], Y8), GridCNNError, "X must be 2-D (n, L), 3-D (n, H, W) or 4-D"),
+    ("1-D X", lambda: clf().fit(np.zeros(20), Y8), ValueError, "Expected 2D array, got 1D array instead"),
+    ("empty X", lambda: clf().fit(X8[:0], Y8[:0]), ValueError, "Found array with 0 sample(s)"),
+    ("one class", lambda: clf().fit(X8, np.ones(20)), GridCNNError, "needs at least 2 classes, but y holds 1 class only"),
+    ("length mismatch", lambda: clf().fit(X8, Y8[:-1]), ValueError, "inconsistent numbers of samples: [20, 19]"),
+    ("grid too small", lambda: clf(kernel_size=9, padding=0).fit(X8, Y8), GridCNNError,
+     "Grid 8x8 is too small for the convolution of block 1 (kernel 9x9, stride 1, padding 0)"),
+    ("zero epochs", lambda: clf(max_epochs=0).fit(X8, Y8), GridCNNError,
+     "The 'max_epochs' parameter of GridCNNClassifier must be an int in the range [1, inf). Got 0 instead."),
+    ("negative batch", lambda: clf(batch_size=-8).fit(X8, Y8), GridCNNError, "The 'batch_size' parameter"),
+    ("zero lr", lambda: clf(lr=0.0).fit(X8, Y8), GridCNNError, "The 'lr' parameter of GridCNNClassifier must be a float in the range (0.0, inf)"),
+    ("dropout above 1", lambda: clf(dropout=1.5).fit(X8, Y8), GridCNNError, "The 'dropout' parameter"),
+    ("zero filters", lambda: clf(filters=[0, 4]).fit(X8, Y8), GridCNNError, "filters of block 1 must be a positive int. Got 0 instead."),
+    ("misspelt pool", lambda: clf(pool="avrg").fit(X8, Y8), GridCNNError, "Got 'avrg' instead. Did you mean 'avg'?"),
+    ("unknown preset", lambda: get_preset("lenet-5"), GridCNNError, "Unknown preset 'lenet-5'. Did you mean 'lenet5'?"),
+    ("unknown adapter", lambda: get_adapter("spectogram"), GridCNNError, "Unknown adapter 'spectogram'. Did you mean 'spectrogram'?"),
+    ("unknown dataset", lambda: load_dataset("mnsit"), GridCNNError, "Unknown dataset 'mnsit'. Did you mean 'mnist'?"),
+    ("unknown split", lambda: load_dataset("mnist", split="tst"), GridCNNError, "Dataset 'mnist' has no split 'tst'. Did you mean 'test'?"),
+    ("input_shape mismatch", lambda: clf(input_shape=(7, 7)).fit(X8.reshape(20, 64), Y8), GridCNNError,
+     "input_shape=(7, 7) does not fit rows of 64 values"),
+    ("predict before fit", lambda: clf().predict(X8), NotFittedError, "This GridCNNClassifier instance is not fitted yet"),
+    ("empty text", lambda: EmbeddingGrid(embedding="minilm-static").fit(["good film", "  "]), GridCNNError,
+     "Document 1 is empty or only whitespace"),
+    ("non-string text", lambda: EmbeddingGrid(embedding="minilm-static").fit(["good film", 3]), GridCNNError, "Document 1"),
+    ("misspelt image mode", lambda: ImageGrid(mode="gray").fit(X8), GridCNNError, "Did you mean 'L'?"),
+]
+
+
+@pytest.mark.parametrize("make, error, message", [c[1:] for c in API_CASES], ids=[c[0] for c in API_CASES])
+def test_api_mistakes(make, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        make()
+
+
+def test_labels_unseen_when_training_goes_on(fitted):
+    with pytest.raises(GridCNNError, match=re.escape("y holds labels not seen when the network was built: [7]")):
+        fitted[0].partial_fit(X8[:2], np.array([7, 7]))
+
+
+def test_predict_with_another_grid_size(fitted):
+    with pytest.raises(GridCNNError, match=re.escape(
+            "X has grids of shape (1, 6, 6), but this GridCNNClassifier was fitted on grids of shape (1, 8, 8)")):
+        fitted[0].predict(np.zeros((2, 1, 6, 6), np.float32))
+
+
+def test_corrupt_image_names_the_file(tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not a png at all")
+    with pytest.raises(GridCNNError, match=re.escape(f"Could not read {str(bad)!r} as an image")):
+        ImageGrid().fit([str(bad)])
+
+
+def test_corrupt_audio_names_the_file(tmp_path):
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF....WAVEfmt garbage")
+    with pytest.raises(GridCNNError, match=re.escape(f"Clip 0 ({str(bad)!r}) cannot be used: it cannot be decoded")):
+        SpectrogramGrid().fit([str(bad)])
+
+
+def test_model_file_from_another_version(fitted, tmp_path):
+    _, path = fitted
+    config = json.loads((path / "config.json").read_text())
+    config["format_version"] = 99
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps(config))
+    (other / "model.safetensors").write_bytes((path / "model.safetensors").read_bytes())
+    with pytest.raises(GridCNNError, match=re.escape("was written in model format version 99")):
+        gridcnn.load(other)
+
+
+def test_tampered_weights_are_refused(fitted, tmp_path):
+    _, path = fitted
+    other = tmp_path / "tampered"
+    other.mkdir()
+    (other / "config.json").write_text((path / "config.json").read_text())
+    data = bytearray((path / "model.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (other / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(GridCNNError, match=re.escape("does not match its config (SHA-256 differs)")):
+        gridcnn.load(other)
+
+
+def test_folder_without_a_model(tmp_path):
+    with pytest.raises(GridCNNError, match=re.escape(f"{tmp_path} is not a gridcnn model folder")):
+        gridcnn.load(tmp_path)
+
+
+# -- the command line ------------------------------------------------------------------------------------------
+
+runner = CliRunner()
+RECIPE = """# tiny
+[data]
+name = "digits"
+test_fraction = 0.25
+
+[estimator]
+filters = 4
+max_epochs = 1
+random_state = 0
+"""
+
+
+@pytest.fixture
+def files(tmp_path, fitted):
+    (tmp_path / "good.toml").write_text(RECIPE)
+    (tmp_path / "syntax.toml").write_text(RECIPE.replace('name = "digits"', "name = digits"))
+    (tmp_path / "key.toml").write_text(RECIPE.replace("filters = 4", "filter = 4"))
+    (tmp_path / "type.toml").write_text(RECIPE.replace("max_epochs = 1", 'max_epochs = "one"'))
+    (tmp_path / "dataset.toml").write_text(RECIPE.replace('"digits"', '"digitz"'))
+    (tmp_path / "preset.toml").write_text(RECIPE + 'architecture = "kimm"\n')
+    (tmp_path / "adapter.toml").write_text(RECIPE.replace("[estimator]", '[adapter]\nname = "imagee"\n\n[estimator]'))
+    (tmp_path / "section.toml").write_text(RECIPE + "\n[outptu]\ndir = 'x'\n")
+    table = tmp_path / "table.csv"
+    table.write_text("a,b,label\n1,x,0\n2,y,1\n3,z,0\n4,w,1\n5,v,0\n6,u,1\n")
+    (tmp_path / "csv.toml").write_text(RECIPE.replace('name = "digits"', f'path = "{table}"'))
+    old = tmp_path / "old"
+    old.mkdir()
+    config = json.loads((fitted[1] / "config.json").read_text())
+    config["format_version"] = 0
+    (old / "config.json").write_text(json.dumps(config))
+    (old / "model.safetensors").write_bytes((fitted[1] / "model.safetensors").read_bytes())
+    (tmp_path / "file").write_text("")
+    return {"tmp": tmp_path, "model": fitted[1]}
+
+
+CLI_CASES = [
+    ("bad TOML", ["fit", "{tmp}/syntax.toml"], 2, "not valid TOML: Invalid value (at line 3, column 8)"),
+    ("unknown key", ["fit", "{tmp}/key.toml"], 2, "estimator.filter: GridCNNClassifier has no parameter 'filter'. Did you mean 'filters'?"),
+    ("wrong type", ["fit", "{tmp}/type.toml"], 2, "estimator.max_epochs: The 'max_epochs' parameter of GridCNNClassifier must be an int"),
+    ("unknown dataset", ["fit", "{tmp}/dataset.toml"], 2, "data.name: Unknown dataset 'digitz'. Did you mean 'digits'?"),
+    ("unknown preset", ["fit", "{tmp}/preset.toml"], 2, "Got 'kimm' instead. Did you mean 'kim'?"),
+    ("unknown adapter", ["fit", "{tmp}/adapter.toml"], 2, "adapter.name: Unknown adapter 'imagee'. Did you mean 'image'?"),
+    ("unknown section", ["fit", "{tmp}/section.toml"], 2, "[outptu]: unknown section. Did you mean 'output'?"),
+    ("missing recipe", ["fit", "{tmp}/nothing.toml"], 2, "Recipe file '{tmp}/nothing.toml' does not exist."),
+    ("bad override", ["fit", "{tmp}/good.toml", "--set", "estimator.max_epochs"], 2, "--set takes section.key=value"),
+    ("unwritable output", ["fit", "{tmp}/good.toml", "--out", "{tmp}/file/run"], 2, "Cannot write the run folder"),
+    ("non-numeric column", ["fit", "{tmp}/csv.toml", "--out", "{tmp}/run"], 1, "columns ['b'] are not numeric"),
+    ("run without model", ["evaluate", "{tmp}"], 2, "is not a gridcnn model folder"),
+    ("model from another version", ["evaluate", "{tmp}/old"], 2, "was written in model format version 0"),
+    ("missing input", ["predict", "{model}", "{tmp}/none.npy"], 2, "Input '{tmp}/none.npy': this model takes grids from .npy files"),
+    ("missing data to check", ["check", "{tmp}/none.csv"], 2, "does not exist"),
+]
+
+
+@pytest.mark.parametrize("args, code, message", [c[1:] for c in CLI_CASES], ids=[c[0] for c in CLI_CASES])
+def test_cli_mistakes(files, args, code, message):
+    result = runner.invoke(app, [a.format(**files) for a in args])
+    assert result.exit_code == code, result.output
+    assert message.format(**files) in result.output.replace("\n", "")
+    assert "Traceback" not in result.output
+    assert sum(line.startswith("Error:") for line in result.output.splitlines()) == 1
+
+
+def test_disk_full_keeps_what_was_written(files, monkeypatch):
+    import errno
+
+    import gridcnn.persistence as persistence
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(persistence, "save_file", full)
+    out = files["tmp"] / "run"
+    result = runner.invoke(app, ["fit", str(files["tmp"] / "good.toml"), "--out", str(out)])
+    assert result.exit_code == 1
+    assert "No space left on device" in result.output and "Traceback" not in result.output
+    assert (out / "recipe.toml").is_file()  # written before training: the run can be repeated as it was
+
+
+def test_matrix_has_at_least_30_cases():
+    assert len(API_CASES) + len(CLI_CASES) + 8 >= 30
