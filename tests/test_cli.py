@@ -127,7 +127,7 @@ def test_ctrl_c_keeps_the_last_finished_epoch(tmp_path, monkeypatch):
     (["fit", "{good}", "--set", "estimator.pool=maxx"], 2, "Got 'maxx' instead. Did you mean 'max'?"),
     (["fit", "{good}", "--set", "nodot"], 2, "--set takes section.key=value"),
     (["fit", "{good}", "--device", "cuda:7"], 2, "device 'cuda:7' was asked for"),
-    (["fit", "{bad_data}"], 1, "Data path '{tmp}/nowhere' does not exist."),
+    (["fit", "{bad_data}", "--out", "{tmp}/run"], 1, "Data path '{tmp}/nowhere' does not exist."),
     (["evaluate", "{tmp}"], 2, "is not a gridcnn model folder: expected config.json and model.safetensors"),
     (["predict", "{tmp}", "x.wav"], 2, "is not a gridcnn model folder"),
     (["check", "{tmp}/nowhere.csv"], 2, "does not exist"),
