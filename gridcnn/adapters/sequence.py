@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import GridCNNError
 from ._base import ADAPTERS, GridAdapter
-from .text import _check_params
+from .._params import validate_params
 
 
 @ADAPTERS.register("sequence")
@@ -94,7 +94,7 @@ class SequenceGrid(GridAdapter):
         -------
         self : SequenceGrid
         """
-        _check_params(self)
+        validate_params(self)
         signals = _check_signals(X)
         self.n_channels_, self.length_ = int(signals.shape[1]), int(signals.shape[2])
         self.windows_per_signal_ = self._n_windows(self.length_)

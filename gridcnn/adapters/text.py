@@ -20,10 +20,11 @@ from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils._param_validation import InvalidParameterError, Interval, StrOptions, validate_parameter_constraints
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._registry import did_you_mean
+from .._params import validate_params
 from ..exceptions import GridCNNError
 from ._base import ADAPTERS, GridAdapter
 
@@ -126,7 +127,7 @@ class EmbeddingGrid(GridAdapter):
         -------
         self : EmbeddingGrid
         """
-        _check_params(self)
+        validate_params(self)
         texts = _check_texts(X)
         source = _source(self.embedding)
         ids = source.token_ids(texts, limit=None)
@@ -170,18 +171,6 @@ class EmbeddingGrid(GridAdapter):
         tags = super().__sklearn_tags__()
         tags.input_tags.string = True
         return tags
-
-
-def _check_params(est) -> None:
-    """sklearn's constraint check raised as `GridCNNError`, with "did you mean" for misspelt options."""
-    params = est.get_params(deep=False)
-    for name, constraints in est._parameter_constraints.items():
-        try:
-            validate_parameter_constraints({name: constraints}, {name: params[name]}, type(est).__name__)
-        except InvalidParameterError as exc:
-            options = [o for c in constraints if isinstance(c, StrOptions) for o in c.options]
-            hint = did_you_mean(params[name], options) if isinstance(params[name], str) else ""
-            raise GridCNNError(f"{exc}{hint}") from None
 
 
 def _check_texts(X) -> list[str]:
