@@ -370,17 +370,7 @@ def test_digits_are_sklearns_scaled_to_unit_range():
     np.testing.assert_array_equal(y, reference.target)
 
 
-@pytest.fixture()
-def one_torch_thread():
-    # conftest.py does this under pytest-xdist; run alone on a busy 2-core machine, two torch threads made this fit
-    # 5x slower than one (196 s against 35 s), so it takes one thread either way.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def test_short_mnist_fit_reaches_97_percent(one_torch_thread):
+def test_short_mnist_fit_reaches_97_percent(one_thread):
     # 8,000 digits, 3 epochs: about 98% on a random 2,000 of the official test set (97.5-99% by subset and seed).
     # A broken adapter (wrong axis order, unscaled values) or estimator lands far below 97%.
     X, y = load_dataset("mnist", split="train")

@@ -159,17 +159,6 @@ def test_mnist1d_is_built_once_cached_and_split(mnist1d_cache):
         load_dataset("mnist1d", split="valid")
 
 
-@pytest.fixture
-def one_thread():
-    """Train on one thread: 1 x 40 grids are tiny, and on a busy 2-core machine two threads stall each other (25x)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_saved_pipeline_predicts_the_same(tmp_path, signals):
     from sklearn.pipeline import make_pipeline
 

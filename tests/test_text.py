@@ -178,17 +178,6 @@ def test_movie_reviews_subsets():
         load_dataset("movie_reviews", split="test")
 
 
-@pytest.fixture
-def one_thread():
-    """Train on one thread: the grids are small, and on a busy 2-core machine two threads stall each other."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_saved_pipeline_predicts_the_same(tmp_path):
     from sklearn.pipeline import make_pipeline
 
