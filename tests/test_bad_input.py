@@ -9,7 +9,6 @@ import re
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 from typer.testing import CliRunner
 

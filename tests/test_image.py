@@ -9,7 +9,6 @@ from importlib import metadata
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
