@@ -291,3 +291,10 @@ def test_check_input_warns_once_on_a_table_and_can_refuse():
         GridCNNClassifier(max_epochs=1, check_input="off", random_state=0).fit(X, y)
         Xd, yd = load_digits(return_X_y=True)
         GridCNNClassifier(max_epochs=1, random_state=0).fit(Xd[:300] / 16, yd[:300])  # digits rows are ordered
+
+
+def test_verbose_shows_a_progress_bar(capsys, digits):
+    GridCNNClassifier(input_shape=(8, 8), filters=4, hidden=8, max_epochs=2, validation_fraction=0.2, verbose=1,
+                      random_state=0).fit(scale16(digits[0][:100]), digits[1][:100])
+    out = capsys.readouterr().out
+    assert "epoch 2/2" in out and "val acc" in out
