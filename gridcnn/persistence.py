@@ -90,7 +90,14 @@ def save(obj, path) -> Path:
                 arrays[f"adapter{i}.{k}"] = np.ascontiguousarray(v)
             else:
                 state[k] = jsonable(v)
-        adapter_configs.append({"name": a.registry_name, "params": jsonable(a.get_params(deep=False)), "state": state})
+        try:
+            params = jsonable(a.get_params(deep=False))
+        except TypeError as exc:
+            raise GridCNNError(
+                f"{type(a).__name__}'s parameters hold a {exc} object, which a model file cannot store (it keeps "
+                "parameters as JSON so loading never runs code). Pass data such as word vectors as a file path instead."
+            ) from None
+        adapter_configs.append({"name": a.registry_name, "params": params, "state": state})
     params = est.get_params(deep=False)
     params["callbacks"] = None  # code, not data: callbacks are never saved
     if not isinstance(params["random_state"], (int, type(None))):

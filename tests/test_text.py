@@ -205,3 +205,19 @@ def test_short_fit_on_rotten_tomatoes_beats_chance(one_thread):
     # Chance is 0.5 (balanced); 0.65 is five standard errors above it on 300 reviews. Measured 0.71 (0.67-0.72 over
     # three other splits); about 10 s on one core.
     assert clf.score(adapter.transform(X_test), y_test) >= 0.65
+
+
+def test_own_word_vectors_in_memory_survive_save_and_load(tmp_path):
+    from sklearn.pipeline import make_pipeline
+
+    from gridcnn import GridCNNClassifier, load
+    from gridcnn.persistence import save
+
+    vocabulary, matrix = ["good", "bad", "film"], np.eye(3, 4, dtype=np.float32)
+    model = make_pipeline(
+        EmbeddingGrid(embedding=(vocabulary, matrix), max_tokens=5),
+        GridCNNClassifier(architecture="kim", filters=4, max_epochs=1, random_state=0),
+    ).fit(["good film", "bad film"] * 5, [1, 0] * 5)
+    save(model, tmp_path / "m")
+    again = load(tmp_path / "m")
+    np.testing.assert_allclose(again.predict_proba(["good film", "bad"]), model.predict_proba(["good film", "bad"]))
