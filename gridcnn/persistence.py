@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.numpy import load_file, save_file
+from safetensors import numpy as st
 from sklearn.pipeline import Pipeline
 
 from .exceptions import GridCNNError
@@ -102,13 +102,14 @@ def save(obj, path) -> Path:
     params["callbacks"] = None  # code, not data: callbacks are never saved
     if not isinstance(params["random_state"], (int, type(None))):
         params["random_state"] = None
+    weights = st.save(arrays)  # bytes: hashed and written once, never read back
     weights_tmp = path / (WEIGHTS + ".tmp")
-    save_file(arrays, str(weights_tmp))
+    weights_tmp.write_bytes(weights)
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "versions": {"gridcnn": _version(), "torch": torch.__version__},
-        "weights_sha256": hashlib.sha256(weights_tmp.read_bytes()).hexdigest(),
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
         "estimator": {
             "params": jsonable(params),
             "classes": jsonable(est.classes_.tolist()),
@@ -169,13 +170,13 @@ def load(path, device: str = "auto"):
             f"{config.get('versions', {}).get('gridcnn', '?')}); this gridcnn reads version {FORMAT_VERSION}. "
             "Load it with the gridcnn version that wrote it, or train it again."
         )
-    digest = hashlib.sha256((path / WEIGHTS).read_bytes()).hexdigest()
-    if digest != config.get("weights_sha256"):
+    weights = (path / WEIGHTS).read_bytes()
+    if hashlib.sha256(weights).hexdigest() != config.get("weights_sha256"):
         raise GridCNNError(
             f"{path / WEIGHTS} does not match its config (SHA-256 differs): the file was changed or damaged after "
             "it was saved. Save the model again."
         )
-    arrays = load_file(str(path / WEIGHTS))
+    arrays = st.load(weights)
     cfg = config["estimator"]
     est = GridCNNClassifier(**cfg["params"])
     est.classes_ = np.array(cfg["classes"], dtype=np.dtype(cfg["classes_dtype"]))

@@ -180,8 +180,9 @@ def parse_recipe(raw: dict, source: str = "<recipe>") -> Recipe:
     for key in estimator:
         if key not in valid:
             _fail(source, f"estimator.{key}", f"GridCNNClassifier has no parameter {key!r}.{did_you_mean(key, valid)}")
+    checked = GridCNNClassifier(**estimator)
     for key in estimator:
-        _try(source, f"estimator.{key}", lambda: GridCNNClassifier(**estimator)._validate_parameters([key]))
+        _try(source, f"estimator.{key}", lambda: checked._validate_parameters([key]))
 
     output = dict(raw.get("output", {}))
     for key in output:

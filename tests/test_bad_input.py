@@ -200,7 +200,7 @@ def test_disk_full_keeps_what_was_written(files, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(persistence, "save_file", full)
+    monkeypatch.setattr(persistence.Path, "write_bytes", full)  # the weights file is the first byte-write
     out = files["tmp"] / "run"
     result = runner.invoke(app, ["fit", str(files["tmp"] / "good.toml"), "--out", str(out)])
     assert result.exit_code == 1
