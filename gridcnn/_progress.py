@@ -8,8 +8,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 class FitProgress:
     """One bar over all batches of all epochs, its text updated at each batch and epoch end."""
 
-    def __init__(self, epochs: int, batches_per_epoch: int, console=None):
-        self.epochs, self.batches = epochs, batches_per_epoch
+    def __init__(self, epochs: int, batches_per_epoch: int, done: int = 0, console=None):
+        self.epochs, self.batches, self.done = epochs, batches_per_epoch, done
         self._progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
             BarColumn(),
@@ -26,7 +26,8 @@ class FitProgress:
     def __enter__(self):
         self._progress.__enter__()
         self._task = self._progress.add_task(
-            "fit", total=self.epochs * self.batches, epoch=1, epochs=self.epochs, loss="-", val="-"
+            "fit", total=self.epochs * self.batches, completed=self.done * self.batches, epoch=self.done + 1,
+            epochs=self.epochs, loss="-", val="-",
         )
         return self
 
@@ -34,7 +35,7 @@ class FitProgress:
         return self._progress.__exit__(*exc)
 
     def batch(self, epoch: int, batch: int) -> None:
-        """Called after each batch of ``epoch`` (counted from 0 in this fit)."""
+        """Called after each batch of ``epoch`` (counted from 0, including epochs done before a resume)."""
         self._progress.update(self._task, completed=epoch * self.batches + batch, epoch=epoch + 1)
 
     def epoch_end(self, record: dict) -> None:

@@ -6,16 +6,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._distributed import all_reduce_sum, shard, world
 from .exceptions import GridCNNError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 def resolve_device(device: str) -> torch.device:
-    """Map "auto" to cuda > mps > cpu; refuse a device this machine does not have."""
+    """Map "auto" to cuda (this process's GPU under torchrun) > mps > cpu; refuse a device this machine lacks."""
     if device == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            return torch.device("cuda", world()[2]) if world()[1] > 1 else torch.device("cuda")
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
@@ -57,6 +58,11 @@ def make_scheduler(name: str, optimizer, lr: float, epochs: int, steps_per_epoch
     raise AssertionError(name)
 
 
+def steps_per_epoch(n: int, batch_size: int, world_size: int = 1) -> int:
+    """Optimiser steps in one epoch of ``n`` rows; with several ranks, each takes its share of rows and of a batch."""
+    return -(-(-(-n // world_size)) // -(-batch_size // world_size))
+
+
 def random_shift(xb: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:
     """Translate each grid by up to ``shift`` cells along H and W (zero fill); an axis of length 1 stays put."""
     n, c, h, w = xb.shape
@@ -71,60 +77,90 @@ def random_shift(xb: torch.Tensor, shift: int, generator: torch.Generator) -> to
     return padded[batch, chan, rows, cols]
 
 
-def train_epoch(model, X, y, optimizer, scheduler, batch_size: int, generator: torch.Generator, on_batch=None,
-                shift: int = 0):
-    """One pass over shuffled mini-batches taken by tensor indexing; returns (mean loss, accuracy) on the batches."""
+def autocast(device: torch.device, precision: str):
+    """The autocast context for ``precision`` ("32" turns it off); bf16 and fp16 compute in half precision."""
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    return torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def train_epoch(model, X, y, optimizer, scheduler, batch_size: int, generator: torch.Generator, on_batch=None, *,
+                shift: int = 0, precision: str = "32", scaler=None, rank: int = 0, world_size: int = 1):
+    """One pass over shuffled mini-batches taken by tensor indexing; returns (mean loss, accuracy) on the batches.
+
+    With several processes (``world_size`` > 1) every rank draws the same permutation, trains on its shard of it and
+    takes its share of each global batch of ``batch_size`` rows; DDP averages the gradients, so one step sees the same
+    number of rows as in a single process. Loss and accuracy are summed over the ranks.
+    """
     model.train()
-    n = X.shape[0]
-    order = torch.randperm(n, generator=generator).to(X.device)
-    total_loss = torch.zeros((), device=X.device)
-    correct = torch.zeros((), device=X.device, dtype=torch.long)
+    order = torch.randperm(X.shape[0], generator=generator)
+    if world_size > 1:
+        order = shard(order, rank, world_size)
+        batch_size = -(-batch_size // world_size)
+        # Each rank its own augmentation draws: the shared generator would shift every rank's rows alike.
+        generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=generator)) + rank)
+    order = order.to(X.device)
+    n = order.numel()
+    sums = torch.zeros(3, device=X.device)  # loss x rows, correct, rows
     loss_fn = nn.CrossEntropyLoss()
     for start in range(0, n, batch_size):
         idx = order[start : start + batch_size]
         xb, yb = X[idx], y[idx]
         if shift:
             xb = random_shift(xb, shift, generator)
-        logits = model(xb)
-        loss = loss_fn(logits, yb)
+        with autocast(X.device, precision):
+            logits = model(xb)
+            loss = loss_fn(logits, yb)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        if scaler is not None:  # fp16: scale the loss so small gradients do not underflow to zero
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
         if scheduler is not None:
             scheduler.step()
         # Summed on the device: a .item() per batch would force a sync and slow GPU training.
-        total_loss += loss.detach() * len(idx)
-        correct += (logits.argmax(1) == yb).sum()
+        sums[0] += loss.detach().float() * len(idx)
+        sums[1] += (logits.argmax(1) == yb).sum()
+        sums[2] += len(idx)
         if on_batch is not None:
             on_batch(start // batch_size + 1)
-    loss = float(total_loss) / n
+    total_loss, correct, rows = all_reduce_sum(sums).tolist()
+    loss = total_loss / rows
     if not np.isfinite(loss):
         raise GridCNNError(
             f"The training loss became {loss}. Lower lr (now {optimizer.defaults['lr']}), standardise the inputs, "
             "or add batch_norm=True."
         )
-    return loss, float(correct) / n
+    return loss, correct / rows
 
 
 @torch.no_grad()
-def predict_logits(model, X, batch_size: int, device: torch.device) -> torch.Tensor:
-    """Logits for X (numpy or tensor) in batches, so memory stays flat however many rows come."""
+def predict_logits(model, batches, device: torch.device, precision: str = "32") -> torch.Tensor:
+    """Logits for an iterable of float32 batches (numpy), moved to ``device`` one at a time so memory stays flat."""
     model.eval()
     out = []
-    for start in range(0, len(X), batch_size):
-        xb = torch.as_tensor(np.asarray(X[start : start + batch_size], dtype=np.float32)).to(device)
-        out.append(model(xb).float().cpu())
+    for xb in batches:
+        with autocast(device, precision):
+            out.append(model(torch.as_tensor(xb).to(device)).float().cpu())
     return torch.cat(out) if out else torch.empty(0)
 
 
 @torch.no_grad()
-def evaluate(model, X, y, batch_size: int) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on tensors already on its device."""
+def evaluate(model, X, y, batch_size: int, precision: str = "32", rank: int = 0, world_size: int = 1):
+    """Mean cross-entropy and accuracy of ``model`` on tensors already on its device, summed over ranks' shards."""
     model.eval()
-    loss, correct = 0.0, 0
+    X, y = X[rank::world_size], y[rank::world_size]
+    sums = torch.zeros(3, dtype=torch.float64)  # loss, correct, rows
     for start in range(0, X.shape[0], batch_size):
-        logits = model(X[start : start + batch_size])
+        with autocast(X.device, precision):
+            logits = model(X[start : start + batch_size]).float()
         yb = y[start : start + batch_size]
-        loss += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
-        correct += int((logits.argmax(1) == yb).sum())
-    return loss / X.shape[0], correct / X.shape[0]
+        sums[0] += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
+        sums[1] += int((logits.argmax(1) == yb).sum())
+        sums[2] += len(yb)
+    if world_size > 1:
+        sums = all_reduce_sum(sums.to(X.device)).cpu()
+    loss, correct, rows = sums.tolist()
+    return loss / rows, correct / rows

@@ -41,16 +41,24 @@ def user_errors(code: int = DATA):
         if STATE["debug"]:
             raise
         message = str(exc) if isinstance(exc, GridCNNError) else f"{type(exc).__name__}: {exc}"
-        err_console.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]Error{_rank_tag()}:[/] {escape(message)}", highlight=False, soft_wrap=True)
         raise typer.Exit(code) from None
     except Exception as exc:  # a bug of ours, not the user's: still one line, and how to report it
         if STATE["debug"]:
             raise
         err_console.print(
-            f"[bold red]Error:[/] {escape(f'{type(exc).__name__}: {exc}')} (this looks like a gridcnn bug: run "
+            f"[bold red]Error{_rank_tag()}:[/] {escape(f'{type(exc).__name__}: {exc}')} (this looks like a gridcnn bug: run "
             "again with gridcnn --debug ... and report the traceback)", highlight=False, soft_wrap=True,
         )
         raise typer.Exit(1) from None
+
+
+def _rank_tag() -> str:
+    """" (rank N)" under torchrun, so each process's error says whose it is."""
+    from ._distributed import world
+
+    rank, size, _ = world()
+    return f" (rank {rank})" if size > 1 else ""
 
 
 @app.callback()
@@ -60,36 +68,94 @@ def _options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks 
 
 @app.command()
 def fit(
-    recipe: Path = typer.Argument(..., help="A recipe file (or a shipped recipe's name, such as audio)."),
+    recipe: Optional[Path] = typer.Argument(None, help="A recipe file (or a shipped recipe's name, such as audio)."),
     set_: list[str] = typer.Option([], "--set", help="Override a key: --set estimator.max_epochs=3 (repeatable)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<recipe>-<timestamp>)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps; overrides the recipe."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Go on from this run folder's last finished epoch."),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="Train with N processes (DDP) on this machine via torchrun."),
 ):
-    """Train from a recipe and write a run folder (model, recipe, metrics, history, plots).
+    """Train from a recipe and write a run folder (model, recipe, metrics, history, plots, checkpoint).
 
     Example: gridcnn fit recipes/image.toml --set estimator.max_epochs=2 --out runs/try
     """
+    from ._distributed import is_main, world
     from .recipes import read_recipe
     from .runs import default_run_dir, fit_recipe, prepare_run_dir
 
+    main = is_main()
     with user_errors(USAGE):
-        r = read_recipe(recipe, set_)
+        if resume is not None:
+            if recipe is not None or set_ or out is not None:
+                raise GridCNNError(
+                    "--resume RUN continues that run with its own recipe and folder; drop the RECIPE argument, --set "
+                    "and --out (or start a new run without --resume)."
+                )
+            if not (resume / "recipe.toml").is_file():
+                raise GridCNNError(f"{resume} is not a run folder (it has no recipe.toml). Pass the folder gridcnn fit wrote.")
+            r, out = read_recipe(resume / "recipe.toml"), resume
+        elif recipe is None:
+            raise GridCNNError("gridcnn fit needs a RECIPE (such as recipes/audio.toml), or --resume RUN.")
+        else:
+            r = read_recipe(recipe, set_)
         if device is not None:
             from ._training import resolve_device
 
             resolve_device(device)
-        out = prepare_run_dir(out or default_run_dir(r))
-    console.print(f"[bold]gridcnn fit[/] {escape(r.source)} -> {escape(str(out))}")
+        out = out or default_run_dir(r)
+        if main:
+            prepare_run_dir(out)
+    if nproc > 1:
+        if world()[1] > 1:
+            with user_errors(USAGE):
+                raise GridCNNError("--nproc starts torchrun itself; under torchrun already, leave --nproc out.")
+        raise typer.Exit(_launch(nproc, recipe, set_, out, device, resume))
+    if main:
+        console.print(f"[bold]gridcnn fit[/] {escape(r.source)} -> {escape(str(out))}"
+                      + (f" ({world()[1]} processes)" if world()[1] > 1 else ""))
     try:
         with user_errors(DATA):
-            result = fit_recipe(r, out, device=device, on_stage=lambda s: console.print(f"[cyan]•[/] {escape(s)}"))
+            result = fit_recipe(r, out, device=device, resume=resume is not None,
+                                on_stage=lambda s: console.print(f"[cyan]•[/] {escape(s)}"))
     except KeyboardInterrupt:
-        saved = (out / "model").is_dir()
-        where = f"the model of the last finished epoch is saved in {out / 'model'}" if saved else "no epoch had finished"
-        err_console.print(f"[bold yellow]Interrupted:[/] {escape(where)}.")
+        if main:
+            saved = (out / "checkpoint.safetensors").is_file()
+            where = (f"the last finished epoch is saved in {out}; go on with: gridcnn fit --resume {out}" if saved
+                     else "no epoch had finished")
+            err_console.print(f"[bold yellow]Interrupted:[/] {escape(where)}.")
         raise typer.Exit(130) from None
-    _print_metrics(result)
-    console.print(f"[green]Run folder:[/] {escape(result['run_dir'])}")
+    finally:
+        _leave_process_group()
+    if main:
+        _print_metrics(result)
+        console.print(f"[green]Run folder:[/] {escape(result['run_dir'])}")
+
+
+def _launch(nproc: int, recipe, set_, out, device, resume) -> int:
+    """Run this same ``gridcnn fit`` under torchrun with ``nproc`` processes; return torchrun's exit status."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "gridcnn"]
+    args += ["--debug"] if STATE["debug"] else []
+    if resume is not None:
+        args += ["fit", "--resume", str(resume)]
+    else:
+        args += ["fit", str(recipe), "--out", str(out), *[a for item in set_ for a in ("--set", item)]]
+    args += ["--device", device] if device else []
+    # Split the cores between the processes (torchrun would set one thread each and warn about it).
+    env = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // nproc)), **os.environ}
+    try:
+        return subprocess.call(args, env=env)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _leave_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _print_metrics(metrics: dict) -> None:

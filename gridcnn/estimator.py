@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import hashlib
+import os
 import time
 import warnings
 from numbers import Integral, Real
@@ -16,8 +18,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._distributed import broadcast_int, ensure_process_group, sync_buffers, world
 from ._params import validate_params
-from ._training import evaluate, make_optimizer, make_scheduler, predict_logits, resolve_device, train_epoch
+from ._training import (
+    evaluate, make_optimizer, make_scheduler, predict_logits, resolve_device, steps_per_epoch, train_epoch,
+)
+from .checkpoint import TrainingState, check_resumable, load_optimizer, prefixed, save_checkpoint
 from .backbone import ACTIVATIONS, POOLS, PRESETS, resolve_spec
 from .exceptions import GridCNNError
 
@@ -85,7 +91,16 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
     input_shape : tuple or None, default=None
         Reshape each row of 2-D input to ``(h, w)`` or ``(c, h, w)``; None treats 2-D rows as 1 x L sequences.
     device : str, default="auto"
-        "auto" picks cuda, then mps, then cpu; or "cpu", "cuda", "cuda:N", "mps".
+        "auto" picks cuda, then mps, then cpu; or "cpu", "cuda", "cuda:N", "mps". Under torchrun each process
+        takes the GPU of its LOCAL_RANK.
+    precision : {"32", "bf16", "fp16"}, default="32"
+        "bf16" and "fp16" train and predict under autocast (mixed precision); "fp16" also scales the loss so small
+        gradients do not underflow. Fastest on GPUs with tensor cores.
+    compile : bool, default=False
+        Train through ``torch.compile`` of the network: slower first epoch, faster after it.
+    checkpoint : str, Path or None, default=None
+        File to write the training state to after every epoch, atomically: weights, optimiser, schedule, epoch,
+        RNG state, early-stopping state and history. ``fit(X, y, resume_from=...)`` continues from it.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling and the validation split; a fixed value gives identical predictions
         on CPU.
@@ -99,6 +114,12 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
     check_input : {"warn", "error", "off"}, default="warn"
         For 2-D input, run the quick suitability check and warn (or refuse) when the columns look like an
         unordered table, which a CNN cannot exploit.
+
+    Notes
+    -----
+    Started by ``torchrun --nproc_per_node=N``, `fit` trains one model with DistributedDataParallel: every process
+    takes its shard of each epoch (reshuffled per epoch) and its share of each batch of ``batch_size`` rows, the
+    gradients are averaged, and only rank 0 writes the checkpoint. Every process ends with the same model.
 
     Attributes
     ----------
@@ -154,6 +175,9 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         "n_iter_no_change": [_POSITIVE_INT],
         "input_shape": [*_SEQ, None],
         "device": [str],
+        "precision": [StrOptions({"32", "bf16", "fp16"})],
+        "compile": ["boolean"],
+        "checkpoint": [str, os.PathLike, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "callbacks": [*_SEQ, None],
@@ -189,6 +213,9 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         n_iter_no_change=5,
         input_shape=None,
         device="auto",
+        precision="32",
+        compile=False,
+        checkpoint=None,
         random_state=None,
         verbose=0,
         callbacks=None,
@@ -220,6 +247,9 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.input_shape = input_shape
         self.device = device
+        self.precision = precision
+        self.compile = compile
+        self.checkpoint = checkpoint
         self.random_state = random_state
         self.verbose = verbose
         self.callbacks = callbacks
@@ -228,7 +258,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
 
     # -- public API ---------------------------------------------------------------------------------------------
 
-    def fit(self, X, y):
+    def fit(self, X, y, *, resume_from=None):
         """Train the network on grids ``X`` and labels ``y``.
 
         Parameters
@@ -237,6 +267,10 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             Grids; 2-D rows are 1 x L sequences unless ``input_shape`` reshapes them.
         y : array-like of shape (n,)
             Class labels of any hashable type.
+        resume_from : str or Path, default=None
+            A checkpoint written by a fit with ``checkpoint=...`` (or a run folder holding one): go on from its last
+            finished epoch instead of starting again. With the same parameters and data the result equals an
+            uninterrupted fit's (bit for bit on CPU).
 
         Returns
         -------
@@ -244,6 +278,11 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         self._validate_parameters()
+        if resume_from is not None:
+            from .checkpoint import read_checkpoint
+
+            return self._train(X, y, epochs=self.max_epochs, reset=True, classes=None,
+                               resume=(resume_from, *read_checkpoint(resume_from)))
         continuing = self.warm_start and self.__sklearn_is_fitted__()
         return self._train(X, y, epochs=self.max_epochs, reset=not continuing, classes=None)
 
@@ -283,8 +322,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             Rows sum to 1.
         """
         check_is_fitted(self)
-        X = self._grids(X, reset=False)
-        logits = predict_logits(self.model_, X, max(self.batch_size, 256), self.device_)
+        logits = predict_logits(self.model_, self._batches(X, 1024), self.device_, self.precision)
         return torch.softmax(logits.double(), dim=1).numpy()
 
     def predict(self, X):
@@ -403,6 +441,19 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             self.input_shape_ = tuple(int(v) for v in shape)
         return X if y is None else (X, y)
 
+    def _batches(self, X, size: int):
+        """Validated grids of X, ``size`` rows at a time: a memory-mapped X is read (and copied) a batch at once."""
+        if torch.is_tensor(X):
+            X = X.detach().cpu()
+        if not isinstance(getattr(X, "shape", None), tuple) or len(X.shape) == 0 or X.shape[0] == 0:
+            # Lists and the like are in memory already; empty X raises sklearn's "Found array with 0 sample(s)".
+            X = self._grids(X, reset=False)
+            yield from (X[start : start + size] for start in range(0, len(X), size))
+            return
+        take = X.iloc if hasattr(X, "iloc") else X
+        for start in range(0, X.shape[0], size):
+            yield self._grids(take[start : start + size], reset=False)
+
     def _check_grid(self, x_shape, grid):
         """X's rows must hold the grid the network was built for (same values, same (C, H, W) when 4-D)."""
         if int(np.prod(x_shape[1:])) != int(np.prod(grid)) or (len(x_shape) == 4 and tuple(x_shape[1:]) != tuple(grid)):
@@ -441,15 +492,28 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
                 raise GridCNNError(message + " Pass check_input='off' to train anyway.")
             warnings.warn(message, UserWarning, stacklevel=3)
 
-    def _train(self, X, y, *, epochs: int, reset: bool, classes):
+    def _train(self, X, y, *, epochs: int, reset: bool, classes, resume=None):
         if y is None:
             raise GridCNNError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         if torch.is_tensor(y):
             y = y.detach().cpu().numpy()
         X, y = self._grids(X, reset=reset, y=y)
         y_idx = self._encode_labels(y, reset=reset, classes=classes)
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
+        if reset:
+            self.device_ = resolve_device(self.device)
+            self.spec_ = self._resolve_spec()
+            self.history_, self.n_iter_ = [], 0
+        rank, world_size, _ = world()
+        if world_size > 1:
+            ensure_process_group(self.device_)
+        if resume is not None:
+            path, header, tensors = resume
+            data = self._fingerprint(X, y_idx)
+            check_resumable(header, self.get_params(deep=False), data, path)
+            seed = header["seed"]
+        else:
+            data = self._fingerprint(X, y_idx) if self.checkpoint else None
+            seed = broadcast_int(int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max)), self.device_)
         X_val = y_val = None
         fraction = self.validation_fraction or (0.1 if self.early_stopping else None)
         if fraction is not None:
@@ -457,10 +521,6 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             stratify = y_idx if counts[counts > 0].min() >= 2 else None
             X, X_val, y_idx, y_val = train_test_split(X, y_idx, test_size=fraction, random_state=seed, stratify=stratify)
 
-        if reset:
-            self.device_ = resolve_device(self.device)
-            self.spec_ = self._resolve_spec()
-            self.history_, self.n_iter_ = [], 0
         # Forking the RNG keeps the caller's global torch seed untouched while making this fit reproducible.
         devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
@@ -468,61 +528,104 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             if reset:
                 self.model_ = self.spec_.build(self.input_shape_, len(self.classes_)).to(self.device_)
                 self.optimizer_ = make_optimizer(self.optimizer, self.model_.parameters(), self.lr, self.weight_decay)
-            self._run_epochs(X, y_idx, X_val, y_val, epochs, seed, schedule=self.lr_schedule if epochs > 1 else "constant")
+            for group in self.optimizer_.param_groups:  # a schedule from an earlier fit must not leak into this one
+                group["lr"] = self.lr
+            steps = steps_per_epoch(len(X), self.batch_size, world_size)
+            state = TrainingState(seed=seed, epochs=epochs, scaler=self._make_scaler(), scheduler=make_scheduler(
+                self.lr_schedule if epochs > 1 else "constant", self.optimizer_, self.lr, epochs, steps))
+            if resume is not None:
+                self._restore(state, header, tensors)
+            self._run_epochs(X, y_idx, X_val, y_val, state, data, rank, world_size)
         return self
 
-    def _run_epochs(self, X, y, X_val, y_val, epochs, seed, schedule):
+    def _make_scaler(self):
+        if self.precision != "fp16":
+            return None
+        return torch.amp.GradScaler(self.device_.type)
+
+    def _fingerprint(self, X, y_idx) -> dict:
+        """What a checkpoint records of the training data, so a resume on other data is refused."""
+        digest = hashlib.sha256(np.ascontiguousarray(X).data)
+        digest.update(np.ascontiguousarray(y_idx, dtype=np.int64).data)
+        return {"n_samples": int(len(X)), "grid": list(self.input_shape_), "classes": self.classes_.tolist(),
+                "sha256": digest.hexdigest()}
+
+    def _restore(self, state, header, tensors):
+        """Load a checkpoint's training state into the freshly built network, optimiser and loop state."""
+        self.model_.load_state_dict(prefixed(tensors, "model."))
+        load_optimizer(self.optimizer_, header, tensors)
+        if state.scheduler is not None:
+            state.scheduler.load_state_dict(header["scheduler"])
+        if state.scaler is not None:
+            state.scaler.load_state_dict(header["scaler"])
+        state.done, state.stale = header["done"], header["stale"]
+        state.best_loss = np.inf if header["best_loss"] is None else header["best_loss"]
+        state.best_state = prefixed(tensors, "best.") if header["has_best"] else None
+        self.history_, self.n_iter_ = header["history"], header["n_iter"]
+        torch.set_rng_state(tensors["rng.torch"])
+
+    def _run_epochs(self, X, y, X_val, y_val, state, data, rank, world_size):
         dev = self.device_
         Xt, yt = torch.from_numpy(X).to(dev), torch.from_numpy(np.asarray(y, dtype=np.int64)).to(dev)
         if X_val is not None:
             Xv, yv = torch.from_numpy(X_val).to(dev), torch.from_numpy(np.asarray(y_val, dtype=np.int64)).to(dev)
-        steps = -(-len(Xt) // self.batch_size)
-        for group in self.optimizer_.param_groups:  # a schedule from an earlier fit must not leak into this one
-            group["lr"] = self.lr
-        scheduler = make_scheduler(schedule, self.optimizer_, self.lr, epochs, steps)
-        best_loss, best_state, stale = np.inf, None, 0
+        net = self.model_
+        if world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            net = DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None)
+        if self.compile:
+            net = torch.compile(net)
+        patience = self.n_iter_no_change if self.early_stopping else None
         progress = None
-        if self.verbose:
+        if self.verbose and rank == 0:
             from ._progress import FitProgress
 
-            progress = FitProgress(epochs, steps).__enter__()
+            steps = steps_per_epoch(len(Xt), self.batch_size, world_size)
+            progress = FitProgress(state.epochs, steps, done=state.done).__enter__()
         last_good = copy.deepcopy(self.model_.state_dict())
         try:
-            for e in range(epochs):
+            while not state.finished(patience):
                 t0 = time.perf_counter()
+                e = state.done
                 on_batch = (lambda b, e=e: progress.batch(e, b)) if progress else None
                 # Each epoch's shuffle and dropout draw from a seed of their own, so an epoch can be replayed (or a
                 # fit resumed from a checkpoint) without carrying generator state along.
-                epoch_seed = seed + 1_000_003 * (self.n_iter_ + 1)
+                epoch_seed = state.seed + 1_000_003 * (self.n_iter_ + 1)
                 gen = torch.Generator().manual_seed(epoch_seed)
-                torch.manual_seed(epoch_seed)
-                loss, acc = train_epoch(self.model_, Xt, yt, self.optimizer_, scheduler, self.batch_size, gen, on_batch,
-                                        shift=self.augment_shift)
+                torch.manual_seed(epoch_seed + rank)
+                loss, acc = train_epoch(net, Xt, yt, self.optimizer_, state.scheduler, self.batch_size, gen, on_batch,
+                                        shift=self.augment_shift, precision=self.precision, scaler=state.scaler,
+                                        rank=rank, world_size=world_size)
+                sync_buffers(self.model_)
                 record = {"epoch": self.n_iter_ + 1, "train_loss": loss, "train_accuracy": acc,
                           "lr": self.optimizer_.param_groups[0]["lr"]}
                 if X_val is not None:
-                    record["valid_loss"], record["valid_accuracy"] = evaluate(self.model_, Xv, yv, 1024)
+                    record["valid_loss"], record["valid_accuracy"] = evaluate(
+                        self.model_, Xv, yv, 1024, self.precision, rank, world_size)
                 record["time"] = time.perf_counter() - t0
                 self.history_.append(record)
                 self.n_iter_ += 1
+                state.done += 1
                 last_good = copy.deepcopy(self.model_.state_dict())
+                if patience is not None:
+                    if record["valid_loss"] < state.best_loss - 1e-4:
+                        state.best_loss, state.best_state, state.stale = record["valid_loss"], last_good, 0
+                    else:
+                        state.stale += 1
+                if self.checkpoint is not None and rank == 0:
+                    save_checkpoint(self.checkpoint, self, state, data)
                 if progress:
                     progress.epoch_end(record)
                 for callback in self.callbacks or ():
                     callback(self, record)
-                if self.early_stopping:
-                    if record["valid_loss"] < best_loss - 1e-4:
-                        best_loss, best_state, stale = record["valid_loss"], last_good, 0
-                    else:
-                        stale += 1
-                        if stale >= self.n_iter_no_change:
-                            break
-        except KeyboardInterrupt:
-            # Keep the last finished epoch so the caller can still save or use the model, then stop as asked.
+        except (KeyboardInterrupt, GridCNNError):
+            # Keep the last finished epoch (a NaN loss or Ctrl-C spoils only the epoch in progress), so the caller
+            # can still save or use the model, then stop as asked.
             self.model_.load_state_dict(last_good)
             raise
         finally:
             if progress:
                 progress.__exit__(None, None, None)
-        if self.early_stopping and best_state is not None:
-            self.model_.load_state_dict(best_state)
+        if state.best_state is not None:
+            self.model_.load_state_dict(state.best_state)

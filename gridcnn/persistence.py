@@ -100,6 +100,7 @@ def save(obj, path) -> Path:
         adapter_configs.append({"name": a.registry_name, "params": params, "state": state})
     params = est.get_params(deep=False)
     params["callbacks"] = None  # code, not data: callbacks are never saved
+    params["checkpoint"] = None  # a path on the machine that trained; a refit elsewhere must not write there
     if not isinstance(params["random_state"], (int, type(None))):
         params["random_state"] = None
     weights = st.save(arrays)  # bytes: hashed and written once, never read back

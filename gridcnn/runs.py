@@ -1,8 +1,9 @@
 """Run folders: train a recipe and write what it made (model, recipe, metrics, history, plots); read them back.
 
 Nothing here prints; the CLI shows progress through the ``on_stage`` hook and the estimator's own progress bar.
-Files are written as soon as they exist (the recipe first, the model after every epoch), so a run that is
-interrupted or fails keeps what it wrote before.
+Files are written as soon as they exist (the recipe first, then after every epoch the model, the history and a
+checkpoint to resume from), so a run that is interrupted or fails keeps what it wrote before. Under torchrun every
+rank trains and rank 0 alone writes.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_f
 from sklearn.pipeline import Pipeline
 
 from . import persistence, plots
+from ._distributed import is_main
 from .exceptions import GridCNNError
 from .recipes import Recipe, build_pipeline, load_split
 
+CHECKPOINT = "checkpoint.safetensors"
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "valid_loss", "valid_accuracy", "lr", "time")
 
 
@@ -83,7 +86,8 @@ def versions() -> dict:
             "scikit-learn": sklearn.__version__, "numpy": np.__version__, "machine": platform.platform()}
 
 
-def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: int = 1, on_stage=None) -> dict:
+def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: int = 1, on_stage=None,
+               resume: bool = False) -> dict:
     """Train what ``recipe`` describes and write the run folder.
 
     Parameters
@@ -98,15 +102,21 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
         Passed to the estimator (1 shows its progress bar).
     on_stage : callable, default=None
         Called with a short text as each stage starts ("Loading data", ...).
+    resume : bool, default=False
+        Go on from the run folder's checkpoint (its last finished epoch) instead of starting again.
 
     Returns
     -------
     result : dict
-        ``run_dir`` and the metrics written to ``metrics.json``.
+        ``run_dir`` and the metrics written to ``metrics.json`` (only ``run_dir`` on ranks other than 0).
     """
-    stage = on_stage or (lambda text: None)
-    out = prepare_run_dir(Path(out) if out else default_run_dir(recipe))
-    (out / "recipe.toml").write_text(recipe.to_toml())
+    main = is_main()
+    stage = on_stage if on_stage and main else (lambda text: None)
+    out = Path(out) if out else default_run_dir(recipe)
+    if main:
+        prepare_run_dir(out)
+        if not resume:
+            (out / "recipe.toml").write_text(recipe.to_toml())
     timings = {}
 
     stage("Loading data")
@@ -114,7 +124,9 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
     X_train, y_train, X_test, y_test = load_split(recipe)
     timings["load_s"] = time.perf_counter() - t
 
-    overrides = {"verbose": verbose, **({"device": device} if device else {})}
+    overrides = {"verbose": verbose if main else 0, "checkpoint": str(out / CHECKPOINT)}
+    if device:
+        overrides["device"] = device
     model = build_pipeline(recipe, **overrides)
     est = model.steps[-1][1] if isinstance(model, Pipeline) else model
     stage("Turning data into grids")
@@ -130,12 +142,15 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
         persistence.save(model, out / "model")
         write_history(estimator.history_, out / "history.csv")
 
-    est.set_params(callbacks=[*(est.callbacks or []), checkpoint])
-    stage(f"Training on {len(y_train)} grids of shape {tuple(np.shape(G_train)[1:])}")
+    if main:
+        est.set_params(callbacks=[*(est.callbacks or []), checkpoint])
+    stage(f"{'Resuming' if resume else 'Training'} on {len(y_train)} grids of shape {tuple(np.shape(G_train)[1:])}")
     t = time.perf_counter()
-    est.fit(G_train, y_train)
+    est.fit(G_train, y_train, resume_from=out / CHECKPOINT if resume else None)
     timings["fit_s"] = time.perf_counter() - t
-    est.set_params(callbacks=recipe.estimator.get("callbacks"))
+    est.set_params(callbacks=recipe.estimator.get("callbacks"), checkpoint=recipe.estimator.get("checkpoint"))
+    if not main:
+        return {"run_dir": str(out)}
     persistence.save(model, out / "model")  # the final weights (early stopping may have restored an earlier epoch)
 
     stage("Evaluating on the test split")

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from sklearn.datasets import load_digits
 from typer.testing import CliRunner
@@ -116,9 +117,24 @@ def test_ctrl_c_keeps_the_last_finished_epoch(tmp_path, monkeypatch):
     recipe.write_text(DIGITS.format(epochs=5))
     result = invoke("fit", recipe, "--out", tmp_path / "run")
     assert result.exit_code == 130
-    assert f"the model of the last finished epoch is saved in {tmp_path / 'run' / 'model'}" in result.output.replace("\n", "")
-    assert gridcnn.load(tmp_path / "run").n_iter_ == 2
-    assert len(list(csv.DictReader((tmp_path / "run" / "history.csv").open()))) == 2
+    run_dir = tmp_path / "run"
+    assert f"the last finished epoch is saved in {run_dir}; go on with: gridcnn fit --resume {run_dir}" in (
+        result.output.replace("\n", ""))
+    assert gridcnn.load(run_dir).n_iter_ == 2
+    assert len(list(csv.DictReader((run_dir / "history.csv").open()))) == 2
+
+    # --resume picks up at epoch 3 and ends where an uninterrupted run of the same recipe ends, bit for bit.
+    monkeypatch.setattr(estimator, "train_epoch", real)
+    assert invoke("fit", "--resume", run_dir).exit_code == 0
+    assert invoke("fit", recipe, "--out", tmp_path / "whole").exit_code == 0
+    resumed, whole = gridcnn.load(run_dir), gridcnn.load(tmp_path / "whole")
+    assert resumed.n_iter_ == 5
+    for k, v in whole.model_.state_dict().items():
+        assert torch.equal(v, resumed.model_.state_dict()[k]), k
+    assert json.loads((run_dir / "metrics.json").read_text())["accuracy"] == json.loads(
+        (tmp_path / "whole" / "metrics.json").read_text())["accuracy"]
+    assert [r["train_loss"] for r in csv.DictReader((run_dir / "history.csv").open())] == [
+        r["train_loss"] for r in csv.DictReader((tmp_path / "whole" / "history.csv").open())]
 
 
 @pytest.mark.parametrize("args, code, message", [

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from .._registry import Registry
 
 ADAPTERS: Registry = Registry("adapter")
+# Rows an adapter converts at a time: a memory-mapped .npy (np.load(..., mmap_mode="r")) is then read batch by
+# batch, and the float intermediates of a conversion never exceed one batch whatever the size of X.
+BATCH_ROWS = 4096
 
 
 def get_adapter(name: str, **params) -> "GridAdapter":
@@ -29,3 +33,22 @@ class GridAdapter(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = False
         tags.requires_fit = True
         return tags
+
+
+def map_rows(transform, X):
+    """``transform(X)`` computed `BATCH_ROWS` rows at a time into one preallocated float array.
+
+    ``transform`` must map k rows to k * r grids for a fixed r (SequenceGrid's windows per signal), as every
+    adapter's transform does when it skips nothing.
+    """
+    n, step = len(X), BATCH_ROWS
+    if n <= step:
+        return transform(X)
+    first = transform(X[:step])
+    per_row = len(first) // step
+    out = np.empty((n * per_row, *first.shape[1:]), dtype=first.dtype)
+    out[: len(first)] = first
+    for start in range(step, n, step):
+        part = transform(X[start : start + step])
+        out[start * per_row : start * per_row + len(part)] = part
+    return out

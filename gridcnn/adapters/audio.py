@@ -15,7 +15,7 @@ from .._audio_io import ClipError, describe, fit_length, is_path, load_clip
 from .._training import resolve_device
 from .._params import validate_params
 from ..exceptions import GridCNNError
-from ._base import ADAPTERS, GridAdapter
+from ._base import ADAPTERS, GridAdapter, map_rows
 
 _AMIN = 1e-10  # librosa.power_to_db's floor: silence maps to -100 dB instead of -inf
 _BATCH_SAMPLES = 1 << 22  # samples per torch batch (~260 one-second clips): bounds the STFT's memory on long clips
@@ -203,9 +203,9 @@ class SpectrogramGrid(GridAdapter):
         """
         check_is_fitted(self)
         self._validate_parameters()
-        clips, kept, skipped = self._read(X)
-        if self.on_error == "skip":
-            self.kept_, self.skipped_ = kept, skipped
+        if self.on_error == "raise":  # batch by batch, so only one batch of decoded clips is held at a time
+            return map_rows(lambda part: self._finish(self._decibels(self._read(part)[0])), _as_items(X))
+        clips, self.kept_, self.skipped_ = self._read(X)
         return self._finish(self._decibels(clips))
 
     def melspectrogram(self, X):

@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._params import validate_params
 from ..exceptions import GridCNNError
+from . import _base
 from ._base import ADAPTERS, GridAdapter
 
 #: File name endings the class-folder loader and ``gridcnn predict`` treat as images.
@@ -238,7 +239,9 @@ class ImageGrid(GridAdapter):
                     "that narrow, pass X[..., None]."
                 )
             x = X[..., None] if X.ndim == 3 else _channels_last(X, self.layout, "X")
-            chunks = [(x, [f"X[{i}]" for i in range(len(x))])]
+            step = _base.BATCH_ROWS
+            chunks = [(x[s : s + step], [f"X[{i}]" for i in range(s, min(len(x), s + step))])
+                      for s in range(0, len(x), step)]
         if not chunks:
             if not self.skipped_:
                 raise GridCNNError("X holds no images.")

@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import GridCNNError
-from ._base import ADAPTERS, GridAdapter
+from ._base import ADAPTERS, GridAdapter, map_rows
 from .._params import validate_params
 
 
@@ -123,6 +123,11 @@ class SequenceGrid(GridAdapter):
             ``width`` is L, or ``window`` when windowing.
         """
         check_is_fitted(self, "length_")
+        if hasattr(X, "shape") and len(X.shape) in (2, 3):  # arrays (memory-mapped too) and tensors, in batches
+            return map_rows(self._transform, X)
+        return self._transform(X)
+
+    def _transform(self, X):
         signals = _check_signals(X)
         n, channels, length = signals.shape
         if channels != self.n_channels_:
