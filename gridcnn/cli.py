@@ -93,6 +93,9 @@ def fit(
                 )
             if not (resume / "recipe.toml").is_file():
                 raise GridCNNError(f"{resume} is not a run folder (it has no recipe.toml). Pass the folder gridcnn fit wrote.")
+            from .checkpoint import read_checkpoint
+
+            read_checkpoint(resume)  # before loading data: is there an epoch to go on from?
             r, out = read_recipe(resume / "recipe.toml"), resume
         elif recipe is None:
             raise GridCNNError("gridcnn fit needs a RECIPE (such as recipes/audio.toml), or --resume RUN.")

@@ -63,6 +63,10 @@ API_CASES = [
      "Document 1 is empty or only whitespace"),
     ("non-string text", lambda: EmbeddingGrid(embedding="minilm-static").fit(["good film", 3]), GridCNNError, "Document 1"),
     ("misspelt image mode", lambda: ImageGrid(mode="gray").fit(X8), GridCNNError, "Did you mean 'L'?"),
+    ("misspelt precision", lambda: clf(precision="bf61").fit(X8, Y8), GridCNNError,
+     "Got 'bf61' instead. Did you mean 'bf16'?"),
+    ("resume from nothing", lambda: clf().fit(X8, Y8, resume_from="no-such.safetensors"), GridCNNError,
+     "No checkpoint at no-such.safetensors."),
 ]
 
 
@@ -161,6 +165,10 @@ def files(tmp_path, fitted):
     (old / "config.json").write_text(json.dumps(config))
     (old / "model.safetensors").write_bytes((fitted[1] / "model.safetensors").read_bytes())
     (tmp_path / "file").write_text("")
+    for run in ("fresh", "damaged"):  # run folders whose first epoch never finished, or whose checkpoint is damaged
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "recipe.toml").write_text(RECIPE)
+    (tmp_path / "damaged" / "checkpoint.safetensors").write_bytes(b"\x00" * 100)
     return {"tmp": tmp_path, "model": fitted[1]}
 
 
@@ -180,6 +188,13 @@ CLI_CASES = [
     ("model from another version", ["evaluate", "{tmp}/old"], 2, "was written in model format version 0"),
     ("missing input", ["predict", "{model}", "{tmp}/none.npy"], 2, "Input '{tmp}/none.npy': this model takes grids from .npy files"),
     ("missing data to check", ["check", "{tmp}/none.csv"], 2, "does not exist"),
+    ("fit without recipe", ["fit"], 2, "gridcnn fit needs a RECIPE (such as recipes/audio.toml), or --resume RUN."),
+    ("resume a non-run", ["fit", "--resume", "{tmp}/old"], 2, "{tmp}/old is not a run folder (it has no recipe.toml)"),
+    ("resume with a recipe", ["fit", "{tmp}/good.toml", "--resume", "{tmp}/fresh"], 2,
+     "--resume RUN continues that run with its own recipe and folder; drop the RECIPE argument"),
+    ("resume before an epoch", ["fit", "--resume", "{tmp}/fresh"], 2,
+     "No checkpoint at {tmp}/fresh/checkpoint.safetensors. A run folder gets checkpoint.safetensors after its first"),
+    ("damaged checkpoint", ["fit", "--resume", "{tmp}/damaged"], 2, "is not a readable gridcnn checkpoint"),
 ]
 
 

@@ -1,0 +1,223 @@
+"""Scale and reliability on real data (sklearn digits): checkpoints and exact resume, NaN stops, mixed precision,
+torch.compile, and DistributedDataParallel across processes under torchrun."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from sklearn.datasets import load_digits
+
+import gridcnn
+from gridcnn import GridCNNClassifier, GridCNNError
+from gridcnn.checkpoint import read_checkpoint
+
+X, y = load_digits(return_X_y=True)
+X = (X / 16).astype(np.float32)
+X_train, y_train, X_test, y_test = X[:1200], y[:1200], X[1200:], y[1200:]
+# Every source of randomness a fit has: dropout, augmentation, a per-batch schedule, a validation split.
+RANDOM = dict(input_shape=(8, 8), filters=[8, 16], lr=3e-3, random_state=0, lr_schedule="onecycle", augment_shift=1,
+              block_dropout=0.1, dropout=0.2, early_stopping=True, n_iter_no_change=3, check_input="off")
+
+
+def states_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def stop_after(epoch):
+    def callback(est, record):
+        if record["epoch"] == epoch:
+            raise KeyboardInterrupt
+    return callback
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_resume_equals_an_uninterrupted_fit(tmp_path, one_thread, optimizer):
+    whole = GridCNNClassifier(**RANDOM, optimizer=optimizer, max_epochs=5).fit(X_train, y_train)
+    ckpt = tmp_path / "ckpt.safetensors"
+    interrupted = GridCNNClassifier(**RANDOM, optimizer=optimizer, max_epochs=5, checkpoint=ckpt,
+                                    callbacks=[stop_after(2)])
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit(X_train, y_train)
+    header, _ = read_checkpoint(ckpt)
+    assert (header["done"], len(header["history"])) == (2, 2)
+    assert not list(tmp_path.glob("*.tmp"))  # written by rename: no temporary file left behind
+
+    resumed = GridCNNClassifier(**RANDOM, optimizer=optimizer, max_epochs=5, checkpoint=ckpt)
+    resumed.fit(X_train, y_train, resume_from=ckpt)
+    assert resumed.n_iter_ == whole.n_iter_ == 5
+    assert states_equal(resumed.model_, whole.model_)
+    assert [h["valid_loss"] for h in resumed.history_] == [h["valid_loss"] for h in whole.history_]
+    np.testing.assert_array_equal(resumed.predict_proba(X_test), whole.predict_proba(X_test))
+
+
+def test_resume_after_early_stopping_restores_the_best_epoch(tmp_path, one_thread):
+    params = {**RANDOM, "lr_schedule": "constant", "lr": 0.05, "n_iter_no_change": 2, "max_epochs": 30}
+    ckpt = tmp_path / "c.safetensors"
+    whole = GridCNNClassifier(**params, checkpoint=ckpt).fit(X_train, y_train)
+    assert whole.n_iter_ < 30  # early stopping ended it
+    again = GridCNNClassifier(**params).fit(X_train, y_train, resume_from=ckpt)  # nothing left to train
+    assert again.n_iter_ == whole.n_iter_
+    assert states_equal(again.model_, whole.model_)
+
+
+def test_resume_refuses_other_parameters_or_data(tmp_path, one_thread):
+    ckpt = tmp_path / "c.safetensors"
+    GridCNNClassifier(**RANDOM, max_epochs=1, checkpoint=ckpt).fit(X_train, y_train)
+    with pytest.raises(GridCNNError, match=r"training parameters differ \(lr: 0.003 in the checkpoint, 0.01 now\)"):
+        GridCNNClassifier(**{**RANDOM, "lr": 0.01}, max_epochs=1).fit(X_train, y_train, resume_from=ckpt)
+    with pytest.raises(GridCNNError, match="it was made on other training data"):
+        GridCNNClassifier(**RANDOM, max_epochs=1).fit(X_train[::-1], y_train[::-1], resume_from=ckpt)
+    # How the fit is shown or where it writes may change.
+    GridCNNClassifier(**RANDOM, max_epochs=1, verbose=0, checkpoint=None).fit(X_train, y_train, resume_from=ckpt)
+
+
+def test_unreadable_checkpoints_are_refused(tmp_path):
+    with pytest.raises(GridCNNError, match=r"No checkpoint at .*checkpoint.safetensors\. A run folder gets"):
+        read_checkpoint(tmp_path)
+    (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(GridCNNError, match="is not a readable gridcnn checkpoint"):
+        read_checkpoint(tmp_path / "junk.safetensors")
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(2)}, tmp_path / "other.safetensors")
+    with pytest.raises(GridCNNError, match="is a safetensors file but not a gridcnn checkpoint"):
+        read_checkpoint(tmp_path / "other.safetensors")
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, one_thread):
+    def explode(est, record):  # after a good first epoch, a learning rate no network survives
+        for group in est.optimizer_.param_groups:
+            group["lr"] = 1e38
+
+    ckpt = tmp_path / "c.safetensors"
+    clf = GridCNNClassifier(input_shape=(8, 8), max_epochs=4, random_state=0, checkpoint=ckpt, callbacks=[explode],
+                            check_input="off")
+    with pytest.raises(GridCNNError, match=r"The training loss became (nan|inf)\. Lower lr"):
+        clf.fit(X_train, y_train)
+    header, tensors = read_checkpoint(ckpt)
+    assert header["done"] == 1 and clf.n_iter_ == 1
+    # The estimator is left holding the last good weights, the same the checkpoint has.
+    for k, v in clf.model_.state_dict().items():
+        assert torch.isfinite(v.float()).all() and torch.equal(v, tensors[f"model.{k}"]), k
+    assert clf.score(X_test, y_test) > 0.5
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_as_well(precision, one_thread):
+    base = dict(input_shape=(8, 8), max_epochs=6, lr=3e-3, random_state=0, check_input="off")
+    clf = GridCNNClassifier(**base, precision=precision).fit(X_train, y_train)
+    full = GridCNNClassifier(**base).fit(X_train, y_train)
+    assert clf.score(X_test, y_test) >= 0.93
+    assert abs(clf.score(X_test, y_test) - full.score(X_test, y_test)) <= 0.02
+    assert not states_equal(clf.model_, full.model_)  # half precision really ran
+
+
+def test_compile_trains_the_same_network(tmp_path, one_thread):
+    # No dropout: compiled code draws its masks from another generator than eager code.
+    base = dict(input_shape=(8, 8), filters=[8], hidden=[], dropout=0.0, max_epochs=2, lr=3e-3, random_state=0,
+                check_input="off")
+    compiled = GridCNNClassifier(**base, compile=True).fit(X_train, y_train)
+    eager = GridCNNClassifier(**base).fit(X_train, y_train)
+    # Same initial weights and batches: the same training losses up to rounding. Not the same weights: the
+    # convolution bias before batch norm has a gradient of zero in exact arithmetic, so Adam steps it by rounding
+    # noise, which differs between compiled and eager kernels (batch norm removes it in training, its running mean
+    # only in part), so predictions agree as accuracy rather than digit for digit.
+    torch.testing.assert_close([h["train_loss"] for h in compiled.history_], [h["train_loss"] for h in eager.history_],
+                               rtol=1e-4, atol=0)
+    assert abs(compiled.score(X_test, y_test) - eager.score(X_test, y_test)) <= 0.01
+    compiled.save(tmp_path / "m")  # the plain module is kept, so the model file has its usual names
+    np.testing.assert_array_equal(gridcnn.load(tmp_path / "m").predict(X_test), compiled.predict(X_test))
+
+
+DDP_SCRIPT = """
+import sys, json, numpy as np, torch
+from safetensors.torch import save_file
+from sklearn.datasets import load_digits
+from gridcnn import GridCNNClassifier
+from gridcnn._distributed import world
+X, y = load_digits(return_X_y=True)
+X = (X / 16).astype(np.float32)
+clf = GridCNNClassifier(**json.loads(sys.argv[2])).fit(X[:1200], y[:1200])
+rank = world()[0]
+save_file(clf.model_.state_dict(), f"{sys.argv[1]}/rank{rank}.safetensors")
+json.dump({"accuracy": clf.score(X[1200:], y[1200:]), "world": world()[1], "history": clf.history_},
+          open(f"{sys.argv[1]}/rank{rank}.json", "w"))
+"""
+DDP_PARAMS = dict(input_shape=[8, 8], max_epochs=8, lr=3e-3, random_state=0, batch_size=32, validation_fraction=0.1,
+                  augment_shift=1, check_input="off")
+
+
+def torchrun(*args, cwd):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *map(str, args)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_estimator_under_torchrun_trains_one_model_on_two_processes(tmp_path, one_thread):
+    script = tmp_path / "fit.py"
+    script.write_text(DDP_SCRIPT)
+    torchrun(script, tmp_path, json.dumps(DDP_PARAMS), cwd=tmp_path)
+    r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert r0["world"] == r1["world"] == 2
+    w0, w1 = load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")
+    # One model: batch norm's running statistics included, every rank ends with the same weights.
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+    # Losses and accuracies are summed over the ranks, so every rank records the same history.
+    assert [{k: v for k, v in h.items() if k != "time"} for h in r0["history"]] == [
+        {k: v for k, v in h.items() if k != "time"} for h in r1["history"]]
+    assert r0["accuracy"] >= 0.95
+
+
+# Without batch norm and dropout, nothing depends on how a batch is split between processes: rank r takes positions
+# r, r + 2, ... of the same permutation, so each step's global batch holds the same rows as in one process, and DDP's
+# mean of the two half-batch gradients is the full batch's gradient. Two processes must then take the same steps as
+# one, up to rounding: a strong check of the sharding and of the gradient averaging.
+DIGITS_RECIPE = """
+[data]
+name = "digits"
+test_fraction = 0.4
+random_state = 0
+
+[estimator]
+input_shape = [8, 8]
+batch_norm = false
+dropout = 0.0
+block_dropout = 0.0
+max_epochs = 10
+batch_size = 32
+lr = 0.003
+random_state = 0
+"""
+
+
+def test_cli_nproc_two_trains_the_one_process_model_into_one_run_folder(tmp_path, one_thread):
+    from gridcnn.recipes import read_recipe
+    from gridcnn.runs import fit_recipe
+
+    recipe = tmp_path / "digits.toml"
+    recipe.write_text(DIGITS_RECIPE)
+    done = subprocess.run([sys.executable, "-m", "gridcnn", "fit", str(recipe), "--nproc", "2", "--out",
+                           str(tmp_path / "ddp")], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    shown = done.stdout.replace("\n", "")
+    assert "(2 processes)" in shown and shown.count("Test accuracy") == 1  # rank 0 alone prints
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp", "digits.toml"]  # one run folder
+    written = {p.name for p in (tmp_path / "ddp").iterdir()}
+    assert {"model", "checkpoint.safetensors", "metrics.json", "history.csv"} <= written
+    ddp = json.loads((tmp_path / "ddp" / "metrics.json").read_text())["accuracy"]
+    single = fit_recipe(read_recipe(recipe), tmp_path / "single", verbose=0)["accuracy"]
+    assert abs(ddp - single) <= 0.01, (ddp, single)
+    assert single >= 0.95
+    # The same training, step for step: the epochs' losses agree to rounding (which Adam then slowly amplifies).
+    losses = [[float(r["train_loss"]) for r in csv.DictReader((tmp_path / run / "history.csv").open())][:2]
+              for run in ("ddp", "single")]
+    np.testing.assert_allclose(*losses, rtol=1e-5)
