@@ -58,6 +58,15 @@ def make_scheduler(name: str, optimizer, lr: float, epochs: int, steps_per_epoch
     raise AssertionError(name)
 
 
+def data_device(nbytes: int, device: torch.device) -> torch.device:
+    """Where training data of ``nbytes`` should live: on the GPU when it takes at most half of the free memory
+    (batches are then taken by indexing, with no copy), else in CPU memory with each batch copied over."""
+    if device.type != "cuda":
+        return device
+    free, _ = torch.cuda.mem_get_info(device)
+    return device if nbytes <= free // 2 else torch.device("cpu")
+
+
 def steps_per_epoch(n: int, batch_size: int, world_size: int = 1) -> int:
     """Optimiser steps in one epoch of ``n`` rows; with several ranks, each takes its share of rows and of a batch."""
     return -(-(-(-n // world_size)) // -(-batch_size // world_size))
@@ -98,16 +107,17 @@ def train_epoch(model, X, y, optimizer, scheduler, batch_size: int, generator: t
         batch_size = -(-batch_size // world_size)
         # Each rank its own augmentation draws: the shared generator would shift every rank's rows alike.
         generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=generator)) + rank)
+    device = next(model.parameters()).device  # X may stay in CPU memory when it does not fit on the GPU
     order = order.to(X.device)
     n = order.numel()
-    sums = torch.zeros(3, device=X.device)  # loss x rows, correct, rows
+    sums = torch.zeros(3, device=device)  # loss x rows, correct, rows
     loss_fn = nn.CrossEntropyLoss()
     for start in range(0, n, batch_size):
         idx = order[start : start + batch_size]
-        xb, yb = X[idx], y[idx]
+        xb, yb = X[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
         if shift:
             xb = random_shift(xb, shift, generator)
-        with autocast(X.device, precision):
+        with autocast(device, precision):
             logits = model(xb)
             loss = loss_fn(logits, yb)
         optimizer.zero_grad(set_to_none=True)
@@ -149,18 +159,19 @@ def predict_logits(model, batches, device: torch.device, precision: str = "32") 
 
 @torch.no_grad()
 def evaluate(model, X, y, batch_size: int, precision: str = "32", rank: int = 0, world_size: int = 1):
-    """Mean cross-entropy and accuracy of ``model`` on tensors already on its device, summed over ranks' shards."""
+    """Mean cross-entropy and accuracy of ``model`` on tensors X, y, summed over the ranks' shards."""
     model.eval()
+    device = next(model.parameters()).device
     X, y = X[rank::world_size], y[rank::world_size]
     sums = torch.zeros(3, dtype=torch.float64)  # loss, correct, rows
     for start in range(0, X.shape[0], batch_size):
-        with autocast(X.device, precision):
-            logits = model(X[start : start + batch_size]).float()
-        yb = y[start : start + batch_size]
+        with autocast(device, precision):
+            logits = model(X[start : start + batch_size].to(device)).float()
+        yb = y[start : start + batch_size].to(device)
         sums[0] += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
         sums[1] += int((logits.argmax(1) == yb).sum())
         sums[2] += len(yb)
     if world_size > 1:
-        sums = all_reduce_sum(sums.to(X.device)).cpu()
+        sums = all_reduce_sum(sums.to(device)).cpu()
     loss, correct, rows = sums.tolist()
     return loss / rows, correct / rows

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._distributed import broadcast_int, ensure_process_group, sync_buffers, world
 from ._params import validate_params
 from ._training import (
-    evaluate, make_optimizer, make_scheduler, predict_logits, resolve_device, steps_per_epoch, train_epoch,
+    data_device, evaluate, make_optimizer, make_scheduler, predict_logits, resolve_device, steps_per_epoch, train_epoch,
 )
 from .checkpoint import TrainingState, check_resumable, load_optimizer, prefixed, save_checkpoint
 from .backbone import ACTIVATIONS, POOLS, PRESETS, resolve_spec
@@ -566,9 +566,11 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
 
     def _run_epochs(self, X, y, X_val, y_val, state, data, rank, world_size):
         dev = self.device_
-        Xt, yt = torch.from_numpy(X).to(dev), torch.from_numpy(np.asarray(y, dtype=np.int64)).to(dev)
+        # Data that fits stays on the device for the whole fit; otherwise it stays put and batches travel.
+        home = data_device(X.nbytes + (0 if X_val is None else X_val.nbytes), dev)
+        Xt, yt = torch.from_numpy(X).to(home), torch.from_numpy(np.asarray(y, dtype=np.int64)).to(home)
         if X_val is not None:
-            Xv, yv = torch.from_numpy(X_val).to(dev), torch.from_numpy(np.asarray(y_val, dtype=np.int64)).to(dev)
+            Xv, yv = torch.from_numpy(X_val).to(home), torch.from_numpy(np.asarray(y_val, dtype=np.int64)).to(home)
         net = self.model_
         if world_size > 1:
             from torch.nn.parallel import DistributedDataParallel
