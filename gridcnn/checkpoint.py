@@ -9,12 +9,14 @@ checkpoint whole.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as st_save
@@ -199,3 +201,27 @@ def check_resumable(header: dict, params: dict, data: dict, path) -> None:
             f"Cannot resume from {path}: it was made on other training data ({header['data']}; now {jsonable(data)}). "
             "Resume with the same data and split, or start a new fit."
         )
+
+
+def data_fingerprint(X, y_idx, est) -> dict:
+    """What a checkpoint records of the training data (size, grid, classes, a digest), so a resume on other data is
+    refused."""
+    digest = hashlib.sha256(np.ascontiguousarray(X).data)
+    digest.update(np.ascontiguousarray(y_idx, dtype=np.int64).data)
+    return {"n_samples": int(len(X)), "grid": list(est.input_shape_), "classes": est.classes_.tolist(),
+            "sha256": digest.hexdigest()}
+
+
+def restore(est, state: TrainingState, header: dict, tensors: dict) -> None:
+    """Load a checkpoint into ``est``'s freshly built network and optimiser and into the loop ``state``."""
+    est.model_.load_state_dict(prefixed(tensors, "model."))
+    load_optimizer(est.optimizer_, header, tensors)
+    if state.scheduler is not None:
+        state.scheduler.load_state_dict(header["scheduler"])
+    if state.scaler is not None:
+        state.scaler.load_state_dict(header["scaler"])
+    state.done, state.stale = header["done"], header["stale"]
+    state.best_loss = math.inf if header["best_loss"] is None else header["best_loss"]
+    state.best_state = prefixed(tensors, "best.") if header["has_best"] else None
+    est.history_, est.n_iter_ = header["history"], header["n_iter"]
+    torch.set_rng_state(tensors["rng.torch"])

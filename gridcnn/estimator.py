@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
-import time
 import warnings
 from numbers import Integral, Real
 
@@ -18,13 +16,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._distributed import broadcast_int, ensure_process_group, sync_buffers, world
+from ._distributed import broadcast_int, ensure_process_group, world
+from ._fit_loop import run_epochs
 from ._params import validate_params
-from ._training import (
-    data_device, evaluate, make_optimizer, make_scheduler, predict_logits, resolve_device, steps_per_epoch, train_epoch,
-)
-from .checkpoint import TrainingState, check_resumable, load_optimizer, prefixed, save_checkpoint
+from ._training import make_optimizer, make_scheduler, predict_logits, resolve_device, steps_per_epoch
 from .backbone import ACTIVATIONS, POOLS, PRESETS, resolve_spec
+from .checkpoint import TrainingState, check_resumable, data_fingerprint, restore
 from .exceptions import GridCNNError
 
 _POSITIVE_INT = Interval(Integral, 1, None, closed="left")
@@ -508,11 +505,11 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             ensure_process_group(self.device_)
         if resume is not None:
             path, header, tensors = resume
-            data = self._fingerprint(X, y_idx)
+            data = data_fingerprint(X, y_idx, self)
             check_resumable(header, self.get_params(deep=False), data, path)
             seed = header["seed"]
         else:
-            data = self._fingerprint(X, y_idx) if self.checkpoint else None
+            data = data_fingerprint(X, y_idx, self) if self.checkpoint else None
             seed = broadcast_int(int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max)), self.device_)
         X_val = y_val = None
         fraction = self.validation_fraction or (0.1 if self.early_stopping else None)
@@ -534,8 +531,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             state = TrainingState(seed=seed, epochs=epochs, scaler=self._make_scaler(), scheduler=make_scheduler(
                 self.lr_schedule if epochs > 1 else "constant", self.optimizer_, self.lr, epochs, steps))
             if resume is not None:
-                self._restore(state, header, tensors)
-            self._run_epochs(X, y_idx, X_val, y_val, state, data, rank, world_size)
+                restore(self, state, header, tensors)
+            run_epochs(self, X, y_idx, X_val, y_val, state, data, rank, world_size)
         return self
 
     def _make_scaler(self):
@@ -543,91 +540,3 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             return None
         return torch.amp.GradScaler(self.device_.type)
 
-    def _fingerprint(self, X, y_idx) -> dict:
-        """What a checkpoint records of the training data, so a resume on other data is refused."""
-        digest = hashlib.sha256(np.ascontiguousarray(X).data)
-        digest.update(np.ascontiguousarray(y_idx, dtype=np.int64).data)
-        return {"n_samples": int(len(X)), "grid": list(self.input_shape_), "classes": self.classes_.tolist(),
-                "sha256": digest.hexdigest()}
-
-    def _restore(self, state, header, tensors):
-        """Load a checkpoint's training state into the freshly built network, optimiser and loop state."""
-        self.model_.load_state_dict(prefixed(tensors, "model."))
-        load_optimizer(self.optimizer_, header, tensors)
-        if state.scheduler is not None:
-            state.scheduler.load_state_dict(header["scheduler"])
-        if state.scaler is not None:
-            state.scaler.load_state_dict(header["scaler"])
-        state.done, state.stale = header["done"], header["stale"]
-        state.best_loss = np.inf if header["best_loss"] is None else header["best_loss"]
-        state.best_state = prefixed(tensors, "best.") if header["has_best"] else None
-        self.history_, self.n_iter_ = header["history"], header["n_iter"]
-        torch.set_rng_state(tensors["rng.torch"])
-
-    def _run_epochs(self, X, y, X_val, y_val, state, data, rank, world_size):
-        dev = self.device_
-        # Data that fits stays on the device for the whole fit; otherwise it stays put and batches travel.
-        home = data_device(X.nbytes + (0 if X_val is None else X_val.nbytes), dev)
-        Xt, yt = torch.from_numpy(X).to(home), torch.from_numpy(np.asarray(y, dtype=np.int64)).to(home)
-        if X_val is not None:
-            Xv, yv = torch.from_numpy(X_val).to(home), torch.from_numpy(np.asarray(y_val, dtype=np.int64)).to(home)
-        net = self.model_
-        if world_size > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
-            net = DistributedDataParallel(net, device_ids=[dev.index] if dev.type == "cuda" else None)
-        if self.compile:
-            net = torch.compile(net)
-        patience = self.n_iter_no_change if self.early_stopping else None
-        progress = None
-        if self.verbose and rank == 0:
-            from ._progress import FitProgress
-
-            steps = steps_per_epoch(len(Xt), self.batch_size, world_size)
-            progress = FitProgress(state.epochs, steps, done=state.done).__enter__()
-        last_good = copy.deepcopy(self.model_.state_dict())
-        try:
-            while not state.finished(patience):
-                t0 = time.perf_counter()
-                e = state.done
-                on_batch = (lambda b, e=e: progress.batch(e, b)) if progress else None
-                # Each epoch's shuffle and dropout draw from a seed of their own, so an epoch can be replayed (or a
-                # fit resumed from a checkpoint) without carrying generator state along.
-                epoch_seed = state.seed + 1_000_003 * (self.n_iter_ + 1)
-                gen = torch.Generator().manual_seed(epoch_seed)
-                torch.manual_seed(epoch_seed + rank)
-                loss, acc = train_epoch(net, Xt, yt, self.optimizer_, state.scheduler, self.batch_size, gen, on_batch,
-                                        shift=self.augment_shift, precision=self.precision, scaler=state.scaler,
-                                        rank=rank, world_size=world_size)
-                sync_buffers(self.model_)
-                record = {"epoch": self.n_iter_ + 1, "train_loss": loss, "train_accuracy": acc,
-                          "lr": self.optimizer_.param_groups[0]["lr"]}
-                if X_val is not None:
-                    record["valid_loss"], record["valid_accuracy"] = evaluate(
-                        self.model_, Xv, yv, 1024, self.precision, rank, world_size)
-                record["time"] = time.perf_counter() - t0
-                self.history_.append(record)
-                self.n_iter_ += 1
-                state.done += 1
-                last_good = copy.deepcopy(self.model_.state_dict())
-                if patience is not None:
-                    if record["valid_loss"] < state.best_loss - 1e-4:
-                        state.best_loss, state.best_state, state.stale = record["valid_loss"], last_good, 0
-                    else:
-                        state.stale += 1
-                if self.checkpoint is not None and rank == 0:
-                    save_checkpoint(self.checkpoint, self, state, data)
-                if progress:
-                    progress.epoch_end(record)
-                for callback in self.callbacks or ():
-                    callback(self, record)
-        except (KeyboardInterrupt, GridCNNError):
-            # Keep the last finished epoch (a NaN loss or Ctrl-C spoils only the epoch in progress), so the caller
-            # can still save or use the model, then stop as asked.
-            self.model_.load_state_dict(last_good)
-            raise
-        finally:
-            if progress:
-                progress.__exit__(None, None, None)
-        if state.best_state is not None:
-            self.model_.load_state_dict(state.best_state)

@@ -102,9 +102,9 @@ def test_listings():
 
 
 def test_ctrl_c_keeps_the_last_finished_epoch(tmp_path, monkeypatch):
-    import gridcnn.estimator as estimator
+    import gridcnn._fit_loop as fit_loop
 
-    real, calls = estimator.train_epoch, []
+    real, calls = fit_loop.train_epoch, []
 
     def interrupted_in_third_epoch(*args, **kwargs):
         calls.append(1)
@@ -112,7 +112,7 @@ def test_ctrl_c_keeps_the_last_finished_epoch(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(estimator, "train_epoch", interrupted_in_third_epoch)
+    monkeypatch.setattr(fit_loop, "train_epoch", interrupted_in_third_epoch)
     recipe = tmp_path / "d.toml"
     recipe.write_text(DIGITS.format(epochs=5))
     result = invoke("fit", recipe, "--out", tmp_path / "run")
@@ -124,7 +124,7 @@ def test_ctrl_c_keeps_the_last_finished_epoch(tmp_path, monkeypatch):
     assert len(list(csv.DictReader((run_dir / "history.csv").open()))) == 2
 
     # --resume picks up at epoch 3 and ends where an uninterrupted run of the same recipe ends, bit for bit.
-    monkeypatch.setattr(estimator, "train_epoch", real)
+    monkeypatch.setattr(fit_loop, "train_epoch", real)
     assert invoke("fit", "--resume", run_dir).exit_code == 0
     assert invoke("fit", recipe, "--out", tmp_path / "whole").exit_code == 0
     resumed, whole = gridcnn.load(run_dir), gridcnn.load(tmp_path / "whole")
