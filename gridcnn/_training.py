@@ -147,14 +147,21 @@ def train_epoch(model, X, y, optimizer, scheduler, batch_size: int, generator: t
 
 
 @torch.no_grad()
-def predict_logits(model, batches, device: torch.device, precision: str = "32") -> torch.Tensor:
-    """Logits for an iterable of float32 batches (numpy), moved to ``device`` one at a time so memory stays flat."""
+def predict_logits(model, batches, n: int, device: torch.device, precision: str = "32") -> torch.Tensor:
+    """Logits of ``n`` rows given as an iterable of float32 batches (numpy), moved to ``device`` one at a time and
+    written into one tensor allocated once, so memory stays flat however many rows come."""
     model.eval()
-    out = []
+    out, start = None, 0
     for xb in batches:
+        if not xb.flags.writeable:  # a read-only memory map: torch wants arrays it may write to; copy one batch
+            xb = np.array(xb)
         with autocast(device, precision):
-            out.append(model(torch.as_tensor(xb).to(device)).float().cpu())
-    return torch.cat(out) if out else torch.empty(0)
+            logits = model(torch.from_numpy(xb).to(device)).float().cpu()
+        if out is None:
+            out = torch.empty((n, logits.shape[1]))
+        out[start : start + len(logits)] = logits
+        start += len(logits)
+    return out if out is not None else torch.empty(0)
 
 
 @torch.no_grad()

@@ -319,7 +319,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             Rows sum to 1.
         """
         check_is_fitted(self)
-        logits = predict_logits(self.model_, self._batches(X, 1024), self.device_, self.precision)
+        n, batches = self._batches(X, 1024)
+        logits = predict_logits(self.model_, batches, n, self.device_, self.precision)
         return torch.softmax(logits.double(), dim=1).numpy()
 
     def predict(self, X):
@@ -439,17 +440,16 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         return X if y is None else (X, y)
 
     def _batches(self, X, size: int):
-        """Validated grids of X, ``size`` rows at a time: a memory-mapped X is read (and copied) a batch at once."""
+        """(rows in X, iterator over X's validated grids ``size`` rows at a time): a memory-mapped X is read (and
+        copied) one batch at a time."""
         if torch.is_tensor(X):
             X = X.detach().cpu()
         if not isinstance(getattr(X, "shape", None), tuple) or len(X.shape) == 0 or X.shape[0] == 0:
             # Lists and the like are in memory already; empty X raises sklearn's "Found array with 0 sample(s)".
             X = self._grids(X, reset=False)
-            yield from (X[start : start + size] for start in range(0, len(X), size))
-            return
+            return len(X), (X[start : start + size] for start in range(0, len(X), size))
         take = X.iloc if hasattr(X, "iloc") else X
-        for start in range(0, X.shape[0], size):
-            yield self._grids(take[start : start + size], reset=False)
+        return X.shape[0], (self._grids(take[s : s + size], reset=False) for s in range(0, X.shape[0], size))
 
     def _check_grid(self, x_shape, grid):
         """X's rows must hold the grid the network was built for (same values, same (C, H, W) when 4-D)."""

@@ -36,19 +36,20 @@ class GridAdapter(TransformerMixin, BaseEstimator):
 
 
 def map_rows(transform, X):
-    """``transform(X)`` computed `BATCH_ROWS` rows at a time into one preallocated float array.
+    """``transform(X, 0)`` computed `BATCH_ROWS` rows at a time into one preallocated float array.
 
-    ``transform`` must map k rows to k * r grids for a fixed r (SequenceGrid's windows per signal), as every
-    adapter's transform does when it skips nothing.
+    ``transform(part, start)`` gets the rows from ``start`` on (so its messages can name rows by their index in X).
+    It must map k rows to k * r grids for a fixed r (SequenceGrid's windows per signal), as every adapter's
+    transform does when it skips nothing.
     """
     n, step = len(X), BATCH_ROWS
     if n <= step:
-        return transform(X)
-    first = transform(X[:step])
+        return transform(X, 0)
+    first = transform(X[:step], 0)
     per_row = len(first) // step
     out = np.empty((n * per_row, *first.shape[1:]), dtype=first.dtype)
     out[: len(first)] = first
     for start in range(step, n, step):
-        part = transform(X[start : start + step])
+        part = transform(X[start : start + step], start)
         out[start * per_row : start * per_row + len(part)] = part
     return out

@@ -204,7 +204,7 @@ class SpectrogramGrid(GridAdapter):
         check_is_fitted(self)
         self._validate_parameters()
         if self.on_error == "raise":  # batch by batch, so only one batch of decoded clips is held at a time
-            return map_rows(lambda part: self._finish(self._decibels(self._read(part)[0])), _as_items(X))
+            return map_rows(lambda part, start: self._finish(self._decibels(self._read(part, start)[0])), _as_items(X))
         clips, self.kept_, self.skipped_ = self._read(X)
         return self._finish(self._decibels(clips))
 
@@ -241,8 +241,11 @@ class SpectrogramGrid(GridAdapter):
         if self.f_min >= top:
             raise GridCNNError(f"f_min={self.f_min} must be below f_max ({top:g} Hz). Lower f_min or raise f_max.")
 
-    def _read(self, X):
-        """Decode every input; return (clips, kept mask, skipped list), raising or skipping bad clips."""
+    def _read(self, X, offset: int = 0):
+        """Decode every input; return (clips, kept mask, skipped list), raising or skipping bad clips.
+
+        ``offset`` is the index in the caller's X of this X's first clip, so messages name the clip the user knows.
+        """
         items = _as_items(X)
         clips, kept, skipped = [], np.zeros(len(items), dtype=bool), []
         for i, item in enumerate(items):
@@ -250,13 +253,13 @@ class SpectrogramGrid(GridAdapter):
                 clips.append(load_clip(item, self.sample_rate, self.input_sample_rate))
                 kept[i] = True
             except ClipError as exc:
-                message = f"{describe(item, i)} cannot be used: {exc.problem}."
+                message = f"{describe(item, offset + i)} cannot be used: {exc.problem}."
                 if self.on_error == "raise":
                     raise GridCNNError(
                         f"{message} Fix: {exc.fix}, or pass on_error='skip' to leave such clips out."
                     ) from None
                 name = os.fspath(item) if is_path(item) else "<waveform>"
-                skipped.append({"index": i, "input": name, "error": message})
+                skipped.append({"index": offset + i, "input": name, "error": message})
         if not clips:
             raise GridCNNError(
                 f"None of the {len(items)} clip(s) could be used; the first: {skipped[0]['error']} "

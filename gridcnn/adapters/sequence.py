@@ -124,7 +124,7 @@ class SequenceGrid(GridAdapter):
         """
         check_is_fitted(self, "length_")
         if hasattr(X, "shape") and len(X.shape) in (2, 3):  # arrays (memory-mapped too) and tensors, in batches
-            return map_rows(self._transform, X)
+            return map_rows(lambda part, start: self._transform(part), X)
         return self._transform(X)
 
     def _transform(self, X):
