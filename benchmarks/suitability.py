@@ -35,6 +35,29 @@ def cpu_name() -> str:
         return platform.processor() or "unknown CPU"
 
 
+def cases(X, y):
+    """(name, call) for each timed call, on MNIST's test images X of shape (10000, 28, 28) and their labels y."""
+    from gridcnn.suitability import check_suitability, quick_check
+
+    flat = X.reshape(len(X), -1)
+    return [
+        ("check_suitability(X) on (10000, 784)", lambda: check_suitability(flat, random_state=0)),
+        ("check_suitability(X, y) on (10000, 784)", lambda: check_suitability(flat, y, random_state=0)),
+        ("check_suitability(X) on (10000, 28, 28)", lambda: check_suitability(X, random_state=0)),
+        ("quick_check(X) on (10000, 784)", lambda: quick_check(flat)),
+    ]
+
+
+def timings(call, repeats: int):
+    """Wall seconds of ``repeats`` calls, and the last call's result."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = call()
+        times.append(time.perf_counter() - start)
+    return times, result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", type=int, default=2)
@@ -46,29 +69,16 @@ def main():
     import torch
 
     from gridcnn.datasets import load_dataset
-    from gridcnn.suitability import check_suitability, quick_check
-
     X, y = load_dataset("mnist", split="test")
-    flat = X.reshape(len(X), -1)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"machine: {cpu_name()}, {cores} of {os.cpu_count()} cores used, load average {load:.1f}; "
           f"Python {sys.version.split()[0]}, numpy {np.__version__}, torch {torch.__version__} "
           f"({torch.get_num_threads()} threads), {platform.system()} {platform.release()}")
 
-    cases = [
-        ("check_suitability(X) on (10000, 784)", lambda: check_suitability(flat, random_state=0)),
-        ("check_suitability(X, y) on (10000, 784)", lambda: check_suitability(flat, y, random_state=0)),
-        ("check_suitability(X) on (10000, 28, 28)", lambda: check_suitability(X, random_state=0)),
-        ("quick_check(X) on (10000, 784)", lambda: quick_check(flat)),
-    ]
     print("| call | median s | min s | suitable |")
     print("|---|---|---|---|")
-    for name, call in cases:
-        times = []
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            report = call()
-            times.append(time.perf_counter() - start)
+    for name, call in cases(X, y):
+        times, report = timings(call, args.repeats)
         print(f"| {name} | {statistics.median(times):.2f} | {min(times):.2f} | {report.suitable} |")
 
 

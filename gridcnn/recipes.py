@@ -245,13 +245,16 @@ def load_split(recipe: Recipe):
         X_train, X_test, y_train, y_test = train_test_split(
             X, y, test_size=data["test_fraction"], random_state=seed, stratify=y if counts.min() >= 2 else None
         )
-    X_train, y_train = _at_most(X_train, y_train, data.get("max_train"), seed)
-    X_test, y_test = _at_most(X_test, y_test, data.get("max_test"), seed)
+    X_train, y_train = at_most(X_train, y_train, data.get("max_train"), seed)
+    X_test, y_test = at_most(X_test, y_test, data.get("max_test"), seed)
     return X_train, y_train, X_test, y_test
 
 
-def _at_most(X, y, n, seed):
-    """A random (seeded) subset of n rows, keeping X's type (array or list)."""
+def at_most(X, y, n, seed):
+    """A random (seeded) subset of ``n`` rows of X and y, in their original order, keeping X's type (array or list).
+
+    What ``max_train`` / ``max_test`` in a recipe take; all rows when ``n`` is None or not smaller than len(y).
+    """
     y = np.asarray(y)
     if n is None or n >= len(y):
         return X, y

@@ -1,0 +1,88 @@
+"""benchmarks/run.py: the --quick run on a tiny subset completes and writes real results (CI's only benchmark).
+
+No time is asserted (speed numbers belong in benchmarks/RESULTS.md); what is checked is that every model ran on
+every data set, the numbers are accuracies, the CNN learns, and the JSON, the markdown and the chart are written.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN = ROOT / "benchmarks" / "run.py"
+BASELINES = {"gridcnn", "logreg", "svc_rbf", "hist_gb", "mlp"}
+ACCURACY_HEADER = ("| data set | train / test | GridCNNClassifier | LogisticRegression | SVC (RBF) "
+                   "| HistGradientBoosting | MLPClassifier | published |")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run_benchmarks(args, cwd, pythonpath=()):
+    """Run benchmarks/run.py in a subprocess from ``cwd`` (so nothing lands in the repository) on one thread."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([*map(str, pythonpath), str(ROOT)]))
+    proc = subprocess.run([sys.executable, str(RUN), "--threads", "1", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc.stdout
+
+
+def test_quick_run_on_a_tiny_subset(tmp_path):
+    out = tmp_path / "out"
+    run_benchmarks(["--quick", "--max-train", "300", "--only", "digits,sequence", "--out", str(out)], tmp_path)
+    results = json.loads((out / "results.json").read_text())
+
+    assert list(results["datasets"]) == ["digits", "sequence"]
+    for name, ds in results["datasets"].items():
+        assert set(ds["models"]) == BASELINES, name
+        assert ds["n_train"] == 300
+        for model, r in ds["models"].items():
+            assert 0.0 <= r["accuracy"] <= 1.0 and r["fit_s"] > 0 and r["n_train"] <= 300, (name, model)
+    digits = results["datasets"]["digits"]["models"]
+    # 96.1-97.2% measured over four training seeds on these 300 digits; chance is 10%.
+    assert digits["gridcnn"]["accuracy"] >= 0.90
+    assert results["datasets"]["sequence"]["references"] == [["paper CNN", 0.94], ["paper MLP", 0.68]]
+
+    speed = results["speed"]["MNIST-1D"]  # the sequence grids are the only speed set among digits and sequence
+    assert speed["n_train"] == 300 and speed["grid_shape"] == [1, 1, 40]
+    assert {"gridcnn", "hand"} <= set(speed["median_s"]) and speed["ratios"]["gridcnn/hand"] > 0
+    if "skorch" in speed["median_s"]:  # skorch is only in the bench extra
+        assert speed["ratios"]["gridcnn/skorch"] > 0
+    else:
+        assert speed["skorch"].startswith("skorch not installed")
+
+    assert results["logmel"]["max_db_diff"]["cpu"] < 0.01  # the adapter computes what librosa computes
+    assert [r["suitable"] for r in results["suitability"]] == [True] * 4  # MNIST is a grid
+    assert results["machine"]["cores"] >= 1 and results["machine"]["torch_threads"] == 1
+
+    md = (out / "results.md").read_text()
+    assert ACCURACY_HEADER in md
+    assert "| digits 8x8 | 300 / 360 |" in md and "| MNIST-1D (1x1x40) | 300 x 2 |" in md
+    assert (out / "accuracy.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_without_skorch_and_filling_results_md(tmp_path):
+    # A package named skorch that fails to import stands in for a machine without the bench extra.
+    (tmp_path / "blocker" / "skorch").mkdir(parents=True)
+    (tmp_path / "blocker" / "skorch" / "__init__.py").write_text("raise ImportError('not here')\n")
+    out = tmp_path / "out"
+    run_benchmarks(["--quick", "--max-train", "100", "--only", "sequence", "--out", str(out)], tmp_path,
+                   pythonpath=[tmp_path / "blocker"])
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["speed"]["MNIST-1D"]["median_s"]) == {"gridcnn", "hand"}
+    assert "skorch not installed" in (out / "results.md").read_text()
+
+    # Regenerating RESULTS.md keeps the hand-written text and replaces the run.py section, however often it runs.
+    target = tmp_path / "doc" / "RESULTS.md"
+    target.parent.mkdir()
+    hand_written = "# Results\n\nHand-written notes.\n\n<!-- run.py:begin -->\nstale\n<!-- run.py:end -->\n\nTail.\n"
+    target.write_text(hand_written)
+    for _ in range(2):
+        run_benchmarks(["--from-json", str(out / "results.json"), "--out", str(tmp_path / "again"),
+                        "--results-md", str(target)], tmp_path)
+    text = target.read_text()
+    assert text.startswith("# Results\n\nHand-written notes.\n\n<!-- run.py:begin -->\n## Side by side")
+    assert text.endswith("<!-- run.py:end -->\n\nTail.\n")
+    assert "stale" not in text and text.count("<!-- run.py:begin -->") == 1
+    assert "| MNIST-1D | 100 / 1,000 |" in text
+    assert (target.parent / "accuracy.png").read_bytes()[:8] == PNG_MAGIC
