@@ -12,15 +12,14 @@ import torch
 from ._distributed import sync_buffers
 from ._training import data_device, evaluate, steps_per_epoch, train_epoch
 from .checkpoint import TrainingState, save_checkpoint
-from .exceptions import GridCNNError
 
 
 def run_epochs(est, X, y, X_val, y_val, state: TrainingState, data, rank: int = 0, world_size: int = 1) -> None:
     """Train ``est.model_`` until ``state`` says the fit is finished, recording each epoch in ``est.history_``.
 
     After each epoch: the record, a checkpoint (rank 0, when ``est.checkpoint`` is set), the progress bar, the
-    callbacks. Ctrl-C or a NaN loss restores the last finished epoch's weights and re-raises; at the end, early
-    stopping's best weights are restored.
+    callbacks. Ctrl-C, a NaN loss or any error restores the last finished epoch's weights and re-raises; at the end,
+    early stopping's best weights are restored.
     """
     dev = est.device_
     # Data that fits stays on the device for the whole fit; otherwise it stays put and batches travel.
@@ -78,9 +77,9 @@ def run_epochs(est, X, y, X_val, y_val, state: TrainingState, data, rank: int = 
                 progress.epoch_end(record)
             for callback in est.callbacks or ():
                 callback(est, record)
-    except (KeyboardInterrupt, GridCNNError):
-        # Keep the last finished epoch (a NaN loss or Ctrl-C spoils only the epoch in progress), so the caller
-        # can still save or use the model, then stop as asked.
+    except BaseException:
+        # Keep the last finished epoch (Ctrl-C, a NaN loss or a crash spoils only the epoch in progress), so the
+        # caller can still save or use the model, then stop as asked.
         est.model_.load_state_dict(last_good)
         raise
     finally:
