@@ -158,3 +158,29 @@ def test_resolve_spec_rejects_lists_of_different_lengths():
 def test_spec_round_trips_through_a_dict():
     spec = resolve_spec("kim", filters=10)
     assert BackboneSpec.from_dict(spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize("channels, stride, padding", [(1, 1, 0), (2, 2, 1)])
+def test_full_width_convolution_matches_torch_conv2d(channels, stride, padding):
+    from gridcnn.backbone import FullWidthConv2d
+
+    torch.manual_seed(0)
+    fast = FullWidthConv2d(channels, 6, (3, 12), stride=(stride, 1), padding=(padding, 0))
+    plain = torch.nn.Conv2d(channels, 6, (3, 12), stride=(stride, 1), padding=(padding, 0))
+    plain.load_state_dict(fast.state_dict())
+    x = torch.randn(5, channels, 17, 12)
+    out_fast, out_plain = fast(x), plain(x)
+    torch.testing.assert_close(out_fast, out_plain, rtol=1e-5, atol=1e-5)
+    out_fast.square().sum().backward()
+    out_plain.square().sum().backward()
+    torch.testing.assert_close(fast.weight.grad, plain.weight.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(fast.bias.grad, plain.bias.grad, rtol=1e-4, atol=1e-4)
+
+
+def test_only_kernels_spanning_the_width_take_the_1d_form():
+    from gridcnn.backbone import FullWidthConv2d
+
+    kim = get_preset("kim").build((1, 20, 16), 2)
+    assert sum(isinstance(m, FullWidthConv2d) for m in kim.modules()) == 3
+    simple = get_preset("simple").build((1, 16, 16), 2)
+    assert not any(isinstance(m, FullWidthConv2d) for m in simple.modules())
