@@ -135,23 +135,38 @@ def fit(
 
 
 def _launch(nproc: int, recipe, set_, out, device, resume) -> int:
-    """Run this same ``gridcnn fit`` under torchrun with ``nproc`` processes; return torchrun's exit status."""
-    import subprocess
-    import sys
+    """Run this same ``gridcnn fit`` under torchrun with ``nproc`` processes; return the exit status.
 
-    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "gridcnn"]
-    args += ["--debug"] if STATE["debug"] else []
+    torchrun runs in this process so that a failed worker, which has already printed its one-line error, ends
+    with that worker's exit status instead of torchrun's traceback and failure report.
+    """
+    import logging
+
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    args = ["--standalone", f"--nproc_per_node={nproc}", "-m", "gridcnn", *(["--debug"] if STATE["debug"] else [])]
     if resume is not None:
         args += ["fit", "--resume", str(resume)]
     else:
         args += ["fit", str(recipe), "--out", str(out), *[a for item in set_ for a in ("--set", item)]]
     args += ["--device", device] if device else []
     # Split the cores between the processes (torchrun would set one thread each and warn about it).
-    env = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // nproc)), **os.environ}
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    if not STATE["debug"]:  # torch's elastic modules set their own logger levels: quieten each of them
+        for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed")]:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
-        return subprocess.call(args, env=env)
-    except KeyboardInterrupt:
+        run(parse_args(args))
+    except ChildFailedError as exc:
+        if STATE["debug"]:
+            raise
+        _, failure = exc.get_first_failure()
+        return failure.exitcode if failure.exitcode > 0 else 1
+    except (KeyboardInterrupt, SignalException):
         return 130
+    return 0
 
 
 def _leave_process_group() -> None:

@@ -221,3 +221,16 @@ def test_cli_nproc_two_trains_the_one_process_model_into_one_run_folder(tmp_path
     losses = [[float(r["train_loss"]) for r in csv.DictReader((tmp_path / run / "history.csv").open())][:2]
               for run in ("ddp", "single")]
     np.testing.assert_allclose(*losses, rtol=1e-5)
+
+
+def test_cli_nproc_reports_a_data_mistake_in_one_line_per_rank(tmp_path):
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text(f'[data]\npath = "{tmp_path / "nowhere"}"\ntest_fraction = 0.3\n')
+    done = subprocess.run([sys.executable, "-m", "gridcnn", "fit", str(recipe), "--nproc", "2", "--out",
+                           str(tmp_path / "run")], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1
+    # Each worker prints its error; torchrun's traceback and failure report stay out.
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error")]
+    assert sorted(e.split(":")[0] for e in errors) == ["Error (rank 0)", "Error (rank 1)"]
+    assert all(f"Data path '{tmp_path / 'nowhere'}' does not exist." in e for e in errors)
+    assert "Traceback" not in done.stderr and "ChildFailedError" not in done.stderr
