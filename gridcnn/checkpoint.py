@@ -129,6 +129,22 @@ def save_checkpoint(path, est, state: TrainingState, data: dict) -> Path:
     return path
 
 
+def check_checkpoint_path(path) -> None:
+    """Refuse, before training starts, a checkpoint path whose folder is missing or not writable."""
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise GridCNNError(
+            f"checkpoint={os.fspath(path)!r}: the folder {folder} does not exist. Create it, or choose another path."
+        )
+    if Path(path).is_dir():
+        raise GridCNNError(
+            f"checkpoint={os.fspath(path)!r} is a folder; give a file path such as "
+            f"{Path(path) / 'checkpoint.safetensors'}."
+        )
+    if not os.access(folder, os.W_OK):
+        raise GridCNNError(f"checkpoint={os.fspath(path)!r}: cannot write in {folder}. Choose a writable folder.")
+
+
 def read_checkpoint(path) -> tuple[dict, dict]:
     """The JSON header and the tensors of the checkpoint at ``path`` (a file, or a run folder holding one).
 

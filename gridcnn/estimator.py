@@ -21,7 +21,7 @@ from ._fit_loop import run_epochs
 from ._params import validate_params
 from ._training import make_optimizer, make_scheduler, predict_logits, resolve_device, steps_per_epoch
 from .backbone import ACTIVATIONS, POOLS, PRESETS, resolve_spec
-from .checkpoint import TrainingState, check_resumable, data_fingerprint, restore
+from .checkpoint import TrainingState, check_checkpoint_path, check_resumable, data_fingerprint, restore
 from .exceptions import GridCNNError
 
 _POSITIVE_INT = Interval(Integral, 1, None, closed="left")
@@ -500,6 +500,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             self.device_ = resolve_device(self.device)
             self.spec_ = self._resolve_spec()
             self.history_, self.n_iter_ = [], 0
+        if self.checkpoint is not None:
+            check_checkpoint_path(self.checkpoint)
         rank, world_size, _ = world()
         if world_size > 1:
             ensure_process_group(self.device_)

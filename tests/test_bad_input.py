@@ -67,6 +67,8 @@ API_CASES = [
      "Got 'bf61' instead. Did you mean 'bf16'?"),
     ("resume from nothing", lambda: clf().fit(X8, Y8, resume_from="no-such.safetensors"), GridCNNError,
      "No checkpoint at no-such.safetensors."),
+    ("checkpoint in a missing folder", lambda: clf(checkpoint="no-such-folder/c.safetensors").fit(X8, Y8), GridCNNError,
+     "checkpoint='no-such-folder/c.safetensors': the folder no-such-folder does not exist. Create it, or choose another path."),
 ]
 
 
