@@ -166,7 +166,9 @@ def read_checkpoint(path) -> tuple[dict, dict]:
             header = json.loads((f.metadata() or {}).get("gridcnn", "null"))
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise GridCNNError(f"{path} is not a readable gridcnn checkpoint ({exc}); it is damaged or another file.") from None
+        raise GridCNNError(
+            f"{path} is not a readable gridcnn checkpoint ({exc}); it is damaged or another file."
+        ) from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise GridCNNError(f"{path} is a safetensors file but not a gridcnn checkpoint (no '{FORMAT}' header).")
     if header.get("format_version") != FORMAT_VERSION:
