@@ -22,7 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as st_save
 
 from .exceptions import GridCNNError
-from .persistence import jsonable
+from .persistence import jsonable, storable_params
 
 FORMAT = "gridcnn-checkpoint"
 FORMAT_VERSION = 1
@@ -87,14 +87,10 @@ def save_checkpoint(path, est, state: TrainingState, data: dict) -> Path:
     tensors.update({f"best.{k}": v for k, v in (state.best_state or {}).items()})
     tensors["rng.torch"] = torch.get_rng_state()
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    params = est.get_params(deep=False)
-    params["callbacks"] = None
-    if not isinstance(params["random_state"], (int, type(None))):
-        params["random_state"] = None  # the seed drawn from it is stored below, which is what a resume needs
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "params": params,
+        "params": storable_params(est),
         "classes": est.classes_.tolist(),
         "classes_dtype": est.classes_.dtype.str,
         "n_features_in": int(est.n_features_in_),

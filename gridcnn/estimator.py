@@ -505,13 +505,13 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         rank, world_size, _ = world()
         if world_size > 1:
             ensure_process_group(self.device_)
+        # Hashing X costs a pass over it: only when a checkpoint is written or checked.
+        data = data_fingerprint(X, y_idx, self) if self.checkpoint is not None or resume is not None else None
         if resume is not None:
             path, header, tensors = resume
-            data = data_fingerprint(X, y_idx, self)
             check_resumable(header, self.get_params(deep=False), data, path)
             seed = header["seed"]
         else:
-            data = data_fingerprint(X, y_idx, self) if self.checkpoint else None
             seed = broadcast_int(int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max)), self.device_)
         X_val = y_val = None
         fraction = self.validation_fraction or (0.1 if self.early_stopping else None)

@@ -42,6 +42,16 @@ def jsonable(value):
     raise TypeError(type(value).__name__)
 
 
+def storable_params(est) -> dict:
+    """``est``'s parameters as a model file or checkpoint stores them: data only, nothing tied to this process."""
+    params = est.get_params(deep=False)
+    params["callbacks"] = None  # code, not data: callbacks are never saved
+    params["checkpoint"] = None  # a path on the machine that trained; a refit elsewhere must not write there
+    if not isinstance(params["random_state"], (int, type(None))):
+        params["random_state"] = None  # a generator's state is not JSON; the seed a fit drew from it is kept instead
+    return params
+
+
 def _split_pipeline(obj):
     from .estimator import GridCNNClassifier
 
@@ -98,11 +108,7 @@ def save(obj, path) -> Path:
                 "parameters as JSON so loading never runs code). Pass data such as word vectors as a file path instead."
             ) from None
         adapter_configs.append({"name": a.registry_name, "params": params, "state": state})
-    params = est.get_params(deep=False)
-    params["callbacks"] = None  # code, not data: callbacks are never saved
-    params["checkpoint"] = None  # a path on the machine that trained; a refit elsewhere must not write there
-    if not isinstance(params["random_state"], (int, type(None))):
-        params["random_state"] = None
+    params = storable_params(est)
     weights = st.save(arrays)  # bytes: hashed and written once, never read back
     weights_tmp = path / (WEIGHTS + ".tmp")
     weights_tmp.write_bytes(weights)
