@@ -125,7 +125,8 @@ def fit(
             saved = (out / "checkpoint.safetensors").is_file()
             where = (f"the last finished epoch is saved in {out}; go on with: gridcnn fit --resume {out}" if saved
                      else "no epoch had finished")
-            err_console.print(f"[bold yellow]Interrupted:[/] {escape(where)}.")
+            # Not wrapped: the resume command must survive a copy and paste whatever the path's length.
+            err_console.print(f"[bold yellow]Interrupted:[/] {escape(where)}.", soft_wrap=True)
         raise typer.Exit(130) from None
     finally:
         _leave_process_group()
