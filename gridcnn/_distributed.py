@@ -11,6 +11,13 @@ import os
 import torch
 import torch.distributed as dist
 
+from .exceptions import GridCNNError
+
+
+class OtherRankFailed(GridCNNError):
+    """Raised on the ranks other than 0 when rank 0 refused something and has already said why: the CLI exits with
+    the usual code without printing the same line once per process."""
+
 
 def world() -> tuple[int, int, int]:
     """(rank, world size, local rank) from torchrun's environment; (0, 1, 0) outside torchrun."""
@@ -75,3 +82,16 @@ def broadcast_int(value: int, device: torch.device) -> int:
     t = torch.tensor([value], dtype=torch.int64, device=device)
     dist.broadcast(t, src=0)
     return int(t.item())
+
+
+def broadcast_object(obj, device=None):
+    """Rank 0's picklable ``obj`` on every rank, joining torchrun's process group first; ``obj`` outside torchrun.
+
+    Every rank waits here for rank 0, so it doubles as the barrier after work rank 0 alone does (the run folder).
+    """
+    if not is_distributed():
+        return obj
+    ensure_process_group(torch.device(device) if device is not None else torch.device("cpu"))
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -35,8 +37,15 @@ USAGE, DATA = 2, 1
 @contextlib.contextmanager
 def user_errors(code: int = DATA):
     """Turn a user's mistake into one red line and exit ``code``; with --debug, let the traceback through."""
+    from ._distributed import OtherRankFailed
+
     try:
         yield
+    except OtherRankFailed:
+        # Rank 0 prints the one line; give it time to, and to exit first, so torchrun stops this process and names
+        # rank 0's failure as the cause (a launcher that does not stop it lets it exit after the pause).
+        time.sleep(10)
+        raise typer.Exit(code) from None
     except (GridCNNError, ValueError, OSError) as exc:
         if STATE["debug"]:
             raise
@@ -74,17 +83,22 @@ def fit(
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps; overrides the recipe."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Go on from this run folder's last finished epoch."),
     nproc: int = typer.Option(1, "--nproc", min=1, help="Train with N processes (DDP) on this machine via torchrun."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run that --out holds (refused otherwise)."),
 ):
     """Train from a recipe and write a run folder (model, recipe, metrics, history, plots, checkpoint).
 
     Example: gridcnn fit recipes/image.toml --set estimator.max_epochs=2 --out runs/try
     """
     from ._distributed import is_main, world
+    from ._run_folder import claim_run_dir
+    from ._training import resolve_device
     from .recipes import read_recipe
-    from .runs import default_run_dir, fit_recipe, prepare_run_dir
+    from .runs import default_run_dir, fit_recipe
 
     main = is_main()
     with user_errors(USAGE):
+        if nproc > 1 and world()[1] > 1:
+            raise GridCNNError("--nproc starts torchrun itself; under torchrun already, leave --nproc out.")
         if resume is not None:
             if recipe is not None or set_ or out is not None:
                 raise GridCNNError(
@@ -101,24 +115,23 @@ def fit(
             raise GridCNNError("gridcnn fit needs a RECIPE (such as recipes/audio.toml), or --resume RUN.")
         else:
             r = read_recipe(recipe, set_)
-        if device is not None:
-            from ._training import resolve_device
-
-            resolve_device(device)
-        out = out or default_run_dir(r)
-        if main:
-            prepare_run_dir(out)
+        where = resolve_device(device or r.estimator.get("device", "auto"))
+        # Rank 0 creates and locks the folder while the others wait for it (under --nproc, the workers lock it).
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run = claim_run_dir(out or default_run_dir(r), resume=resume is not None, overwrite=overwrite,
+                                lock=nproc == 1, device=where)
+        for w in caught:
+            err_console.print(f"[bold yellow]Warning:[/] {escape(str(w.message))}", highlight=False, soft_wrap=True)
+        out = run.path
     if nproc > 1:
-        if world()[1] > 1:
-            with user_errors(USAGE):
-                raise GridCNNError("--nproc starts torchrun itself; under torchrun already, leave --nproc out.")
-        raise typer.Exit(_launch(nproc, recipe, set_, out, device, resume))
+        raise typer.Exit(_launch(nproc, recipe, set_, out, device, resume, overwrite))
     if main:
         console.print(f"[bold]gridcnn fit[/] {escape(r.source)} -> {escape(str(out))}"
                       + (f" ({world()[1]} processes)" if world()[1] > 1 else ""))
     try:
         with user_errors(DATA):
-            result = fit_recipe(r, out, device=device, resume=resume is not None,
+            result = fit_recipe(r, run, device=device, resume=resume is not None,
                                 on_stage=lambda s: console.print(f"[cyan]•[/] {escape(s)}"))
     except KeyboardInterrupt:
         if main:
@@ -135,7 +148,7 @@ def fit(
         console.print(f"[green]Run folder:[/] {escape(result['run_dir'])}")
 
 
-def _launch(nproc: int, recipe, set_, out, device, resume) -> int:
+def _launch(nproc: int, recipe, set_, out, device, resume, overwrite=False) -> int:
     """Run this same ``gridcnn fit`` under torchrun with ``nproc`` processes; return the exit status.
 
     torchrun runs in this process so that a failed worker, which has already printed its one-line error, ends
@@ -152,6 +165,7 @@ def _launch(nproc: int, recipe, set_, out, device, resume) -> int:
         args += ["fit", "--resume", str(resume)]
     else:
         args += ["fit", str(recipe), "--out", str(out), *[a for item in set_ for a in ("--set", item)]]
+        args += ["--overwrite"] if overwrite else []
     args += ["--device", device] if device else []
     # Split the cores between the processes (torchrun would set one thread each and warn about it).
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))

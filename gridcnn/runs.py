@@ -21,6 +21,7 @@ from sklearn.pipeline import Pipeline
 
 from . import persistence, plots
 from ._distributed import is_main
+from ._run_folder import RunFolder, claim_run_dir
 from .exceptions import GridCNNError
 from .recipes import Recipe, build_pipeline, load_split
 
@@ -33,20 +34,6 @@ def default_run_dir(recipe: Recipe) -> Path:
     if recipe.output.get("dir"):
         return Path(recipe.output["dir"])
     return Path("runs") / f"{recipe.stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-
-
-def prepare_run_dir(out: Path) -> Path:
-    """Create the run folder and make sure it is writable, before any long work starts."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise GridCNNError(
-            f"Cannot write the run folder {out}: {exc.strerror or exc}. Choose another folder with --out."
-        ) from None
-    return out
 
 
 def write_history(history: list[dict], path: Path) -> None:
@@ -87,15 +74,16 @@ def versions() -> dict:
 
 
 def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: int = 1, on_stage=None,
-               resume: bool = False) -> dict:
+               resume: bool = False, overwrite: bool = False) -> dict:
     """Train what ``recipe`` describes and write the run folder.
 
     Parameters
     ----------
     recipe : Recipe
         A recipe from `gridcnn.recipes.read_recipe`.
-    out : str or Path, default=None
-        The run folder; defaults to `default_run_dir`.
+    out : str, Path or RunFolder, default=None
+        The run folder (defaults to `default_run_dir`), or one claimed already with `claim_run_dir`. A folder that
+        holds a run is refused unless ``resume`` or ``overwrite``; the folder is locked while the fit writes it.
     device : str, default=None
         Overrides the recipe's ``estimator.device``.
     verbose : int, default=1
@@ -104,6 +92,8 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
         Called with a short text as each stage starts ("Loading data", ...).
     resume : bool, default=False
         Go on from the run folder's checkpoint (its last finished epoch) instead of starting again.
+    overwrite : bool, default=False
+        Replace the run that ``out`` holds (its files only) instead of refusing the folder.
 
     Returns
     -------
@@ -111,12 +101,19 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
         ``run_dir`` and the metrics written to ``metrics.json`` (only ``run_dir`` on ranks other than 0).
     """
     main = is_main()
+    if not isinstance(out, RunFolder):
+        from ._training import resolve_device
+
+        where = resolve_device(device or recipe.estimator.get("device", "auto"))
+        out = claim_run_dir(out or default_run_dir(recipe), resume=resume, overwrite=overwrite, device=where)
+    with out as run:
+        return _fit_in(recipe, run.path, main, device, verbose, on_stage, resume)
+
+
+def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, resume) -> dict:
     stage = on_stage if on_stage and main else (lambda text: None)
-    out = Path(out) if out else default_run_dir(recipe)
-    if main:
-        prepare_run_dir(out)
-        if not resume:
-            (out / "recipe.toml").write_text(recipe.to_toml())
+    if main and not resume:
+        (out / "recipe.toml").write_text(recipe.to_toml())
     timings = {}
 
     stage("Loading data")

@@ -174,6 +174,35 @@ def test_unwritable_output_folder(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_a_run_folder_is_locked_while_written_and_never_overwritten(tmp_path, monkeypatch):
+    import os
+
+    import gridcnn.runs as runs
+
+    recipe, out = tmp_path / "d.toml", tmp_path / "run"
+    recipe.write_text(DIGITS.format(epochs=1))
+    real, seen = runs.plots.plot_history, []
+    monkeypatch.setattr(runs.plots, "plot_history", lambda *a: (seen.append(json.loads((out / ".lock").read_text())),
+                                                                real(*a)))
+    assert invoke("fit", recipe, "--out", out).exit_code == 0
+    assert seen[0]["pid"] == os.getpid() and not (out / ".lock").exists()  # held during the fit, released after it
+    weights = (out / "model" / "model.safetensors").stat().st_mtime_ns
+
+    result = invoke("fit", recipe, "--out", out)  # a finished run is refused, untouched
+    assert result.exit_code == 2
+    assert f"{out} already holds a run (its recipe.toml). Go on with it with: gridcnn fit --resume {out}; or choose a " \
+           "new --out; or pass --overwrite to replace it." in result.output.replace("\n", "")
+    assert (out / "model" / "model.safetensors").stat().st_mtime_ns == weights and not (out / ".lock").exists()
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (out / ".lock").write_text(json.dumps({"pid": int(dead.stdout), "host": __import__("socket").gethostname()}))
+    result = invoke("fit", recipe, "--out", out, "--overwrite")  # a dead process's lock is taken over, with a warning
+    assert result.exit_code == 0, result.output
+    assert f"Warning: {out / '.lock'} was left by process {int(dead.stdout)}, which no longer runs" in (
+        result.output.replace("\n", ""))
+    assert (out / "model" / "model.safetensors").stat().st_mtime_ns != weights and not (out / ".lock").exists()
+
+
 def test_debug_shows_the_traceback():
     result = runner.invoke(app, ["--debug", "fit", "missing.toml"])
     assert result.exit_code != 0 and isinstance(result.exception, gridcnn.GridCNNError)

@@ -234,3 +234,28 @@ def test_cli_nproc_reports_a_data_mistake_in_one_line_per_rank(tmp_path):
     assert sorted(e.split(":")[0] for e in errors) == ["Error (rank 0)", "Error (rank 1)"]
     assert all(f"Data path '{tmp_path / 'nowhere'}' does not exist." in e for e in errors)
     assert "Traceback" not in done.stderr and "ChildFailedError" not in done.stderr
+
+
+TINY = DIGITS_RECIPE.replace("max_epochs = 10", "max_epochs = 1").replace("random_state = 0\n\n", "random_state = 0\nmax_train = 200\nmax_test = 100\n\n", 1)
+
+
+@pytest.mark.slow
+def test_plain_torchrun_into_a_new_folder(tmp_path):
+    """The README's command, started by torchrun itself: rank 0 creates the folder while rank 1 waits for it."""
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(TINY)
+    for attempt in range(3):  # rank 1 used to look for the folder before rank 0 made it: a race, so try it a few times
+        out = tmp_path / "runs" / f"new{attempt}"  # neither it nor its parent exists yet
+        torchrun("-m", "gridcnn", "fit", recipe, "--out", out, cwd=tmp_path)
+        assert {"model", "metrics.json", "recipe.toml"} <= {p.name for p in out.iterdir()}
+        assert not (out / ".lock").exists()
+    # A worker's refusal is one line, from rank 0 (rank 1 waits for it and stays quiet), and a usage exit code.
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gridcnn",
+           "fit", str(recipe), "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error")]
+    assert errors == [f"Error (rank 0): {out} already holds a run (its recipe.toml). Go on with it with: gridcnn fit "
+                      f"--resume {out}; or choose a new --out; or pass --overwrite to replace it."]
+    assert "exitcode  : 2" in done.stderr  # torchrun's own report names rank 0's usage error as the cause
