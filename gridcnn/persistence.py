@@ -18,6 +18,7 @@ import torch
 from safetensors import numpy as st
 from sklearn.pipeline import Pipeline
 
+from ._schema import validate_config
 from .exceptions import GridCNNError
 
 FORMAT = "gridcnn-model"
@@ -184,6 +185,7 @@ def load(path, device: str = "auto"):
             "it was saved. Save the model again."
         )
     arrays = st.load(weights)
+    validate_config(config, arrays, path / CONFIG)  # every key, before anything is built from it
     cfg = config["estimator"]
     est = GridCNNClassifier(**cfg["params"])
     est.classes_ = np.array(cfg["classes"], dtype=np.dtype(cfg["classes_dtype"]))
