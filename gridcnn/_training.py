@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 from torch import nn
@@ -10,6 +12,10 @@ from ._distributed import all_reduce_sum, shard, world
 from .exceptions import GridCNNError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+# Rows per forward pass at predict time (see predict_logits); None passes the caller's batches as they come.
+PREDICT_CHUNK: int | None = 64
 
 
 def resolve_device(device: str) -> torch.device:
@@ -65,6 +71,50 @@ def data_device(nbytes: int, device: torch.device) -> torch.device:
         return device
     free, _ = torch.cuda.mem_get_info(device)
     return device if nbytes <= free // 2 else torch.device("cpu")
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes free on ``device`` (CUDA: the driver's count; CPU: the OS's available memory), None when unknown."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        try:
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return None
+
+
+def check_network_fits(spec, input_shape, n_classes: int, batch_size: int, device: torch.device) -> None:
+    """Refuse, before allocating anything, a network whose training state cannot fit in ``device``'s free memory.
+
+    The network is built on the meta device (shapes, no storage) and a batch is passed through it to count the
+    activations. Training holds about four copies of the weights (weights, gradients, two Adam moments) and each
+    activation twice (kept for backward, and its gradient): a floor, so the refusal is never a false alarm.
+    """
+    fix = "Use fewer filters or hidden units, a smaller batch_size, or smaller grids."
+    try:
+        with torch.device("meta"):
+            model = spec.build(tuple(input_shape), n_classes)
+            sizes = []
+            hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(o.numel())) for m in model.modules()
+                     if not list(m.children())]
+            model(torch.empty((batch_size, *input_shape)))
+            for h in hooks:
+                h.remove()
+    except RuntimeError as exc:  # a tensor whose byte count overflows 64 bits
+        raise GridCNNError(f"This network cannot be built: one of its tensors would be too large ({exc}). {fix}") from None
+    n_params = sum(p.numel() for p in model.parameters())
+    need = 4 * (4 * n_params + 2 * sum(sizes))
+    free = free_memory(device)
+    if free is not None and need > free:
+        raise GridCNNError(
+            f"This network cannot be trained here: it has {n_params:,} parameters and {sum(sizes):,} activations per "
+            f"batch of {batch_size}, which need at least {need / 2**30:,.1f} GiB, and {device} has "
+            f"{free / 2**30:,.1f} GiB free. {fix}"
+        )
 
 
 def steps_per_epoch(n: int, batch_size: int, world_size: int = 1) -> int:
@@ -149,18 +199,29 @@ def train_epoch(model, X, y, optimizer, scheduler, batch_size: int, generator: t
 @torch.no_grad()
 def predict_logits(model, batches, n: int, device: torch.device, precision: str = "32") -> torch.Tensor:
     """Logits of ``n`` rows given as an iterable of float32 batches (numpy), moved to ``device`` one at a time and
-    written into one tensor allocated once, so memory stays flat however many rows come."""
+    written into one tensor allocated once, so memory stays flat however many rows come.
+
+    The network sees `PREDICT_CHUNK` rows per forward pass, the last chunk padded with zeros: CPU kernels pick their
+    blocking (and so the order of a row's sums) by batch size, so a row's output would otherwise depend on how many
+    rows shared the call (sklearn's check_methods_subset_invariance, off by 1.5e-7 on AVX2).
+    """
     model.eval()
     out, start = None, 0
+    chunk = PREDICT_CHUNK
     for xb in batches:
         if not xb.flags.writeable:  # a read-only memory map: torch wants arrays it may write to; copy one batch
             xb = np.array(xb)
-        with autocast(device, precision):
-            logits = model(torch.from_numpy(xb).to(device)).float().cpu()
-        if out is None:
-            out = torch.empty((n, logits.shape[1]))
-        out[start : start + len(logits)] = logits
-        start += len(logits)
+        for s in range(0, len(xb), chunk or len(xb)):
+            part = xb[s : s + chunk] if chunk else xb
+            k = len(part)
+            if chunk and k < chunk:
+                part = np.concatenate([part, np.zeros((chunk - k, *part.shape[1:]), dtype=part.dtype)])
+            with autocast(device, precision):
+                logits = model(torch.from_numpy(part).to(device)).float().cpu()[:k]
+            if out is None:
+                out = torch.empty((n, logits.shape[1]))
+            out[start : start + k] = logits
+            start += k
     return out if out is not None else torch.empty(0)
 
 
