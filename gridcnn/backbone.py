@@ -353,7 +353,12 @@ def resolve_spec(architecture: str | None = None, **overrides) -> BackboneSpec:
     unknown = set(overrides) - set(BLOCK_FIELDS) - {"hidden", "dropout", "global_pool", "activation"}
     if unknown:
         raise TypeError(f"unknown backbone parameters {sorted(unknown)}")
-    lists = {k: v for k in BLOCK_FIELDS if (v := overrides.get(k)) is not None and _per_block(k, v, None)}
+    lists = {k: v for k in BLOCK_FIELDS if (v := overrides.get(k)) is not None and _per_block(k, v, None) is not None}
+    empty = [k for k, v in lists.items() if not v]
+    if empty:
+        raise GridCNNError(
+            f"{empty[0]}=[] gives no convolution block. Give one value per block (filters=[32, 64]), or a single value."
+        )
     lengths = {k: len(v) for k, v in lists.items()}
     if len(set(lengths.values())) > 1:
         raise GridCNNError(

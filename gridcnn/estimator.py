@@ -13,13 +13,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._distributed import broadcast_int, ensure_process_group, world
 from ._fit_loop import run_epochs
+from ._inputs import (as_cells, check_axes, check_callbacks, check_input_shape, check_labels, check_sizes,
+                      explain_shape)
 from ._params import validate_params
-from ._training import make_optimizer, make_scheduler, predict_logits, resolve_device, steps_per_epoch
+from ._training import check_network_fits, make_optimizer, make_scheduler, predict_logits, resolve_device, steps_per_epoch
 from .backbone import ACTIVATIONS, POOLS, PRESETS, resolve_spec
 from .checkpoint import TrainingState, check_checkpoint_path, check_resumable, data_fingerprint, restore
 from .exceptions import GridCNNError
@@ -397,6 +398,13 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
 
     def _validate_parameters(self, names=None):
         validate_params(self, names)
+        names = list(names or self._parameter_constraints)
+        if "callbacks" in names:
+            check_callbacks(self.callbacks)
+        if "input_shape" in names:
+            check_input_shape(self.input_shape)
+        for name in {"kernel_size", "stride", "padding", "pool_size"} & set(names):
+            check_sizes(name, getattr(self, name))
 
     def _resolve_spec(self):
         keys = ("filters", "kernel_size", "stride", "padding", "pool", "pool_size", "batch_norm", "block_dropout",
@@ -407,9 +415,14 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         """Validate X (and y) and return float32 grids of shape (n, C, H, W)."""
         if torch.is_tensor(X):
             X = X.detach().cpu().numpy()
-        if not reset and isinstance(X, np.ndarray) and X.ndim >= 3:
+        X = as_cells(X)
+        if not reset and isinstance(X, np.ndarray):
             # Before validate_data, whose "X has 1 features, expecting 8" would hide that it is the grid that differs.
-            self._check_grid(X.shape, self.input_shape_)
+            hint = explain_shape(X.shape, self.input_shape_, self.n_features_in_, type(self).__name__)
+            if hint:
+                raise GridCNNError(hint)
+            if X.ndim >= 3:
+                self._check_grid(X.shape, self.input_shape_)
         kw = dict(allow_nd=True, dtype=np.float32, reset=reset)
         if y is None:
             X = validate_data(self, X, **kw)
@@ -419,6 +432,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             raise GridCNNError(
                 f"X must be 2-D (n, L), 3-D (n, H, W) or 4-D (n, C, H, W). Got a {X.ndim}-D array of shape {X.shape}."
             )
+        check_axes(X.shape)
         shape = self.input_shape_ if not reset else self.input_shape
         if reset and shape is not None:
             shape = tuple(int(v) for v in shape)
@@ -460,7 +474,6 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             )
 
     def _encode_labels(self, y, *, reset: bool, classes):
-        check_classification_targets(y)
         if reset:
             self.classes_ = np.unique(y if classes is None else np.asarray(classes))
             if len(self.classes_) < 2:
@@ -494,6 +507,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             raise GridCNNError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         if torch.is_tensor(y):
             y = y.detach().cpu().numpy()
+        if len(np.asarray(y)):  # missing, mixed or continuous labels, before X's checks (empty: sklearn's message)
+            check_labels(y)
         X, y = self._grids(X, reset=reset, y=y)
         y_idx = self._encode_labels(y, reset=reset, classes=classes)
         if reset:
@@ -525,6 +540,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             if reset:
+                check_network_fits(self.spec_, self.input_shape_, len(self.classes_), self.batch_size, self.device_)
                 self.model_ = self.spec_.build(self.input_shape_, len(self.classes_)).to(self.device_)
                 self.optimizer_ = make_optimizer(self.optimizer, self.model_.parameters(), self.lr, self.weight_decay)
             for group in self.optimizer_.param_groups:  # a schedule from an earlier fit must not leak into this one
