@@ -102,6 +102,8 @@ def read_recipe(path, overrides=()) -> Recipe:
     path = Path(path)
     if not path.exists() and not path.suffix and (RECIPES_DIR / f"{path}.toml").exists():
         path = RECIPES_DIR / f"{path}.toml"
+    if path.is_dir():
+        raise GridCNNError(f"Recipe {str(path)!r} is a folder; give a recipe file (.toml) such as recipes/image.toml.")
     if not path.is_file():
         shipped = [p.stem for p in sorted(RECIPES_DIR.glob("*.toml"))]
         raise GridCNNError(
@@ -109,9 +111,14 @@ def read_recipe(path, overrides=()) -> Recipe:
             f"Shipped recipes: {', '.join(shipped)} (run 'gridcnn recipes')."
         )
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise GridCNNError(f"{path}: not valid TOML: {exc}. Fix the syntax at that line.") from None
+    except UnicodeDecodeError as exc:
+        raise GridCNNError(
+            f"{path} is not a TOML recipe: it is not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x}). "
+            "Give a recipe file such as recipes/image.toml."
+        ) from None
     for text in overrides:
         section, key, value = parse_override(text)
         raw.setdefault(section, {})[key] = value
@@ -157,6 +164,10 @@ def parse_recipe(raw: dict, source: str = "<recipe>") -> Recipe:
         f = data["test_fraction"]
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < 1:
             _fail(source, "data.test_fraction", f"must be a number between 0 and 1 (exclusive). Got {f!r} instead.")
+    if "random_state" in data and (isinstance(data["random_state"], bool) or not isinstance(data["random_state"], int)
+                                   or not 0 <= data["random_state"] < 2**32):
+        _fail(source, "data.random_state", f"must be an int in [0, 2**32 - 1] (the seed of the split). Got "
+              f"{data['random_state']!r} instead.")
     for key in ("max_train", "max_test"):
         if key in data and (isinstance(data[key], bool) or not isinstance(data[key], int) or data[key] < 1):
             _fail(source, f"data.{key}", f"must be a positive int. Got {data[key]!r} instead.")
@@ -188,6 +199,8 @@ def parse_recipe(raw: dict, source: str = "<recipe>") -> Recipe:
     for key in output:
         if key not in OUTPUT_KEYS:
             _fail(source, f"output.{key}", f"unknown key.{did_you_mean(key, OUTPUT_KEYS)} Keys: {', '.join(OUTPUT_KEYS)}.")
+    if "dir" in output:
+        _check_type(source, "output.dir", output["dir"], str)
     return Recipe(data=data, adapter=adapter, estimator=estimator, output=output, source=source)
 
 
