@@ -1,21 +1,37 @@
-"""gridcnn: classify anything that is a grid with one configurable CNN and a scikit-learn estimator."""
+"""gridcnn: classify anything that is a grid with one configurable CNN and a scikit-learn estimator.
 
-from .backbone import BackboneSpec, ConvBlock, get_preset
-from .estimator import GridCNNClassifier
+The public names are imported on first use, so ``import gridcnn`` (and the ``gridcnn`` command's start-up, where
+Ctrl-C must stay quiet) does not wait for torch until something needs it.
+"""
+
+from importlib import import_module
+
 from .exceptions import GridCNNError
-from .persistence import load
-from .suitability import SuitabilityReport, check_suitability, quick_check
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "BackboneSpec",
-    "ConvBlock",
-    "GridCNNClassifier",
-    "GridCNNError",
-    "SuitabilityReport",
-    "check_suitability",
-    "get_preset",
-    "load",
-    "quick_check",
-]
+# Public name -> module that defines it.
+_WHERE = {
+    "BackboneSpec": ".backbone",
+    "ConvBlock": ".backbone",
+    "GridCNNClassifier": ".estimator",
+    "SuitabilityReport": ".suitability",
+    "check_suitability": ".suitability",
+    "get_preset": ".backbone",
+    "load": ".persistence",
+    "quick_check": ".suitability",
+}
+
+__all__ = sorted([*_WHERE, "GridCNNError"])
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        value = getattr(import_module(_WHERE[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gridcnn' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_WHERE])

@@ -75,6 +75,8 @@ def _load_csv(path, target, sep):
     if all(_is_number(c) for c in frame.columns):
         notes.append("The header row looks like numbers: if the file has no header, its first sample was read as one.")
     y = None
+    if target is None:  # the label column gridcnn fit would take
+        target = next((c for c in ("label", "target", "class", "y") if c in frame.columns), None)
     if target is not None:
         if target not in frame.columns:
             names = [str(c) for c in frame.columns]

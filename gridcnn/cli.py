@@ -140,6 +140,7 @@ def fit(
                      else "no epoch had finished")
             # Not wrapped: the resume command must survive a copy and paste whatever the path's length.
             err_console.print(f"[bold yellow]Interrupted:[/] {escape(where)}.", soft_wrap=True)
+        STATE["interrupt_shown"] = True
         raise typer.Exit(130) from None
     finally:
         _leave_process_group()
@@ -315,7 +316,7 @@ def check(
 
     with user_errors(USAGE):
         X, y, notes = load_check_data(data, target=target)
-    with user_errors(DATA):
+    with user_errors(USAGE):  # exit 1 means "rejected": any mistake in the input is a usage error here
         report = check_suitability(X, y, random_state=random_state)
         if plot is not None:
             plot_suitability(report, plot)
@@ -367,5 +368,14 @@ def recipes():
 
 
 def main() -> None:
-    """Entry point of the ``gridcnn`` script and ``python -m gridcnn``."""
-    app()
+    """Entry point of the ``gridcnn`` script and ``python -m gridcnn``.
+
+    typer ends a command interrupted by Ctrl-C with exit 130 and no word; one interrupted before `fit` trains (or in
+    another command) says so in one line, as Ctrl-C during training does.
+    """
+    try:
+        app()
+    except SystemExit as exc:
+        if exc.code == 130 and not STATE.get("interrupt_shown"):
+            err_console.print("[bold yellow]Interrupted[/] while starting; nothing was trained.", soft_wrap=True)
+        raise

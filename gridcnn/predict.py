@@ -10,6 +10,11 @@ from sklearn.pipeline import Pipeline
 from .exceptions import GridCNNError
 
 
+def looks_like_path(item: str) -> bool:
+    """An argument that names a file rather than being a text: a .txt suffix, or a path separator and no spaces."""
+    return item.endswith(".txt") or (any(sep in item for sep in ("/", "\\")) and " " not in item.strip())
+
+
 def gather_inputs(model, inputs: list[str]):
     """Return ``(names, X)``: one name per input row and X in the form the model's first step expects.
 
@@ -25,6 +30,14 @@ def gather_inputs(model, inputs: list[str]):
                 lines = [l for l in p.read_text().splitlines() if l.strip()]
                 names += [f"{p}:{i + 1}" for i in range(len(lines))]
                 texts += lines
+            elif looks_like_path(item) and not p.exists():
+                raise GridCNNError(
+                    f"Input {item!r} looks like a file path, but there is no such file. Give an existing .txt file "
+                    "(one text per line), or quote the text itself (a text with '/' in it and no spaces reads as a "
+                    "path)."
+                )
+            elif p.is_dir():
+                raise GridCNNError(f"Input {item!r} is a folder; a text model takes texts or .txt files.")
             else:
                 names.append(item)
                 texts.append(item)
