@@ -22,7 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as st_save
 
 from .exceptions import GridCNNError
-from .persistence import jsonable, storable_params
+from .persistence import jsonable, storable_params, write_tmp
 
 FORMAT = "gridcnn-checkpoint"
 FORMAT_VERSION = 1
@@ -116,12 +116,7 @@ def save_checkpoint(path, est, state: TrainingState, data: dict) -> Path:
             f"A checkpoint keeps parameters as JSON, and one of them holds a {exc} object. Pass data such as word "
             "vectors as a file path, or set checkpoint=None."
         ) from None
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(st_save(tensors, metadata=metadata))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    os.replace(write_tmp(path, st_save(tensors, metadata=metadata), sync=True), path)
     return path
 
 

@@ -43,6 +43,25 @@ def jsonable(value):
     raise TypeError(type(value).__name__)
 
 
+def write_tmp(path: Path, data: bytes, sync: bool = False) -> Path:
+    """Write ``data`` to ``path`` + ".tmp" (renamed into place by the caller). A write that fails (a full disk)
+    removes the partial file and names the path instead of leaving a stray .tmp and torch's or the OS's words."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise GridCNNError(
+            f"Cannot write {path}: {exc.strerror or exc}. Free some space (or choose a folder on another disk); "
+            "files written before stay whole."
+        ) from None
+    return tmp
+
+
 def storable_params(est) -> dict:
     """``est``'s parameters as a model file or checkpoint stores them: data only, nothing tied to this process."""
     params = est.get_params(deep=False)
@@ -111,8 +130,7 @@ def save(obj, path) -> Path:
         adapter_configs.append({"name": a.registry_name, "params": params, "state": state})
     params = storable_params(est)
     weights = st.save(arrays)  # bytes: hashed and written once, never read back
-    weights_tmp = path / (WEIGHTS + ".tmp")
-    weights_tmp.write_bytes(weights)
+    weights_tmp = write_tmp(path / WEIGHTS, weights)
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -130,8 +148,11 @@ def save(obj, path) -> Path:
         },
         "adapters": adapter_configs,
     }
-    config_tmp = path / (CONFIG + ".tmp")
-    config_tmp.write_text(json.dumps(config, indent=2))
+    try:
+        config_tmp = write_tmp(path / CONFIG, json.dumps(config, indent=2).encode())
+    except GridCNNError:
+        weights_tmp.unlink(missing_ok=True)
+        raise
     # Rename into place last, so an interrupted save never leaves a config that points at other weights.
     os.replace(weights_tmp, path / WEIGHTS)
     os.replace(config_tmp, path / CONFIG)

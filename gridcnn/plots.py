@@ -6,6 +6,8 @@ and what each block makes of one input.
 
 from __future__ import annotations
 
+import warnings
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only: never needs a display
@@ -36,23 +38,58 @@ def plot_history(history: list[dict], path) -> None:
     _save(fig, path)
 
 
-def plot_confusion(matrix, labels, path) -> None:
-    """The confusion matrix with counts in the cells (rows: true class, columns: predicted)."""
+def label_fonts(labels) -> tuple[list[str], list[str]]:
+    """Font families that draw every character of ``labels`` (DejaVu Sans, then installed fonts that cover what it
+    lacks, such as a CJK font), and the labels holding characters no installed font has (drawn as boxes)."""
+    from matplotlib import font_manager, ft2font
+
+    def charmap(path):
+        try:
+            return ft2font.FT2Font(path).get_charmap()
+        except (OSError, RuntimeError):
+            return {}
+
+    missing = {ch for t in labels for ch in str(t) if not ch.isspace()}
+    missing -= {chr(c) for c in charmap(font_manager.findfont("DejaVu Sans"))}
+    families = ["DejaVu Sans"]
+    for entry in font_manager.fontManager.ttflist if missing else ():
+        if entry.name.startswith("Last Resort"):  # maps every character to a placeholder box: no help
+            continue
+        cmap = charmap(entry.fname)
+        covered = {ch for ch in missing if ord(ch) in cmap}
+        if covered and entry.name not in families:
+            families.append(entry.name)
+            missing -= covered
+        if not missing:
+            break
+    return families, [str(t) for t in labels if set(str(t)) & missing]
+
+
+def plot_confusion(matrix, labels, path) -> list[str]:
+    """The confusion matrix with counts in the cells (rows: true class, columns: predicted).
+
+    Returns the labels that no installed font can draw (they show as boxes), so the caller can say so.
+    """
     matrix = np.asarray(matrix)
     n = len(labels)
-    fig, ax = plt.subplots(figsize=(max(4, 0.6 * n + 2), max(3.5, 0.6 * n + 1.5)))
-    im = ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(n), [str(c) for c in labels], rotation=45, ha="right")
-    ax.set_yticks(range(n), [str(c) for c in labels])
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    if n <= 20:
-        for i in range(n):
-            for j in range(n):
-                ax.text(j, i, int(matrix[i, j]), ha="center", va="center",
-                        color="white" if matrix[i, j] > matrix.max() / 2 else "black", fontsize=8)
-    fig.colorbar(im, ax=ax)
-    _save(fig, path)
+    families, undrawable = label_fonts(labels)
+    with plt.rc_context({"font.family": families}):  # matplotlib falls back along the list, glyph by glyph
+        fig, ax = plt.subplots(figsize=(max(4, 0.6 * n + 2), max(3.5, 0.6 * n + 1.5)))
+        im = ax.imshow(matrix, cmap="Blues")
+        ax.set_xticks(range(n), [str(c) for c in labels], rotation=45, ha="right")
+        ax.set_yticks(range(n), [str(c) for c in labels])
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        if n <= 20:
+            for i in range(n):
+                for j in range(n):
+                    ax.text(j, i, int(matrix[i, j]), ha="center", va="center",
+                            color="white" if matrix[i, j] > matrix.max() / 2 else "black", fontsize=8)
+        fig.colorbar(im, ax=ax)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "Glyph ... missing from font": returned instead
+            _save(fig, path)
+    return undrawable
 
 
 def plot_filters(model, path, max_filters: int = 32) -> None:

@@ -9,6 +9,7 @@ rank trains and rank 0 alone writes.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import platform
 import time
@@ -38,12 +39,23 @@ def default_run_dir(recipe: Recipe) -> Path:
 
 def write_history(history: list[dict], path: Path) -> None:
     """One row per epoch; written after every epoch so an interrupted run keeps its curve."""
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(history)
-    tmp.replace(path)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(history)
+    persistence.write_tmp(path, text.getvalue().encode()).replace(path)
+
+
+def kept_labels(adapter, y, n_grids: int):
+    """The labels of the inputs an adapter with ``on_error="skip"`` turned into grids (all of them otherwise)."""
+    y = np.asarray(y)
+    if n_grids == len(y):
+        return y
+    if hasattr(adapter, "drop_skipped"):
+        return adapter.drop_skipped(y)
+    if getattr(adapter, "kept_", None) is not None and len(adapter.kept_) == len(y):
+        return y[np.asarray(adapter.kept_, dtype=bool)]
+    raise GridCNNError(f"{type(adapter).__name__} made {n_grids} grids of {len(y)} inputs and does not say which it kept.")
 
 
 def compute_metrics(y_true, y_pred, labels) -> dict:
@@ -130,7 +142,10 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
     t = time.perf_counter()
     if isinstance(model, Pipeline):
         adapter = model.steps[0][1]
-        G_train, G_test = adapter.fit_transform(X_train, y_train), adapter.transform(X_test)
+        G_train = adapter.fit_transform(X_train, y_train)
+        y_train = kept_labels(adapter, y_train, len(G_train))
+        G_test = adapter.transform(X_test)
+        y_test = kept_labels(adapter, y_test, len(G_test))
     else:
         G_train, G_test = X_train, X_test
     timings["transform_s"] = time.perf_counter() - t
@@ -159,12 +174,15 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
         n_train=int(len(y_train)), grid_shape=list(est.input_shape_), epochs=int(est.n_iter_), device=str(est.device_),
         timings=timings, versions=versions(), recipe=recipe.source,
     )
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    persistence.write_tmp(out / "metrics.json", json.dumps(metrics, indent=2).encode()).replace(out / "metrics.json")
     write_history(est.history_, out / "history.csv")
 
     stage("Drawing plots")
     plots.plot_history(est.history_, out / "training_curves.png")
-    plots.plot_confusion(metrics["confusion_matrix"], metrics["labels"], out / "confusion_matrix.png")
+    undrawable = plots.plot_confusion(metrics["confusion_matrix"], metrics["labels"], out / "confusion_matrix.png")
+    if undrawable:
+        stage(f"No installed font draws the class names {undrawable[:3]}: they show as boxes in confusion_matrix.png "
+              "(metrics.json has them right). Install a font that has them, such as Noto Sans CJK, and draw again.")
     plots.plot_filters(est.model_, out / "filters.png")
     example = np.asarray(G_test[:1], dtype=np.float32).reshape(est.input_shape_)
     plots.plot_feature_maps(est.model_, example, out / "feature_maps.png")

@@ -256,7 +256,8 @@ class SpectrogramGrid(GridAdapter):
                 message = f"{describe(item, offset + i)} cannot be used: {exc.problem}."
                 if self.on_error == "raise":
                     raise GridCNNError(
-                        f"{message} Fix: {exc.fix}, or pass on_error='skip' to leave such clips out."
+                        f"{message} Fix: {exc.fix}, or pass on_error='skip' to leave such clips out (in a recipe: "
+                        'on_error = "skip" under [adapter]).'
                     ) from None
                 name = os.fspath(item) if is_path(item) else "<waveform>"
                 skipped.append({"index": offset + i, "input": name, "error": message})

@@ -269,7 +269,8 @@ class ImageGrid(GridAdapter):
                         continue
                     raise GridCNNError(
                         f"Could not read {path!r} as an image: {reason}. Fix or remove the file, or pass "
-                        "on_error='skip' to leave it out (skipped files are listed in skipped_)."
+                        "on_error='skip' to leave it out (in a recipe: on_error = \"skip\" under [adapter]; skipped files are "
+                        "listed in skipped_)."
                     ) from None
                 name = path
             elif isinstance(item, Image.Image):

@@ -114,7 +114,8 @@ def load_audio_folder(split=None, *, path=None, on_error="raise"):
         i, why = bad[0]
         raise GridCNNError(
             f"{len(bad)} file(s) in {os.fspath(path)!r} cannot be read; the first, {os.fspath(paths[i])!r}: {why}. "
-            "Fix or remove them, or pass on_error='skip' to leave them out."
+            "Fix or remove them, or pass on_error='skip' to leave them out (in a recipe: on_error = \"skip\" "
+            "under [data])."
         )
     if bad:
         warnings.warn(f"audio_folder left out {len(bad)} unreadable file(s), e.g. {paths[bad[0][0]]}: {bad[0][1]}")
