@@ -62,7 +62,7 @@ def validate_config(config, arrays: dict, where) -> None:
         _check(config, arrays)
     except _Bad as bad:
         raise GridCNNError(
-            f"{where}: {bad.key}: {bad}. The config was changed or damaged after it was saved; restore it, or "
+            f"{where}: {bad.key}: {str(bad).rstrip('.')}. The config was changed or damaged after it was saved; restore it, or "
             "save the model again."
         ) from None
 
@@ -260,11 +260,14 @@ def _matches_weights(spec, shape, n_classes: int, arrays: dict) -> None:
     for name, t in expected.items():
         if name not in weights:
             raise _Bad("estimator.spec", f"describes a layer the weights lack ({name})")
-        got = tuple(weights[name].shape)
-        if got != tuple(t.shape):
-            key = "estimator.classes" if name == "head.output.weight" and got[1:] == tuple(t.shape)[1:] else "estimator.spec"
-            what = f"{n_classes} classes" if key == "estimator.classes" else f"{name} of shape {tuple(t.shape)}"
-            raise _Bad(key, f"gives {what}, but the weights hold {name} of shape {got}")
+        got, want = tuple(weights[name].shape), tuple(t.shape)
+        if got != want:
+            if name == "head.output.weight" and got[1:] == want[1:]:
+                raise _Bad("estimator.classes", f"gives {n_classes} classes, but the weights hold {name} of shape {got}")
+            if name.startswith("head.") and got[0] == want[0] and len(got) == 2:  # what the grid flattens to
+                raise _Bad("estimator.input_shape", f"the grid {shape} gives {name} of shape {want}, but the weights "
+                           f"hold {got}: the grid size (or the spec) was changed")
+            raise _Bad("estimator.spec", f"gives {name} of shape {want}, but the weights hold {got}")
         if str(weights[name].dtype) != str(t.dtype).replace("torch.", ""):
             raise _Bad("estimator.spec", f"{name} is {weights[name].dtype} in the weights, not {str(t.dtype)[6:]}")
     extra = sorted(set(weights) - set(expected))

@@ -194,6 +194,7 @@ def parse_recipe(raw: dict, source: str = "<recipe>") -> Recipe:
     checked = GridCNNClassifier(**estimator)
     for key in estimator:
         _try(source, f"estimator.{key}", lambda: checked._validate_parameters([key]))
+    _try(source, "estimator", checked._resolve_spec)  # per-block lists: empty, or of different lengths
 
     output = dict(raw.get("output", {}))
     for key in output:
