@@ -526,6 +526,9 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             torch.manual_seed(seed)
             if reset:
                 self.model_ = self.spec_.build(self.input_shape_, len(self.classes_)).to(self.device_)
+            if reset or not hasattr(self, "optimizer_"):
+                # A model read back by gridcnn.load (or unpickled from a GPU) has weights but no optimiser state:
+                # fine-tuning it starts a fresh optimiser, as after any model download.
                 self.optimizer_ = make_optimizer(self.optimizer, self.model_.parameters(), self.lr, self.weight_decay)
             for group in self.optimizer_.param_groups:  # a schedule from an earlier fit must not leak into this one
                 group["lr"] = self.lr
