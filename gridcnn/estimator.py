@@ -524,9 +524,9 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         home = data_device(X.nbytes + (0 if X_val is None else X_val.nbytes), self.device_)
         train = TensorSource.from_arrays(X, y_idx, home)
         valid = None if X_val is None else TensorSource.from_arrays(X_val, y_val, home)
+        augment = RandomShift(self.augment_shift) if self.augment_shift else None
         config = LoopConfig(epochs=epochs, batch_size=self.batch_size, seed=seed, precision=self.precision,
-                            compile=self.compile, augment=RandomShift(self.augment_shift) if self.augment_shift else None,
-                            rank=rank, world_size=world_size)
+                            compile=self.compile, augment=augment, rank=rank, world_size=world_size)
 
         # Forking the RNG keeps the caller's global torch seed untouched while making this fit reproducible.
         devices = [self.device_.index or 0] if self.device_.type == "cuda" else []

@@ -1,10 +1,11 @@
 """How gridcnn's objects become JSON and tensors and back, for model files and checkpoints alike.
 
-One place owns: the model folder's files (`write_model` / `read_model`), the JSON form of values (`jsonable`), of an estimator's parameters (`storable_params`) and of its
-fitted state (`estimator_config` / `apply_estimator_config`), the split of a nested state into a JSON tree and named
-tensors (`split_tensors` / `join_tensors`), and the check of a file's format and version (`check_format`), followed
-by `validate_config` before anything is built from what was read. Nothing here imports the estimator, so the
-estimator, checkpoints and model files can all import this module.
+One place owns: the model folder's files (`write_model` / `read_model`), the JSON form of values (`jsonable`), of
+an estimator's parameters (`storable_params`) and of its fitted state (`estimator_config` /
+`apply_estimator_config`), the split of a nested state into a JSON tree and named tensors (`split_tensors` /
+`join_tensors`), and the check of a file's format and version (`check_format`), followed by `validate_config` before
+anything is built from what was read. Nothing here imports the estimator, so the estimator, checkpoints and model
+files can all import this module.
 """
 
 from __future__ import annotations
