@@ -28,9 +28,13 @@ __all__ = sorted([*_WHERE, "GridCNNError"])
 def __getattr__(name):
     if name in _WHERE:
         value = getattr(import_module(_WHERE[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'gridcnn' has no attribute {name!r}")
+    else:  # a submodule, as gridcnn.persistence was reachable when this file imported everything
+        try:
+            value = import_module(f".{name}", __name__)
+        except ModuleNotFoundError:
+            raise AttributeError(f"module 'gridcnn' has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
 
 
 def __dir__():

@@ -29,9 +29,9 @@ def is_main() -> bool:
     return world()[0] == 0
 
 
-def is_distributed() -> bool:
-    """True when this process is one of several started by torchrun."""
-    return world()[1] > 1
+def ceil_div(a: int, b: int) -> int:
+    """``a / b`` rounded up: the rows each of ``b`` ranks takes so that together they cover ``a``."""
+    return -(-a // b)
 
 
 def ensure_process_group(device: torch.device) -> None:
@@ -52,7 +52,7 @@ def shard(order: torch.Tensor, rank: int, size: int) -> torch.Tensor:
     together cover every row, reshuffled each epoch.
     """
     n = order.numel()
-    total = -(-n // size) * size
+    total = ceil_div(n, size) * size
     if total > n:
         order = torch.cat([order, order[: total - n]])
     return order[rank:total:size]
@@ -89,7 +89,7 @@ def broadcast_object(obj, device=None):
 
     Every rank waits here for rank 0, so it doubles as the barrier after work rank 0 alone does (the run folder).
     """
-    if not is_distributed():
+    if world()[1] == 1:
         return obj
     ensure_process_group(torch.device(device) if device is not None else torch.device("cpu"))
     box = [obj]

@@ -25,6 +25,7 @@ from ._distributed import is_main
 from ._run_folder import RunFolder, claim_run_dir
 from .exceptions import GridCNNError
 from .recipes import Recipe, build_pipeline, load_split
+from .serialization import write_tmp
 
 CHECKPOINT = "checkpoint.safetensors"
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "valid_loss", "valid_accuracy", "lr", "time")
@@ -43,7 +44,7 @@ def write_history(history: list[dict], path: Path) -> None:
     writer = csv.DictWriter(text, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(history)
-    persistence.write_tmp(path, text.getvalue().encode()).replace(path)
+    write_tmp(path, text.getvalue().encode()).replace(path)
 
 
 def kept_labels(adapter, y, n_grids: int):
@@ -174,7 +175,7 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
         n_train=int(len(y_train)), grid_shape=list(est.input_shape_), epochs=int(est.n_iter_), device=str(est.device_),
         timings=timings, versions=versions(), recipe=recipe.source,
     )
-    persistence.write_tmp(out / "metrics.json", json.dumps(metrics, indent=2).encode()).replace(out / "metrics.json")
+    write_tmp(out / "metrics.json", json.dumps(metrics, indent=2).encode()).replace(out / "metrics.json")
     write_history(est.history_, out / "history.csv")
 
     stage("Drawing plots")

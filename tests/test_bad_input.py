@@ -77,6 +77,7 @@ CONFIGS = {
     "shape": lambda c: c["estimator"].update(input_shape=[1, 8, 16]),
     "extra": lambda c: c["estimator"].update(colour="red"),
     "missing": lambda c: c["estimator"].pop("n_iter"),
+    "nospec": lambda c: c["estimator"].pop("spec"),
     "classes": lambda c: c["estimator"].update(classes=[0, 1, 2]),
     "dtype": lambda c: c["estimator"].update(classes_dtype="<q9"),
     "object": lambda c: c["estimator"].update(classes_dtype="|O"),
@@ -231,6 +232,7 @@ CASES = [
      "but the weights hold (8, 16)"),
     ("config: extra key", load("cfg-extra"), GridCNNError, "cfg-extra/config.json: estimator.colour: unknown key."),
     ("config: missing key", load("cfg-missing"), GridCNNError, "cfg-missing/config.json: estimator.n_iter: missing."),
+    ("config: fitted state missing", load("cfg-nospec"), GridCNNError, "cfg-nospec/config.json: estimator.spec: missing."),
     ("config: more classes than outputs", load("cfg-classes"), GridCNNError,
      "estimator.classes: gives 3 classes, but the weights hold head.output.weight of shape (2, 8)"),
     ("config: bad dtype name", load("cfg-dtype"), GridCNNError,
@@ -329,7 +331,7 @@ def test_on_error_skip_works_from_the_command_line(f):
 def test_disk_full_names_the_file_and_removes_the_partial_one(f, monkeypatch):
     import errno
 
-    import gridcnn.persistence as persistence
+    import gridcnn.serialization as serialization
 
     real = open
 
@@ -341,7 +343,7 @@ def test_disk_full_names_the_file_and_removes_the_partial_one(f, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(path, mode, *args, **kwargs)
 
-    monkeypatch.setattr(persistence, "open", full, raising=False)
+    monkeypatch.setattr(serialization, "open", full, raising=False)
     out = f["tmp"] / "run"
     result = runner.invoke(app, ["fit", str(f["tmp"] / "good.toml"), "--out", str(out)])
     assert result.exit_code == 1
