@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from ._file_checks import check_table, load_array, sniff
 from ._registry import did_you_mean
 from .exceptions import GridCNNError
 
@@ -44,6 +45,7 @@ def load_check_data(path, target=None):
             f"{path!r} does not exist. Expected a CSV, .npy or .npz file, or a folder of class subfolders."
         )
     ext = os.path.splitext(path)[1].lower()
+    sniff(path)
     if ext in (".csv", ".tsv", ".txt"):
         return _load_csv(path, target, sep="\t" if ext == ".tsv" else ",")
     if ext == ".npy":
@@ -52,7 +54,7 @@ def load_check_data(path, target=None):
                 f"--target names a CSV column or an .npz array, but {path!r} holds one array. Save samples and labels "
                 "together with numpy.savez('data.npz', X=X, y=y), or leave out --target."
             )
-        X = np.load(path, allow_pickle=False)
+        X = load_array(np.load, None, path)
         return X, None, [f"Read an array of shape {X.shape} from {os.path.basename(path)}."]
     if ext == ".npz":
         return _load_npz(path, target)
@@ -71,6 +73,7 @@ def _load_csv(path, target, sep):
         raise GridCNNError(
             f"{path!r} is not a readable CSV file: {exc}. Expected a header row, then one row per sample."
         ) from None
+    check_table(frame, path)
     notes = [f"Read {len(frame)} rows x {frame.shape[1]} columns from {os.path.basename(path)}."]
     if all(_is_number(c) for c in frame.columns):
         notes.append("The header row looks like numbers: if the file has no header, its first sample was read as one.")
@@ -103,8 +106,8 @@ def _load_npz(path, target):
             raise GridCNNError(
                 f"{path!r} has no array {y_name!r}.{did_you_mean(y_name, names)} Its arrays: {', '.join(names)}."
             )
-        X = archive[x_name]
-        y = archive[y_name] if y_name is not None else None
+        X = load_array(archive, x_name, path)
+        y = load_array(archive, y_name, path) if y_name is not None else None
     notes = [f"Read {x_name} of shape {X.shape} from {os.path.basename(path)}"
              + (f" and labels from {y_name}." if y is not None else ".")]
     return X, y, notes

@@ -69,6 +69,9 @@ TOMLS = {  # recipe file -> (text to replace, replacement)
     "seed": ("test_fraction = 0.25", 'test_fraction = 0.25\nrandom_state = "abc"'),
     "callbacks": ("filters = 4", 'filters = 4\ncallbacks = ["print"]'),
     "nofilters": ("filters = 4", "filters = []"),
+    "emptycsv": ('name = "digits"', 'path = "{tmp}/empty.csv"'),
+    "textnpz": ('name = "digits"', 'path = "{tmp}/text.npz"'),
+    "nanlabel": ('name = "digits"', 'path = "{tmp}/nanlabel.csv"'),
     "skip": ('name = "digits"\ntest_fraction = 0.25\n',
              'name = "image_folder"\npath = "{tmp}/pngs"\ntest_fraction = 0.5\n\n[adapter]\nname = "image"\n'),
 }
@@ -117,6 +120,17 @@ def f(tmp_path, models, monkeypatch):
     table.write_text("a,b,label\n1,x,0\n2,y,1\n3,z,0\n4,w,1\n5,v,0\n6,u,1\n")
     (tmp_path / "csv.toml").write_text(RECIPE.replace('name = "digits"', f'path = "{table}"'))
     (tmp_path / "tiny.csv").write_text("a,b,c,label\n1,2,3,0\n4,5,6,1\n7,8,9,0\n")
+    rows = "".join(f"{i},{i % 3},{i % 2}\n" for i in range(30))
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "binary.csv").write_bytes(b"\x00\x01\x02PK\x03\x04" * 20)
+    (tmp_path / "header.csv").write_text("a,b,label\n")
+    (tmp_path / "utf16.csv").write_text("a,b,label\n" + rows, encoding="utf-16")
+    (tmp_path / "semi.csv").write_text("a;b;label\n" + rows.replace(",", ";"))
+    (tmp_path / "nanlabel.csv").write_text("a,b,label\n" + rows + "5,6,\n")
+    (tmp_path / "text.npy").write_text("1,2,3\n4,5,6\n")
+    (tmp_path / "text.npz").write_text("X,y\n1,0\n")
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    np.savez(tmp_path / "scalar.npz", X=np.float64(5), y=np.arange(3))
     for name, change in CONFIGS.items():
         copy_model(models["model"], tmp_path / f"cfg-{name}", change)
     for name, change in ADAPTER_CONFIGS.items():
@@ -292,6 +306,20 @@ CASES = [
     ("missing text file", ["predict", "{text}", "notes/missing.txt"], 2,
      "Input 'notes/missing.txt' looks like a file path, but there is no such file."),
     ("missing data to check", ["check", "{tmp}/none.csv"], 2, "does not exist"),
+    ("empty CSV", ["fit", "{tmp}/emptycsv.toml", "--out", "{tmp}/run"], 1, "empty.csv' is empty (0 bytes).",
+     {"run", "run/recipe.toml"}),
+    ("binary CSV", ["check", "{tmp}/binary.csv"], 2, "binary.csv' is named .csv but is binary"),
+    ("header-only CSV", ["check", "{tmp}/header.csv"], 2, "header.csv' has a header (a, b, label) but no rows."),
+    ("UTF-16 CSV", ["check", "{tmp}/utf16.csv"], 2, "utf16.csv' is UTF-16 text; gridcnn reads CSV files as UTF-8."),
+    ("semicolon CSV", ["check", "{tmp}/semi.csv"], 2,
+     "its values look separated by ';', not commas. Save it with commas, e.g. pandas.read_csv(path, sep=';')"),
+    ("NaN labels in a CSV", ["fit", "{tmp}/nanlabel.toml", "--out", "{tmp}/run"], 1,
+     "nanlabel.csv: column 'label' has no label in 1 of 31 rows (first: line 32 of the file).", {"run", "run/recipe.toml"}),
+    ("text named .npy", ["check", "{tmp}/text.npy"], 2, "text.npy' is named .npy but holds text"),
+    ("text named .npz", ["fit", "{tmp}/textnpz.toml", "--out", "{tmp}/run"], 1, "text.npz' is named .npz but holds text",
+     {"run", "run/recipe.toml"}),
+    ("object array", ["check", "{tmp}/objects.npy"], 2, "objects.npy' holds Python objects (dtype object)"),
+    ("scalar in an .npz", ["check", "{tmp}/scalar.npz"], 2, "array 'X' in '{tmp}/scalar.npz' is a single value (5.0, shape ())"),
     ("too little data to check", ["check", "{tmp}/tiny.csv"], 2, "X has 3 samples; the check needs at least 10"),
 ]
 
@@ -355,4 +383,4 @@ def test_disk_full_names_the_file_and_removes_the_partial_one(f, monkeypatch):
 
 
 def test_the_table_is_large():
-    assert len(CASES) >= 90
+    assert len(CASES) >= 100

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._file_checks import check_table, load_array, sniff
 from ..exceptions import GridCNNError
 
 
@@ -42,16 +43,22 @@ def load_path(path, split: str | None = None, target: str | None = None):
         return paths, np.asarray(labels)
     if not p.is_file():
         raise GridCNNError(f"Data path {str(p)!r} does not exist. Expected a class folder, an .npz or a .csv file.")
+    sniff(p)
     if p.suffix.lower() == ".npz":
         with np.load(p, allow_pickle=False) as z:
             xk, yk = ("X", "y") if split is None else (f"X_{split}", f"y_{split}")
             if xk not in z or yk not in z:
                 raise GridCNNError(f"{p} has no arrays {xk!r} and {yk!r}; it holds {sorted(z.files)}.")
-            return z[xk], z[yk]
+            return load_array(z, xk, p), load_array(z, yk, p)
     if p.suffix.lower() == ".csv":
         import pandas as pd
 
-        frame = pd.read_csv(p)
+        try:
+            frame = pd.read_csv(p)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise GridCNNError(f"{str(p)!r} is not a readable CSV file: {exc}. Expected a header row, then one row "
+                               "per sample.") from None
+        check_table(frame, p)
         if target is None:
             target = next((c for c in ("label", "target", "class", "y") if c in frame.columns), None)
             if target is None:
@@ -60,6 +67,12 @@ def load_path(path, split: str | None = None, target: str | None = None):
             from .._registry import did_you_mean
 
             raise GridCNNError(f"{p} has no column {target!r}.{did_you_mean(target, frame.columns)}")
+        missing = np.flatnonzero(frame[target].isna().to_numpy())
+        if len(missing):
+            raise GridCNNError(
+                f"{p}: column {target!r} has no label in {len(missing)} of {len(frame)} rows (first: line "
+                f"{missing[0] + 2} of the file). Fill those labels in, or drop the rows."
+            )
         y = frame.pop(target).to_numpy()
         bad = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
         if bad:
