@@ -203,6 +203,40 @@ def test_a_run_folder_is_locked_while_written_and_never_overwritten(tmp_path, mo
     assert (out / "model" / "model.safetensors").stat().st_mtime_ns != weights and not (out / ".lock").exists()
 
 
+def test_ctrl_c_while_starting_is_one_line(tmp_path):
+    import signal
+    import time
+
+    recipe = tmp_path / "d.toml"
+    recipe.write_text(DIGITS.format(epochs=1))
+    for delay in (1.0, 3.0):  # while the command line loads, and while the recipe, data and folder are prepared
+        p = subprocess.Popen([sys.executable, "-m", "gridcnn", "fit", str(recipe), "--out", str(tmp_path / "run")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 130, err
+        assert "Traceback" not in err and err.count("Interrupted") == 1, err
+
+
+def test_check_takes_the_label_column_fit_takes(tmp_path):
+    rows = "".join(f"{i % 5},{(i * 7) % 5},{i % 2}\n" for i in range(40))
+    (tmp_path / "t.csv").write_text("a,b,label\n" + rows)
+    result = invoke("check", tmp_path / "t.csv")
+    assert result.exit_code in (0, 1), result.output
+    assert "Column 'label' holds the labels." in result.output
+
+
+def test_class_names_no_font_draws_are_reported(tmp_path):
+    from gridcnn.plots import label_fonts, plot_confusion
+
+    assert label_fonts(["cat", "dog", "Кошка"])[1] == []  # DejaVu Sans draws Latin and Cyrillic
+    families, undrawable = label_fonts(["猫", "犬"])
+    # Either an installed font draws them (and is used), or they are named so the run can say so.
+    assert undrawable == ["猫", "犬"] or len(families) > 1
+    assert plot_confusion([[1, 0], [0, 1]], ["猫", "犬"], tmp_path / "cm.png") == undrawable
+
+
 def test_debug_shows_the_traceback():
     result = runner.invoke(app, ["--debug", "fit", "missing.toml"])
     assert result.exit_code != 0 and isinstance(result.exception, gridcnn.GridCNNError)
