@@ -168,8 +168,9 @@ def explain_shape(shape, grid, n_features: int, name: str) -> str | None:
     fitted = [grid] if c > 1 else [(h, w)] if h > 1 else [(w,)]
     hints = {(w,): f"X[None] (shape (1, {w}))", (h, w): f"X[None] (shape (1, {h}, {w}))", grid: f"X[None] (shape (1, {c}, {h}, {w}))"}
     if shape in fitted:
+        # sklearn's own checks look for "Reshape your data" when 1-D X comes.
         return (f"X has shape {shape}: one grid without the batch axis? This {name} predicts a batch of grids; for "
-                f"one grid pass {hints[shape]}.")
+                f"one grid pass {hints[shape]}." + (" Reshape your data the same way." if len(shape) == 1 else ""))
     cells = int(np.prod(grid))
     if len(shape) >= 2 and shape[1] != n_features and int(np.prod(shape[1:])) == cells:
         layout = {cells: f"(n, {cells})", c: f"(n, {c}, {h}, {w})", h: f"(n, {h}, {w})"}.get(n_features, f"(n, {c}, {h}, {w})")
