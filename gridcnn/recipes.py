@@ -172,8 +172,7 @@ def parse_recipe(raw: dict, source: str = "<recipe>") -> Recipe:
             if key != "name" and key not in valid:
                 _fail(source, f"adapter.{key}", f"{cls.__name__} has no parameter {key!r}.{did_you_mean(key, valid)}")
         built = _try(source, "adapter", lambda: cls(**{k: v for k, v in adapter.items() if k != "name"}))
-        if hasattr(built, "_validate_parameters"):  # adapters check their values in fit; a recipe checks them now
-            _try(source, "adapter", built._validate_parameters)
+        _try(source, "adapter", built._validate_params)  # adapters check their values in fit; a recipe, now
 
     estimator = dict(raw.get("estimator", {}))
     valid = GridCNNClassifier().get_params(deep=False)

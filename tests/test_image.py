@@ -213,9 +213,10 @@ def test_skip_reports_files_and_drop_skipped_aligns_labels(image_files):
     paths = [image_files["corrupt.png"], image_files["rgb.png"], image_files["truncated.jpg"], image_files["rgb.bmp"]]
     y = np.array(["bad", "a", "bad", "b"])
     adapter = ImageGrid(on_error="skip")
-    grids = adapter.fit_transform(paths)
+    with pytest.warns(UserWarning, match="ImageGrid left out 2 of 4 inputs"):
+        grids = adapter.fit_transform(paths)
     assert grids.shape == (2, 3, 24, 20)
-    assert [(s["index"], s["path"]) for s in adapter.skipped_] == [(0, paths[0]), (2, paths[2])]
+    assert [(s["index"], s["input"]) for s in adapter.skipped_] == [(0, paths[0]), (2, paths[2])]
     assert adapter.skipped_[0]["reason"] == "cannot identify image file"
     assert adapter.drop_skipped(y).tolist() == ["a", "b"]
     assert adapter.drop_skipped(paths).tolist() == [paths[1], paths[3]]

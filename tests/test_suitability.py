@@ -335,7 +335,7 @@ def test_load_npy_and_npz(tmp_path):
     assert notes == ["Read X of shape (1797, 64) from d.npz and labels from labels."]
     with pytest.raises(GridCNNError, match="has no array 'lables'. Did you mean 'labels'?"):
         load_check_data(tmp_path / "d.npz", target="lables")
-    with pytest.raises(GridCNNError, match="--target names a CSV column or an .npz array"):
+    with pytest.raises(GridCNNError, match="target=.y. names a table column or an .npz array"):
         load_check_data(tmp_path / "x.npy", target="y")
 
 
@@ -344,7 +344,7 @@ def test_load_errors_say_what_to_do(tmp_path):
     with pytest.raises(GridCNNError, match="has no column 'specie'. Did you mean 'species'\\? Its columns: sepal, petal, species."):
         load_check_data(tmp_path / "t.csv", target="specie")
     (tmp_path / "t.parquet").write_text("")
-    with pytest.raises(GridCNNError, match="expected a .csv, .npy or .npz file, or a folder"):
+    with pytest.raises(GridCNNError, match="expected a .csv, .tsv, .npy or .npz file, or a folder"):
         load_check_data(tmp_path / "t.parquet")
     with pytest.raises(GridCNNError, match="does not exist"):
         load_check_data(tmp_path / "missing.csv")
