@@ -18,6 +18,7 @@ import torch
 from safetensors import numpy as st
 from sklearn.pipeline import Pipeline
 
+from ._pipeline import split_pipeline
 from .exceptions import GridCNNError
 
 FORMAT = "gridcnn-model"
@@ -55,8 +56,7 @@ def storable_params(est) -> dict:
 def _split_pipeline(obj):
     from .estimator import GridCNNClassifier
 
-    steps = [s for _, s in obj.steps] if isinstance(obj, Pipeline) else [obj]
-    *adapters, estimator = steps
+    adapters, estimator = split_pipeline(obj)
     if not isinstance(estimator, GridCNNClassifier):
         raise GridCNNError(f"save() takes a GridCNNClassifier or a Pipeline ending in one. Got {type(estimator).__name__}.")
     for a in adapters:

@@ -20,6 +20,7 @@ import tomli_w
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
+from ._pipeline import split_pipeline
 from ._registry import did_you_mean
 from .exceptions import GridCNNError
 
@@ -263,8 +264,7 @@ def at_most(X, y, n, seed):
 
 def recipe_from_pipeline(model, data: dict, output: dict | None = None) -> Recipe:
     """Write a fitted or unfitted model back as a recipe (keys are constructor arguments, so this is exact)."""
-    steps = [s for _, s in model.steps] if isinstance(model, Pipeline) else [model]
-    *adapters, est = steps
+    adapters, est = split_pipeline(model)
     adapter = None
     if adapters:
         (a,) = adapters
