@@ -330,6 +330,7 @@ def test_audio_folder_reads_class_folders_and_drops_bad_files(small_digits, tmp_
 # -- the whole pipeline -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_short_fit_recognises_held_out_voices_and_predicts_from_the_cli(small_digits, tmp_path):
     import json
 

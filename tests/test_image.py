@@ -370,6 +370,7 @@ def test_digits_are_sklearns_scaled_to_unit_range():
     np.testing.assert_array_equal(y, reference.target)
 
 
+@pytest.mark.slow
 def test_short_mnist_fit_reaches_97_percent(one_thread):
     # 8,000 digits, 3 epochs: about 98% on a random 2,000 of the official test set (97.5-99% by subset and seed).
     # A broken adapter (wrong axis order, unscaled values) or estimator lands far below 97%.
