@@ -27,7 +27,7 @@ from sklearn.utils.multiclass import type_of_target
 
 from .._registry import did_you_mean
 from ..exceptions import GridCNNError
-from ..persistence import jsonable
+from ..serialization import jsonable
 from ._model import ModelResult, model_test
 from ._stats import axis_similarity, locality_test
 from ._text import describe
