@@ -24,6 +24,8 @@ ADAPTERS: Registry = Registry("adapter")
 # Rows an adapter converts at a time: a memory-mapped .npy (np.load(..., mmap_mode="r")) is then read batch by
 # batch, and the float intermediates of a conversion never exceed one batch whatever the size of X.
 BATCH_ROWS = 4096
+#: File name endings the class-folder reader, ``gridcnn predict`` and the modality check treat as images.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 # What each modality's files are called, and which adapter reads them: the words of the "wrong modality" message.
 _MODALITY_WORDS = {"image": ("an image file", "ImageGrid ('image')"),
                    "audio": ("a sound file", "SpectrogramGrid ('spectrogram')")}
@@ -39,7 +41,6 @@ def file_modality(item) -> str | None:
     if not isinstance(item, (str, os.PathLike, np.str_)):
         return None
     from .._audio_io import AUDIO_EXTENSIONS
-    from .image import IMAGE_EXTENSIONS
 
     suffix = os.path.splitext(os.fspath(item))[1].lower()
     kind = "image" if suffix in IMAGE_EXTENSIONS else "audio" if suffix in AUDIO_EXTENSIONS else None

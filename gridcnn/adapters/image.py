@@ -11,10 +11,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..exceptions import GridCNNError
 from . import _base
-from ._base import ADAPTERS, GridAdapter
+from ._base import ADAPTERS, IMAGE_EXTENSIONS, GridAdapter  # noqa: F401  (IMAGE_EXTENSIONS: re-exported)
 
-#: File name endings the class-folder loader and ``gridcnn predict`` treat as images.
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 INTERPOLATIONS = {
     "nearest": Image.Resampling.NEAREST,
     "bilinear": Image.Resampling.BILINEAR,
