@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
-from sklearn.pipeline import Pipeline
 
 from . import persistence, plots
 from ._distributed import is_main
+from ._pipeline import split_pipeline
 from ._run_folder import RunFolder, claim_run_dir
 from .exceptions import GridCNNError
 from .recipes import Recipe, build_pipeline, load_split
@@ -45,18 +45,6 @@ def write_history(history: list[dict], path: Path) -> None:
     writer.writeheader()
     writer.writerows(history)
     write_tmp(path, text.getvalue().encode()).replace(path)
-
-
-def kept_labels(adapter, y, n_grids: int):
-    """The labels of the inputs an adapter with ``on_error="skip"`` turned into grids (all of them otherwise)."""
-    y = np.asarray(y)
-    if n_grids == len(y):
-        return y
-    if hasattr(adapter, "drop_skipped"):
-        return adapter.drop_skipped(y)
-    if getattr(adapter, "kept_", None) is not None and len(adapter.kept_) == len(y):
-        return y[np.asarray(adapter.kept_, dtype=bool)]
-    raise GridCNNError(f"{type(adapter).__name__} made {n_grids} grids of {len(y)} inputs and does not say which it kept.")
 
 
 def compute_metrics(y_true, y_pred, labels) -> dict:
@@ -138,17 +126,17 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
     if device:
         overrides["device"] = device
     model = build_pipeline(recipe, **overrides)
-    est = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    adapters, est = split_pipeline(model)
     stage("Turning data into grids")
     t = time.perf_counter()
-    if isinstance(model, Pipeline):
-        adapter = model.steps[0][1]
-        G_train = adapter.fit_transform(X_train, y_train)
-        y_train = kept_labels(adapter, y_train, len(G_train))
-        G_test = adapter.transform(X_test)
-        y_test = kept_labels(adapter, y_test, len(G_test))
-    else:
-        G_train, G_test = X_train, X_test
+    G_train, G_test = X_train, X_test
+    for adapter in adapters:  # a recipe has at most one; its inputs left out (on_error="skip") take their labels along
+        if device and "device" in adapter.get_params():
+            adapter.set_params(device=device)
+        G_train = adapter.fit_transform(G_train, y_train)
+        y_train = adapter.drop_skipped(y_train)
+        G_test = adapter.transform(G_test)
+        y_test = adapter.drop_skipped(y_test)
     timings["transform_s"] = time.perf_counter() - t
 
     def checkpoint(estimator, record):
@@ -193,5 +181,4 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
 def evaluate_model(model, X, y) -> dict:
     """Metrics of a loaded model (estimator or pipeline) on raw inputs X with labels y."""
     y_pred = model.predict(X)
-    classes = model.steps[-1][1].classes_ if isinstance(model, Pipeline) else model.classes_
-    return compute_metrics(np.asarray(y), y_pred, classes)
+    return compute_metrics(np.asarray(y), y_pred, split_pipeline(model)[1].classes_)

@@ -12,6 +12,7 @@ import socket
 
 import numpy as np
 import pytest
+import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from typer.testing import CliRunner
@@ -188,6 +189,8 @@ CASES = [
     ("NaN labels", lambda f: clf().fit(X8, np.where(np.arange(20) == 3, np.nan, Y8)), GridCNNError,
      "Input y contains NaN (missing labels) in 1 of 20 labels (first: row 3). Drop those rows"),
     ("length mismatch", lambda f: clf().fit(X8, Y8[:-1]), ValueError, "inconsistent numbers of samples: [20, 19]"),
+    ("no labels", lambda f: clf().fit(X8, None), GridCNNError,
+     "GridCNNClassifier requires y to be passed, but the target y is None."),
     ("grid too small", bad(kernel_size=9, padding=0), GridCNNError,
      "Grid 8x8 is too small for the convolution of block 1 (kernel 9x9, stride 1, padding 0)"),
     ("zero epochs", bad(max_epochs=0), GridCNNError,
@@ -206,6 +209,10 @@ CASES = [
     ("nested kernel_size", bad(kernel_size=[[3, 3, 3], 3]), GridCNNError,
      "kernel_size must be an int, an (h, w) pair, or a list with one of those per block"),
     ("misspelt pool", bad(pool="avrg"), GridCNNError, "Got 'avrg' instead. Did you mean 'avg'?"),
+    ("misspelt architecture", bad(architecture="lenet"), GridCNNError, "Did you mean 'lenet5'?"),
+    ("misspelt optimizer", bad(optimizer="adamm"), GridCNNError, "Did you mean 'adam'?"),
+    ("summary before fit", lambda f: GridCNNClassifier().summary(), GridCNNError,
+     "summary() before fit needs input_shape=(channels, height, width)."),
     ("misspelt precision", bad(precision="bf61"), GridCNNError, "Got 'bf61' instead. Did you mean 'bf16'?"),
     ("input_shape mismatch", lambda f: clf(input_shape=(7, 7)).fit(X8.reshape(20, 64), Y8), GridCNNError,
      "input_shape=(7, 7) does not fit rows of 64 values"),
@@ -322,6 +329,10 @@ CASES = [
     ("scalar in an .npz", ["check", "{tmp}/scalar.npz"], 2, "array 'X' in '{tmp}/scalar.npz' is a single value (5.0, shape ())"),
     ("too little data to check", ["check", "{tmp}/tiny.csv"], 2, "X has 3 samples; the check needs at least 10"),
 ]
+
+if not torch.cuda.is_available():
+    CASES.append(("unavailable device", bad(device="cuda"), GridCNNError,
+                  "device 'cuda' was asked for, but this machine has no CUDA GPU"))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
