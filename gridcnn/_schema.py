@@ -31,6 +31,7 @@ BLOCK_KEYS = {"filters", "kernel_size", "stride", "padding", "pool", "pool_size"
 ADAPTER_KEYS = {"name", "params", "state"}
 # Label dtypes a model file may name: bool, signed/unsigned ints, floats, fixed-width unicode. Never object.
 LABEL_KINDS = "biufU"
+GLOBAL_POOLS = ("max", "avg")  # the spec stores None for no global pool
 
 
 class _Bad(Exception):
@@ -192,7 +193,7 @@ def _size(value, key: str, *, full: bool = False, zero: bool = False) -> None:
 
 
 def _spec(spec):
-    from .backbone import ACTIVATIONS, GLOBAL_POOLS, POOLS, BackboneSpec
+    from .backbone import ACTIVATIONS, POOLS, BackboneSpec
 
     _keys(spec, "estimator.spec", SPEC_KEYS, SPEC_KEYS)
     branches = spec["branches"]

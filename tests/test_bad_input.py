@@ -138,6 +138,7 @@ def f(tmp_path, models, monkeypatch):
         copy_model(models["pipe"], tmp_path / f"cfg-{name}", change)
     copy_model(models["model"], tmp_path / "tampered", flip_weights=True)
     (tmp_path / "file").write_text("")
+    (tmp_path / "broken.wav").write_bytes(b"RIFF....WAVEfmt garbage")
     for run in ("fresh", "damaged", "locked"):  # run folders: no finished epoch; a damaged checkpoint; being written
         (tmp_path / run).mkdir()
         (tmp_path / run / "recipe.toml").write_text(RECIPE)
@@ -226,7 +227,7 @@ CASES = [
     ("misspelt image mode", lambda f: ImageGrid(mode="gray").fit(X8), GridCNNError, "Did you mean 'L'?"),
     ("corrupt image", lambda f: ImageGrid().fit([str(f["tmp"] / "pngs/a/broken.png")]), GridCNNError,
      "as an image: cannot identify image file"),
-    ("corrupt audio", lambda f: SpectrogramGrid().fit([str(f["tmp"] / "pngs/a/broken.png")]), GridCNNError,
+    ("corrupt audio", lambda f: SpectrogramGrid().fit([str(f["tmp"] / "broken.wav")]), GridCNNError,
      "cannot be used: it cannot be decoded"),
     ("resume from nothing", lambda f: clf().fit(X8, Y8, resume_from="no-such.safetensors"), GridCNNError,
      "No checkpoint at no-such.safetensors."),
