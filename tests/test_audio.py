@@ -188,7 +188,7 @@ def test_corrupt_file_names_the_file_and_the_problem(tmp_path):
     with pytest.raises(GridCNNError, match=(
         r"^Clip 1 \('.*bad\.wav'\) cannot be used: it cannot be decoded \(.+\)\. Fix: re-encode it as WAV, FLAC or "
         r"OGG \(librosa needs ffmpeg for most other formats\) or remove it, or pass on_error='skip' to leave such "
-        r"clips out\.$"
+        r"clips out \(in a recipe: on_error = \"skip\" under \[adapter\]\)\.$"
     )):
         SpectrogramGrid().fit([chirp(), bad])
 
