@@ -42,7 +42,7 @@ class _Bad(Exception):
         self.key = key
 
 
-def validate_config(config, arrays: dict, where) -> None:
+def validate_config(config, arrays: dict, where, estimator_class) -> None:
     """Check a parsed config.json (and the weights' ``arrays``) before anything is built from it.
 
     Parameters
@@ -53,6 +53,8 @@ def validate_config(config, arrays: dict, where) -> None:
         The tensors of ``model.safetensors`` (already checked against ``weights_sha256``).
     where : str or Path
         The config file, for the message.
+    estimator_class : type
+        GridCNNClassifier (passed in: this module imports nothing that imports it back).
 
     Raises
     ------
@@ -60,7 +62,7 @@ def validate_config(config, arrays: dict, where) -> None:
         Naming the first wrong key, what it holds and what was expected.
     """
     try:
-        _check(config, arrays)
+        _check(config, arrays, estimator_class)
     except _Bad as bad:
         raise GridCNNError(
             f"{where}: {bad.key}: {str(bad).rstrip('.')}. The config was changed or damaged after it was saved; restore it, or "
@@ -68,11 +70,11 @@ def validate_config(config, arrays: dict, where) -> None:
         ) from None
 
 
-def _check(config, arrays: dict) -> None:
+def _check(config, arrays: dict, estimator_class) -> None:
     _keys(config, "config", TOP_KEYS, TOP_KEYS)
     est = config["estimator"]
     _keys(est, "estimator", ESTIMATOR_KEYS, ESTIMATOR_KEYS)
-    params = _params(est["params"])
+    params = _params(est["params"], estimator_class)
     shape = _int_list(est["input_shape"], "estimator.input_shape", 3, 3, MAX_AXIS)
     if int(np.prod(shape, dtype=np.int64)) > MAX_CELLS:
         raise _Bad("estimator.input_shape", f"a grid of {shape} holds more than {MAX_CELLS:,} cells")
@@ -129,9 +131,7 @@ def _int_list(value, key: str, n_min: int, n_max: int, hi: int) -> list:
     return [_int(v, f"{key}[{i}]", 1, hi) for i, v in enumerate(value)]
 
 
-def _params(params) -> dict:
-    from .estimator import GridCNNClassifier
-
+def _params(params, GridCNNClassifier) -> dict:  # noqa: N803 (the class itself)
     valid = GridCNNClassifier().get_params(deep=False)
     if not isinstance(params, dict):
         raise _Bad("estimator.params", f"must be an object. Got {_kind(params)} instead")

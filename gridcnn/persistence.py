@@ -17,7 +17,8 @@ from ._pipeline import split_pipeline
 from ._training import resolve_device
 from .estimator import GridCNNClassifier
 from .exceptions import GridCNNError
-from .serialization import apply_estimator_config, read_model, write_model
+from ._schema import validate_config
+from .serialization import CONFIG, apply_estimator_config, read_model, write_model
 
 
 def _split_pipeline(obj):
@@ -71,6 +72,8 @@ def load(path, device: str = "auto"):
     from .adapters import ADAPTERS  # here: importing gridcnn need not import every adapter's dependencies
 
     path, config, arrays = read_model(path)
+    # Every key, and the weights' shapes, before anything is built from the file.
+    validate_config(config, arrays, path / CONFIG, GridCNNClassifier)
     cfg = config["estimator"]
     est = GridCNNClassifier(**cfg["params"])
     apply_estimator_config(est, cfg)

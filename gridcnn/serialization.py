@@ -3,7 +3,7 @@
 One place owns: the model folder's files (`write_model` / `read_model`), the JSON form of values (`jsonable`), of
 an estimator's parameters (`storable_params`) and of its fitted state (`estimator_config` /
 `apply_estimator_config`), the split of a nested state into a JSON tree and named tensors (`split_tensors` /
-`join_tensors`), and the check of a file's format and version (`check_format`), followed by `validate_config` before
+`join_tensors`), and the check of a file's format and version (`check_format`), followed by `gridcnn._schema` before
 anything is built from what was read. Nothing here imports the estimator, so the estimator, checkpoints and model
 files can all import this module.
 """
@@ -126,14 +126,6 @@ def check_format(doc, *, fmt: str, format_version: int, where, kind: str, contai
             f"{where} was written in {kind} format version {doc.get('format_version')!r} (gridcnn {written_by}); "
             f"this gridcnn reads version {format_version}. {advice}"
         )
-
-
-def validate_config(config: dict, arrays: dict, where) -> None:
-    """Check a model file's config (format-checked, weights hash-checked) against its schema, and against the
-    weights' shapes, before anything is built from it: see `gridcnn._schema`."""
-    from ._schema import validate_config as check
-
-    check(config, arrays, where)
 
 
 def write_tmp(path: Path, data: bytes, sync: bool = False) -> Path:
@@ -268,6 +260,4 @@ def read_model(path) -> tuple[Path, dict, dict]:
             f"{path / WEIGHTS} does not match its config (SHA-256 differs): the file was changed or damaged after "
             "it was saved. Save the model again."
         )
-    arrays = st.load(weights)
-    validate_config(config, arrays, path / CONFIG)  # every key, and the weights' shapes, before anything is built
-    return path, config, arrays
+    return path, config, st.load(weights)

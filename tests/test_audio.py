@@ -197,7 +197,8 @@ def test_corrupt_file_names_the_file_and_the_problem(tmp_path):
     "clip, message",
     [
         (np.zeros(0, np.float32), r"^Clip 1 \(a waveform\) cannot be used: it is empty \(0 samples\)\. Fix: remove "
-         r"it, or pass on_error='skip' to leave such clips out\.$"),
+         r"it, or pass on_error='skip' to leave such clips out \(in a recipe: on_error = \"skip\" under "
+         r"\[adapter\]\)\.$"),
         (np.array([0.0, np.nan]), r"^Clip 1 \(a waveform\) cannot be used: it contains NaN or infinite samples\."),
         ("missing.wav", r"^Clip 1 \('missing\.wav'\) cannot be used: no such file\. Fix: check the path"),
         ({"not": "audio"}, r"^Clip 1 \(a waveform\) cannot be used: it must be a file path or a waveform of "
