@@ -352,6 +352,32 @@ def recipes():
     console.print(table)
 
 
+# -- export and serve (issue 16): a trained model used outside Python -------------------------------------------
+
+
+@app.command()
+def export(
+    run_or_model: Path = typer.Argument(..., help="A run folder or a model folder."),
+    format_: str = typer.Option("onnx", "--format", help="Export format: onnx."),
+    out: Optional[Path] = typer.Option(None, "--out", help="The file to write (default RUN/model.onnx)."),
+):
+    """Write the model (its preprocessing included) as an ONNX graph, with a JSON sidecar beside it.
+
+    Example: gridcnn export runs/image-20261122-101500 --out mnist.onnx
+    """
+    from .export import check_format, export_onnx, require_onnx
+
+    with user_errors(USAGE):
+        check_format(format_)
+        require_onnx()
+        from .persistence import load
+
+        model = load(run_or_model, device="cpu")
+    with user_errors(DATA):
+        onnx_path, json_path = export_onnx(model, out or run_or_model / "model.onnx")
+    console.print(f"[green]Wrote[/] {escape(str(onnx_path))} and {escape(str(json_path))}", soft_wrap=True)
+
+
 def main() -> None:
     """Entry point of the ``gridcnn`` script and ``python -m gridcnn``."""
     app()
