@@ -378,6 +378,29 @@ def export(
     console.print(f"[green]Wrote[/] {escape(str(onnx_path))} and {escape(str(json_path))}", soft_wrap=True)
 
 
+@app.command()
+def serve(
+    run_or_model: Path = typer.Argument(..., help="A run folder or a model folder."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
+    max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", min=0.001, help="Largest request body (413 above)."),
+    max_inputs: int = typer.Option(64, "--max-inputs", min=1, help="Most inputs in one request."),
+):
+    """Serve the model: POST /predict, GET /health, GET /model, and a page at / to try it in a browser.
+
+    Example: gridcnn serve runs/image-20261122-101500 --port 8000
+    """
+    from .serve import create_app, require_serve
+
+    with user_errors(USAGE):
+        require_serve()
+        application = create_app(run_or_model, max_upload_mb=max_upload_mb, max_inputs=max_inputs)
+    import uvicorn
+
+    console.print(f"[bold]gridcnn serve[/] {escape(str(run_or_model))} on http://{host}:{port}", soft_wrap=True)
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
 def main() -> None:
     """Entry point of the ``gridcnn`` script and ``python -m gridcnn``."""
     app()
