@@ -176,11 +176,12 @@ class Predictor:
         stages = [("input", x)] + network.feature_maps(x)
         out = []
         for name, maps in stages:
+            channels = int(maps.shape[1])
             maps = maps[0, :MAX_MAPS].float().cpu().numpy()
             lo = maps.min(axis=(1, 2), keepdims=True)
             span = np.maximum(maps.max(axis=(1, 2), keepdims=True) - lo, 1e-12)
             scaled = np.round((maps - lo) / span * 255).astype(np.uint8)
-            out.append({"name": name, "shape": list(maps.shape), "maps": scaled.reshape(len(maps), -1).tolist()})
+            out.append({"name": name, "channels": channels, "shape": list(maps.shape), "maps": scaled.reshape(len(maps), -1).tolist()})
         return out
 
 

@@ -83,7 +83,8 @@ function showFeatureMaps(stages) {
     const box = document.createElement("div");
     box.className = "stage";
     const title = document.createElement("h3");
-    title.textContent = `${stage.name}: ${stage.shape[0]} map(s) of ${h} × ${w}`;
+    const shown = stage.shape[0] < stage.channels ? ` (the first ${stage.shape[0]})` : "";
+    title.textContent = `${stage.name}: ${stage.channels} map${stage.channels > 1 ? "s" : ""} of ${h} × ${w}${shown}`;
     const row = document.createElement("div");
     row.className = "row";
     const zoom = Math.max(1, Math.floor(96 / Math.max(h, w)));
