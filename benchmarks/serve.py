@@ -8,6 +8,7 @@
    ``predict_proba`` in torch against the exported ONNX graph in onnxruntime, same threads, same batches.
 
     python benchmarks/serve.py                          # trains a one-epoch model on 6,000 digits first (~30 s)
+                                                        # into runs/serve-benchmark-model, reused after
     python benchmarks/serve.py --run runs/image-...     # or use a trained MNIST run folder
     python benchmarks/serve.py --results-md benchmarks/RESULTS.md
 
@@ -115,6 +116,7 @@ async def load_test(url: str, digits: np.ndarray, clients: int, per_client: int,
     import httpx
 
     results = []  # (kind, latency s, ok)
+    failures = []  # what went wrong, for the report: errors must be 0
 
     async def client(c: int, http: httpx.AsyncClient):
         for kwargs, status, kind in requests(digits[c::clients], per_client, bad_every):
@@ -122,8 +124,11 @@ async def load_test(url: str, digits: np.ndarray, clients: int, per_client: int,
             try:
                 r = await http.post(url + "/predict", **kwargs)
                 ok = r.status_code == status and ("error" in r.json()) == (status != 200)
-            except (httpx.HTTPError, ValueError):
+                if not ok:
+                    failures.append(f"{kind}: expected {status}, got {r.status_code} {r.text[:200]}")
+            except (httpx.HTTPError, ValueError) as exc:
                 ok = False
+                failures.append(f"{kind}: {type(exc).__name__}: {exc}")
             results.append((kind, time.perf_counter() - t, ok))
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -136,7 +141,7 @@ async def load_test(url: str, digits: np.ndarray, clients: int, per_client: int,
     good = np.array([r[1] for r in results if r[0] == "good"])
     return {
         "clients": clients, "requests": len(results), "bad_requests": sum(r[0] != "good" for r in results),
-        "errors": sum(not r[2] for r in results), "wall_s": wall, "throughput_rps": len(results) / wall,
+        "errors": sum(not r[2] for r in results), "failures": failures[:10], "wall_s": wall, "throughput_rps": len(results) / wall,
         "p50_ms": 1000 * float(np.percentile(lat, 50)), "p99_ms": 1000 * float(np.percentile(lat, 99)),
         "good_p50_ms": 1000 * float(np.percentile(good, 50)), "good_p99_ms": 1000 * float(np.percentile(good, 99)),
     }
@@ -198,15 +203,18 @@ def report(results: dict) -> str:
         extra = f" (good only: p50 {r['good_p50_ms']:.1f} ms, p99 {r['good_p99_ms']:.1f} ms)" if r["bad_requests"] else ""
         lines.append(f"| {name} | {r['clients']} x {r['requests'] // r['clients']} | {r['throughput_rps']:.0f} req/s "
                      f"| {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms{extra} | {r['errors']} |")
-    inf = results["inference"]
-    lines += ["", f"### predict_proba on MNIST's {inf['rows']:,} test digits (uint8 pixels in, {inf['threads']} "
-              "threads each)", "", "| rows per call | torch (loaded pipeline) | onnxruntime (exported graph) | "
-              "ratio | max abs diff | same labels |", "|---|---|---|---|---|---|"]
-    for batch in (1024, 1):
-        b = inf[f"batch_{batch}"]
-        lines.append(f"| {batch} | {b['torch_rows_s']:,.0f} rows/s | {b['onnxruntime_rows_s']:,.0f} rows/s | "
-                     f"{b['onnxruntime_rows_s'] / b['torch_rows_s']:.2f}x | {b['max_abs_diff']:.1e} | "
-                     f"{b['same_labels']} |")
+    for name, r in results["load"].items():
+        lines += [f"- {name}, unexpected answer: {f}" for f in r["failures"]]
+    inf = results.get("inference")
+    if inf is not None:
+        lines += ["", f"### predict_proba on MNIST's {inf['rows']:,} test digits (uint8 pixels in, {inf['threads']} "
+                  "thread(s) each)", "", "| rows per call | torch (loaded pipeline) | onnxruntime (exported graph) | "
+                  "ratio | max abs diff | same labels |", "|---|---|---|---|---|---|"]
+        for batch in (1024, 1):
+            b = inf[f"batch_{batch}"]
+            lines.append(f"| {batch} | {b['torch_rows_s']:,.0f} rows/s | {b['onnxruntime_rows_s']:,.0f} rows/s | "
+                         f"{b['onnxruntime_rows_s'] / b['torch_rows_s']:.2f}x | {b['max_abs_diff']:.1e} | "
+                         f"{b['same_labels']} |")
     lines.append(END)
     return "\n".join(lines)
 
@@ -219,6 +227,7 @@ def main(argv=None) -> int:
     parser.add_argument("--bad-every", type=int, default=4, help="every Nth request of the mixed test is bad")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", os.cpu_count())),
                         help="torch and onnxruntime threads for the inference comparison")
+    parser.add_argument("--no-inference", action="store_true", help="the load test only")
     parser.add_argument("--out", type=Path, default=Path("runs/serve-benchmark.json"))
     parser.add_argument("--results-md", type=Path, help="replace this file's serve.py section with the results")
     args = parser.parse_args(argv)
@@ -226,8 +235,10 @@ def main(argv=None) -> int:
     from gridcnn.datasets import load_dataset
 
     digits = [png(x) for x in to_uint8(load_dataset("mnist", split="test")[0][:1000])]
+    run = args.run or Path("runs/serve-benchmark-model")
+    if args.run is None and not (run / "model" / "config.json").is_file():
+        train_model(run)  # kept, so a second run measures the same model
     with tempfile.TemporaryDirectory() as tmp:
-        run = args.run or train_model(Path(tmp))
         port = free_port()
         server = start_server(run, port, Path(tmp) / "server.log")
         try:
@@ -240,7 +251,11 @@ def main(argv=None) -> int:
         finally:
             server.terminate()
             server.wait(timeout=30)
-        results["inference"] = inference(run, args.threads)
+            if any(r["errors"] for r in results.get("load", {}).values()):
+                log = (Path(tmp) / "server.log").read_text()
+                print("\n".join(l for l in log.splitlines() if "INFO" not in l)[-4000:], file=sys.stderr)
+        if not args.no_inference:
+            results["inference"] = inference(run, args.threads)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     text = report(results)

@@ -365,16 +365,16 @@ def export(
 
     Example: gridcnn export runs/image-20261122-101500 --out mnist.onnx
     """
-    from .export import check_format, export_onnx, require_onnx
+    from .export import check_format, check_output, export_onnx, require_onnx
+    from .persistence import load
 
     with user_errors(USAGE):
         check_format(format_)
+        target = check_output(out or run_or_model / "model.onnx")
         require_onnx()
-        from .persistence import load
-
         model = load(run_or_model, device="cpu")
     with user_errors(DATA):
-        onnx_path, json_path = export_onnx(model, out or run_or_model / "model.onnx")
+        onnx_path, json_path = export_onnx(model, target)
     console.print(f"[green]Wrote[/] {escape(str(onnx_path))} and {escape(str(json_path))}", soft_wrap=True)
 
 

@@ -35,6 +35,15 @@ def check_format(name: str) -> str:
     return name
 
 
+def check_output(out) -> Path:
+    """``out`` as a Path when it names an .onnx file (the sidecar takes the same name with .json)."""
+    out = Path(out)
+    if out.suffix != ".onnx":
+        raise GridCNNError(f"The exported file must end in .onnx (its JSON sidecar takes the same name); got {out}. "
+                           "Pass --out NAME.onnx.")
+    return out
+
+
 def require_onnx():
     """Import onnx and onnxruntime, or say how to install them."""
     try:
@@ -95,6 +104,7 @@ def export_onnx(model, out, *, opset: int | None = None) -> tuple[Path, Path]:
         The files written. The graph was checked with onnxruntime against torch before they were written.
     """
     onnx, ort = require_onnx()
+    out = check_output(out)
     if isinstance(model, (str, Path)):
         from .persistence import load
 
@@ -128,9 +138,6 @@ def export_onnx(model, out, *, opset: int | None = None) -> tuple[Path, Path]:
     got = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {front.input_name: front.example})[0]
     if not np.allclose(got, expected, atol=1e-4):  # a guard against exporter bugs; the tests hold it to 1e-5
         raise RuntimeError(f"onnxruntime's output differs from torch's by {np.abs(got - expected).max():.3g}")
-    out = Path(out)
-    if out.suffix != ".onnx":
-        raise GridCNNError(f"The exported file must end in .onnx; got {out}. Pass --out model.onnx.")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
     json_path = out.with_suffix(".json")

@@ -197,6 +197,12 @@ CLI_CASES = [
     ("resume before an epoch", ["fit", "--resume", "{tmp}/fresh"], 2,
      "No checkpoint at {tmp}/fresh/checkpoint.safetensors. A run folder gets checkpoint.safetensors after its first"),
     ("damaged checkpoint", ["fit", "--resume", "{tmp}/damaged"], 2, "is not a readable gridcnn checkpoint"),
+    ("export a run without model", ["export", "{tmp}"], 2, "is not a gridcnn model folder: expected config.json"),
+    ("unknown export format", ["export", "{model}", "--format", "onx"], 2,
+     "Unknown export format 'onx'. Did you mean 'onnx'? Formats: onnx."),
+    ("export to a non-.onnx file", ["export", "{model}", "--out", "{tmp}/m.txt"], 2,
+     "The exported file must end in .onnx (its JSON sidecar takes the same name); got {tmp}/m.txt."),
+    ("serve a run without model", ["serve", "{tmp}"], 2, "is not a gridcnn model folder: expected config.json"),
 ]
 
 

@@ -35,34 +35,49 @@ def snapshot(folder):
 
 
 @pytest.fixture(scope="module")
-def served(request, image_run, audio_model, text_model):
-    """kind -> (client, the same model loaded for reference, good request, its expected labels)."""
-    out = {}
+def image_served(image_run):
+    """(client, the same model loaded for reference, a good request, its expected labels)."""
     images = digit_images()
     model = gridcnn.load(image_run)
-    out["image"] = (TestClient(create_app(image_run), raise_server_exceptions=False), model,
-                    {"files": [("files", (f"{i}.png", png(a), "image/png")) for i, a in enumerate(images)]},
-                    model.predict(images).tolist())
+    return (TestClient(create_app(image_run), raise_server_exceptions=False), model,
+            {"files": [("files", (f"{i}.png", png(a), "image/png")) for i, a in enumerate(images)]},
+            model.predict(images).tolist())
+
+
+@pytest.fixture(scope="module")
+def audio_served(audio_model):
     folder, paths, _ = audio_model
     model = gridcnn.load(folder)
     clips = paths[:4]
-    out["audio"] = (TestClient(create_app(folder), raise_server_exceptions=False), model,
-                    {"files": [("files", (p.split("/")[-1], open(p, "rb").read(), "audio/wav")) for p in clips]},
-                    model.predict(clips).tolist())
+    return (TestClient(create_app(folder), raise_server_exceptions=False), model,
+            {"files": [("files", (p.split("/")[-1], open(p, "rb").read(), "audio/wav")) for p in clips]},
+            model.predict(clips).tolist())
+
+
+@pytest.fixture(scope="module")
+def text_served(text_model):
     folder, texts, _ = text_model
     model = gridcnn.load(folder)
     sentences = ["the film was superb and funny .", "the film was dull and tedious, really", texts[3]]
-    out["text"] = (TestClient(create_app(folder), raise_server_exceptions=False), model,
-                   {"json": {"inputs": sentences}}, model.predict(sentences).tolist())
-    return out
+    return (TestClient(create_app(folder), raise_server_exceptions=False), model,
+            {"json": {"inputs": sentences}}, model.predict(sentences).tolist())
 
 
-KINDS = ["image", "audio", "text"]
+@pytest.fixture
+def served(request):
+    """kind -> the served model of that kind, built on first use (a fast-lane run never builds the text model)."""
+    return {"image": lambda: request.getfixturevalue("image_served"),
+            "audio": lambda: request.getfixturevalue("audio_served"),
+            "text": lambda: request.getfixturevalue("text_served")}
+
+
+# The text model reads MiniLM's 30,522 x 384 token table: the slow lane.
+KINDS = ["image", "audio", pytest.param("text", marks=pytest.mark.slow)]
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_health_model_and_page(served, kind):
-    client, model, _, _ = served[kind]
+    client, model, _, _ = served[kind]()
     assert client.get("/health").json() == {"status": "ok"}
     info = client.get("/model").json()
     est = model.steps[-1][1]
@@ -77,7 +92,7 @@ def test_health_model_and_page(served, kind):
 
 
 def test_model_of_a_run_folder_has_its_recipe_and_test_metrics(served, image_run):
-    info = served["image"][0].get("/model").json()
+    info = served["image"]()[0].get("/model").json()
     metrics = json.loads((image_run / "metrics.json").read_text())
     assert info["metrics"]["accuracy"] == metrics["accuracy"] and info["recipe"]["estimator"]["max_epochs"] == 4
     assert info["image_size"] == [8, 8] and info["image_mode"] == "L"
@@ -85,7 +100,7 @@ def test_model_of_a_run_folder_has_its_recipe_and_test_metrics(served, image_run
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_predict_answers_in_input_order_like_the_model(served, kind):
-    client, model, request, expected = served[kind]
+    client, model, request, expected = served[kind]()
     response = client.post("/predict", **request)
     assert response.status_code == 200, response.text
     predictions = response.json()["predictions"]
@@ -97,7 +112,7 @@ def test_predict_answers_in_input_order_like_the_model(served, kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_json_grids_work_for_any_model_and_feature_maps_come_per_block(served, kind):
-    client, model, _, _ = served[kind]
+    client, model, _, _ = served[kind]()
     est = model.steps[-1][1]
     grids = np.random.default_rng(0).standard_normal((2, *est.input_shape_)).astype(np.float32)
     response = client.post("/predict?feature_maps=true", json={"inputs": grids.tolist()})
@@ -155,7 +170,7 @@ EXPECTED = {  # (status, words in the message); by kind where the answer differs
 @pytest.mark.parametrize("case", list(BAD))
 @pytest.mark.parametrize("kind", KINDS)
 def test_bad_requests_get_4xx_json_that_says_what_was_expected(served, kind, case):
-    client, _, good, expected_labels = served[kind]
+    client, _, good, expected_labels = served[kind]()
     status, words = EXPECTED[case].get(kind, EXPECTED[case].get("*"))
     response = client.post("/predict", **BAD[case](kind))
     assert response.status_code == status, response.text
@@ -213,7 +228,7 @@ def test_inference_runs_off_the_event_loop(image_run, monkeypatch):
 def test_the_server_never_writes_into_the_run_folder(image_run, served):
     before = snapshot(image_run)
     client = TestClient(create_app(image_run), raise_server_exceptions=False)
-    client.post("/predict", **served["image"][2])
+    client.post("/predict", **served["image"]()[2])
     client.post("/predict", files=[("files", ("bad.png", b"nope", "image/png"))])
     client.get("/model")
     assert snapshot(image_run) == before
