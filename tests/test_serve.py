@@ -246,3 +246,36 @@ def test_serve_without_the_extra_says_what_to_install(image_run, monkeypatch):
     assert result.exit_code == 2
     assert "needs the packages fastapi, uvicorn and python-multipart (uvicorn is missing)" in result.output
     assert "pip install 'gridcnn[serve]'" in result.output
+
+
+def test_gridcnn_serve_runs_uvicorn_on_the_given_port(image_run, tmp_path):
+    """The command itself, as a user starts it: a process on 127.0.0.1 that answers, then stops when told to."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (tmp_path / "server.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "gridcnn", "serve", str(image_run), "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline, health = time.monotonic() + 60, None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert health is not None and health.json() == {"status": "ok"}, (tmp_path / "server.log").read_text()
+        response = httpx.post(f"http://127.0.0.1:{port}/predict", json={"inputs": [np.zeros((8, 8)).tolist()]})
+        assert response.status_code == 200 and len(response.json()["predictions"]) == 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert f"on http://127.0.0.1:{port}" in (tmp_path / "server.log").read_text()
