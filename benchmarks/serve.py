@@ -141,7 +141,8 @@ async def load_test(url: str, digits: np.ndarray, clients: int, per_client: int,
     good = np.array([r[1] for r in results if r[0] == "good"])
     return {
         "clients": clients, "requests": len(results), "bad_requests": sum(r[0] != "good" for r in results),
-        "errors": sum(not r[2] for r in results), "failures": failures[:10], "wall_s": wall, "throughput_rps": len(results) / wall,
+        "errors": sum(not r[2] for r in results), "failures": failures[:10], "wall_s": wall,
+        "throughput_rps": len(results) / wall,
         "p50_ms": 1000 * float(np.percentile(lat, 50)), "p99_ms": 1000 * float(np.percentile(lat, 99)),
         "good_p50_ms": 1000 * float(np.percentile(good, 50)), "good_p99_ms": 1000 * float(np.percentile(good, 99)),
     }
@@ -200,7 +201,8 @@ def report(results: dict) -> str:
              "### Load test: `gridcnn serve` on 127.0.0.1, one PNG digit per request", "",
              "| mix | clients x requests | throughput | p50 | p99 | errors |", "|---|---|---|---|---|---|"]
     for name, r in results["load"].items():
-        extra = f" (good only: p50 {r['good_p50_ms']:.1f} ms, p99 {r['good_p99_ms']:.1f} ms)" if r["bad_requests"] else ""
+        extra = (f" (good only: p50 {r['good_p50_ms']:.1f} ms, p99 {r['good_p99_ms']:.1f} ms)"
+                 if r["bad_requests"] else "")
         lines.append(f"| {name} | {r['clients']} x {r['requests'] // r['clients']} | {r['throughput_rps']:.0f} req/s "
                      f"| {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms{extra} | {r['errors']} |")
     for name, r in results["load"].items():

@@ -221,7 +221,8 @@ def grid(input_shape) -> Frontend:
     shape = [int(v) for v in input_shape]
     example = np.random.default_rng(0).standard_normal((2, *shape)).astype(np.float32)
     return Frontend(nn.Identity(), "grid", "float32", ["batch", *shape], example,
-                    [f"shape the inputs as the grids the model was trained on: float32 (n, {', '.join(map(str, shape))})"],
+                    [f"shape the inputs as the grids the model was trained on: float32 (n, {', '.join(map(str, shape))})"
+                     ],
                     [])
 
 

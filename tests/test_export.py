@@ -113,7 +113,8 @@ def test_text_graph_looks_up_tokens_from_the_shipped_tokenizer(text_model, tmp_p
     model = gridcnn.load(folder)
     max_tokens = model.steps[0][1].max_tokens_
     tokenizer = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))  # truncates to max_tokens, never pads
-    new = ["the film was " * 20 + "superb","the film was superb and funny .", "the film was dull and tedious, really", "awful"] + texts[:20]
+    new = ["the film was " * 20 + "superb", "the film was superb and funny .", "the film was dull and tedious, really",
+           "awful", *texts[:20]]
     ids = [tokenizer.encode(t).ids for t in new]
     assert len(ids[0]) == max_tokens and ids[0][-1] == 102  # cut to max_tokens with [SEP] last, as the adapter does
     batch = np.full((len(ids), max(map(len, ids))), -1, dtype=np.int64)

@@ -1,4 +1,4 @@
-"""gridcnn serve through FastAPI's TestClient: the API and its bad-request matrix for an image, a sound and a text model."""
+"""gridcnn serve through FastAPI's TestClient: the API and its bad-request matrix for image, sound and text models."""
 
 import asyncio
 import io
@@ -151,7 +151,8 @@ BAD = {
     "empty text": lambda k: dict(json={"inputs": ["  "]}),
 }
 EXPECTED = {  # (status, words in the message); by kind where the answer differs
-    "no file": {"text": (415, "it cannot read uploaded files"), "*": (400, "send each file in a multipart field named 'files'")},
+    "no file": {"text": (415, "it cannot read uploaded files"),
+                "*": (400, "send each file in a multipart field named 'files'")},
     "empty file": {"text": (415, "it cannot read uploaded files"), "*": (400, "File 'empty.bin' is empty")},
     "corrupt file": {"text": (415, "it cannot read uploaded files"), "image": (400, "'bad.bin' is not an image"),
                      "audio": (400, "'bad.bin' is not a sound file")},

@@ -181,7 +181,8 @@ class Predictor:
             lo = maps.min(axis=(1, 2), keepdims=True)
             span = np.maximum(maps.max(axis=(1, 2), keepdims=True) - lo, 1e-12)
             scaled = np.round((maps - lo) / span * 255).astype(np.uint8)
-            out.append({"name": name, "channels": channels, "shape": list(maps.shape), "maps": scaled.reshape(len(maps), -1).tolist()})
+            out.append({"name": name, "channels": channels, "shape": list(maps.shape),
+                        "maps": scaled.reshape(len(maps), -1).tolist()})
         return out
 
 

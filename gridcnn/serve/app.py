@@ -116,6 +116,7 @@ async def _read_inputs(request: Request, predictor: Predictor, max_inputs: int):
             raise RequestError("\"inputs\" is empty. Send at least one input.")
         _check_count(len(body["inputs"]), max_inputs)
         return await run_in_threadpool(predictor.from_json, body["inputs"])
+    await request.body()  # read it all (up to the size limit), so the connection stays usable for the next request
     raise RequestError(
         f"POST /predict takes multipart/form-data (files in the field 'files') or application/json "
         f"({{\"inputs\": [...]}}); got {content_type or 'no content type'}.", 415)
