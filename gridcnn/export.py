@@ -159,7 +159,7 @@ def _plain_convolutions(network: torch.nn.Module) -> None:
 
 def describe(model, front: frontends.Frontend, opset: int) -> dict:
     """The sidecar: classes, grid shape, the graph's input and output, and the preprocessing on each side."""
-    from .persistence import jsonable
+    from .serialization import jsonable
 
     adapter, est = parts(model)
     return jsonable({
