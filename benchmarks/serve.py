@@ -74,11 +74,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(run: Path, port: int, log: Path) -> subprocess.Popen:
+def start_server(run: Path, port: int, log: Path, *options: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     # The access log goes to a file: a pipe nobody reads would fill up and stall the server.
     proc = subprocess.Popen([sys.executable, "-m", "gridcnn", "serve", str(run), "--host", "127.0.0.1",
-                             "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+                             "--port", str(port), *options], env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     import httpx
 
     deadline = time.monotonic() + 120
@@ -240,22 +240,22 @@ def main(argv=None) -> int:
     run = args.run or Path("runs/serve-benchmark-model")
     if args.run is None and not (run / "model" / "config.json").is_file():
         train_model(run)  # kept, so a second run measures the same model
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        server = start_server(run, port, Path(tmp) / "server.log")
-        try:
-            url = f"http://127.0.0.1:{port}"
-            results["load"] = {
-                "good requests only": asyncio.run(load_test(url, digits, args.clients, args.requests, 0)),
-                f"1 in {args.bad_every} bad": asyncio.run(load_test(url, digits, args.clients, args.requests,
-                                                                     args.bad_every)),
-            }
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-            if any(r["errors"] for r in results.get("load", {}).values()):
-                log = (Path(tmp) / "server.log").read_text()
-                print("\n".join(l for l in log.splitlines() if "INFO" not in l)[-4000:], file=sys.stderr)
+    results["load"] = {}
+    mixes = [("good requests only", 0, ()), (f"1 in {args.bad_every} bad", args.bad_every, ()),
+             ("good requests only, --batching", 0, ("--batching",))]
+    for name, bad_every, options in mixes:
+        with tempfile.TemporaryDirectory() as tmp:
+            port = free_port()
+            server = start_server(run, port, Path(tmp) / "server.log", *options)
+            try:
+                results["load"][name] = asyncio.run(load_test(f"http://127.0.0.1:{port}", digits, args.clients,
+                                                              args.requests, bad_every))
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
+                if results["load"].get(name, {}).get("errors", 1):
+                    log = (Path(tmp) / "server.log").read_text()
+                    print("\n".join(l for l in log.splitlines() if "INFO" not in l)[-4000:], file=sys.stderr)
         if not args.no_inference:
             results["inference"] = inference(run, args.threads)
     args.out.parent.mkdir(parents=True, exist_ok=True)

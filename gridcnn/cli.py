@@ -385,6 +385,8 @@ def serve(
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
     max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", min=0.001, help="Largest request body (413 above)."),
     max_inputs: int = typer.Option(64, "--max-inputs", min=1, help="Most inputs in one request."),
+    batching: bool = typer.Option(False, "--batching/--no-batching",
+                                  help="Run requests that arrive while the network is busy as one batch."),
 ):
     """Serve the model: POST /predict, GET /health, GET /model, and a page at / to try it in a browser.
 
@@ -394,7 +396,8 @@ def serve(
 
     with user_errors(USAGE):
         require_serve()
-        application = create_app(run_or_model, max_upload_mb=max_upload_mb, max_inputs=max_inputs)
+        application = create_app(run_or_model, max_upload_mb=max_upload_mb, max_inputs=max_inputs,
+                                 batching=batching)
     import uvicorn
 
     console.print(f"[bold]gridcnn serve[/] {escape(str(run_or_model))} on http://{host}:{port}", soft_wrap=True)

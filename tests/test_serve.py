@@ -280,3 +280,35 @@ def test_gridcnn_serve_runs_uvicorn_on_the_given_port(image_run, tmp_path):
         proc.terminate()
         proc.wait(timeout=30)
     assert f"on http://127.0.0.1:{port}" in (tmp_path / "server.log").read_text()
+
+
+def test_batching_answers_concurrent_requests_as_alone_in_fewer_passes(image_run, monkeypatch):
+    import httpx
+
+    app = create_app(image_run, batching=True)
+    est = app.state.predictor.estimator
+    original, calls = est.predict_proba, []
+
+    def counting(grids):
+        calls.append(len(grids))
+        return original(grids)
+
+    monkeypatch.setattr(est, "predict_proba", counting)
+    images = digit_images(16)
+
+    async def main():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            answers = await asyncio.gather(*(
+                client.post("/predict", files=[("files", (f"{i}.png", png(a), "image/png"))])
+                for i, a in enumerate(images)))
+            bad = await client.post("/predict", files=[("files", ("x.png", b"not a png", "image/png"))])
+        return answers, bad
+
+    answers, bad = asyncio.run(main())
+    expected = gridcnn.load(image_run).predict_proba(images)
+    for answer, p in zip(answers, expected):
+        got = answer.json()["predictions"][0]["probabilities"]
+        np.testing.assert_allclose([got[str(c)] for c in range(10)], p, atol=1e-6)
+    assert sum(calls) == 16 and len(calls) < 16  # some requests shared a pass through the network
+    assert bad.status_code == 400 and "'x.png' is not an image" in bad.json()["error"]

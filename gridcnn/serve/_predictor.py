@@ -152,21 +152,24 @@ class Predictor:
 
     def predict(self, X, feature_maps: bool = False) -> dict:
         """``{"predictions": [...]}`` for the inputs ``X`` (and the first input's feature maps when asked)."""
+        grids = self.grids(X)
+        out = self.answer(self.estimator.predict_proba(grids))
+        if feature_maps:
+            out["feature_maps"] = self.feature_maps(np.asarray(grids[:1], dtype=np.float32))
+        return out
+
+    def grids(self, X) -> np.ndarray:
+        """The grids the network reads: the adapter's output, or ``X`` when it holds grids already."""
         if isinstance(X, np.ndarray) and X.dtype == np.float32 and X.shape[1:] == self.grid_shape:
-            grids = X  # grids already: the adapter's input kind is not theirs
-        elif self.adapter is not None:
-            grids = self.adapter.transform(X)
-        else:
-            grids = X
-        proba = self.estimator.predict_proba(grids)
-        out = {"predictions": [
+            return X  # grids sent as JSON: the adapter's input kind is not theirs
+        return self.adapter.transform(X) if self.adapter is not None else X
+
+    def answer(self, proba: np.ndarray) -> dict:
+        return {"predictions": [
             {"label": self.classes[int(p.argmax())],
              "probabilities": {str(c): round(float(v), 6) for c, v in zip(self.classes, p)}}
             for p in proba
         ]}
-        if feature_maps:
-            out["feature_maps"] = self.feature_maps(np.asarray(grids[:1], dtype=np.float32))
-        return out
 
     def feature_maps(self, grid: np.ndarray) -> list[dict]:
         """The input grid and each block's first maps, each scaled to 0-255 on its own, row by row."""

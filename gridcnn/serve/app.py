@@ -19,13 +19,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from ..exceptions import GridCNNError
+from ._batcher import Batcher
 from ._limits import BodyLimit
 from ._predictor import Predictor, RequestError
 
 STATIC = Path(__file__).parent / "static"
 
 
-def create_app(model, *, max_upload_mb: float = 10.0, max_inputs: int = 64) -> FastAPI:
+def create_app(model, *, max_upload_mb: float = 10.0, max_inputs: int = 64, batching: bool = False) -> FastAPI:
     """The FastAPI app serving ``model``.
 
     Parameters
@@ -37,6 +38,8 @@ def create_app(model, *, max_upload_mb: float = 10.0, max_inputs: int = 64) -> F
         Largest request body accepted; a larger one is answered 413.
     max_inputs : int, default=64
         Most inputs (files or JSON items) in one request.
+    batching : bool, default=False
+        Run requests that arrive while the network is busy through it together (see ``_batcher``).
 
     Returns
     -------
@@ -50,6 +53,7 @@ def create_app(model, *, max_upload_mb: float = 10.0, max_inputs: int = 64) -> F
         run_dir = Path(model)
         model = load(run_dir)
     predictor = Predictor(model, run_dir)
+    batcher = Batcher(predictor) if batching else None
     app = FastAPI(title="gridcnn", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.predictor = predictor
     app.add_middleware(BodyLimit, max_mb=max_upload_mb)
@@ -77,6 +81,8 @@ def create_app(model, *, max_upload_mb: float = 10.0, max_inputs: int = 64) -> F
     @app.post("/predict")
     async def predict(request: Request, feature_maps: bool = False):
         X = await _read_inputs(request, predictor, max_inputs)
+        if batcher is not None and not feature_maps:
+            return await batcher.predict(X)
         return await run_in_threadpool(predictor.predict, X, feature_maps)
 
     @app.get("/", include_in_schema=False)
