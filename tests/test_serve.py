@@ -191,6 +191,16 @@ def test_upload_over_the_size_limit_gets_413(image_run):
     assert small.status_code == 200
 
 
+def test_too_many_files_and_a_malformed_multipart_body(served):
+    client, _, good, _ = served["image"]()
+    many = [("files", (f"{i}.png", png(digit_images(1)[0]), "image/png")) for i in range(70)]
+    response = client.post("/predict", files=many)
+    assert response.status_code == 413 and "this server takes at most 64" in response.json()["error"]
+    broken = client.post("/predict", content=b"--xyz\r\nnot a part", headers={
+        "content-type": "multipart/form-data; boundary=xyz"})
+    assert broken.status_code == 400 and set(broken.json()) == {"error"}
+
+
 def test_a_failure_inside_is_logged_and_answered_500_without_internals(image_run, caplog, monkeypatch):
     app = create_app(image_run)
 

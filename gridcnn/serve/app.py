@@ -101,6 +101,9 @@ async def _read_inputs(request: Request, predictor: Predictor, max_inputs: int):
         try:
             form = await request.form(max_files=max_inputs + 1, max_fields=max_inputs + 1)
         except HTTPException as exc:  # starlette's multipart parser: malformed body, too many parts
+            if "Too many" in str(exc.detail):
+                raise RequestError(f"More than {max_inputs} inputs in one request; this server takes at most "
+                                   f"{max_inputs}. Split the request.", 413) from None
             raise RequestError(f"Could not read the multipart body: {exc.detail}.") from None
         uploads = [f for f in form.getlist("files") if hasattr(f, "read")]
         if not uploads:
