@@ -10,23 +10,28 @@ import numpy as np
 import torch
 
 from ._distributed import sync_buffers
-from ._training import data_device, evaluate, steps_per_epoch, train_epoch
+from ._training import ArraySource, data_device, evaluate, steps_per_epoch, train_epoch
 from .checkpoint import TrainingState, save_checkpoint
 
 
 def run_epochs(est, X, y, X_val, y_val, state: TrainingState, data, rank: int = 0, world_size: int = 1) -> None:
     """Train ``est.model_`` until ``state`` says the fit is finished, recording each epoch in ``est.history_``.
 
+    X and X_val are arrays (with labels y, y_val), or data sources that carry their labels (a stream of files).
+
     After each epoch: the record, a checkpoint (rank 0, when ``est.checkpoint`` is set), the progress bar, the
     callbacks. Ctrl-C, a NaN loss or any error restores the last finished epoch's weights and re-raises; at the end,
     early stopping's best weights are restored.
     """
     dev = est.device_
-    # Data that fits stays on the device for the whole fit; otherwise it stays put and batches travel.
-    home = data_device(X.nbytes + (0 if X_val is None else X_val.nbytes), dev)
-    Xt, yt = torch.from_numpy(X).to(home), torch.from_numpy(np.asarray(y, dtype=np.int64)).to(home)
-    if X_val is not None:
-        Xv, yv = torch.from_numpy(X_val).to(home), torch.from_numpy(np.asarray(y_val, dtype=np.int64)).to(home)
+    train, valid = X, X_val
+    if isinstance(X, np.ndarray):
+        # Data that fits stays on the device for the whole fit; otherwise it stays put and batches travel.
+        home = data_device(X.nbytes + (0 if X_val is None else X_val.nbytes), dev)
+        train = ArraySource(torch.from_numpy(X).to(home), torch.from_numpy(np.asarray(y, dtype=np.int64)).to(home))
+        if X_val is not None:
+            valid = ArraySource(torch.from_numpy(X_val).to(home),
+                                torch.from_numpy(np.asarray(y_val, dtype=np.int64)).to(home))
     net = est.model_
     if world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -39,7 +44,7 @@ def run_epochs(est, X, y, X_val, y_val, state: TrainingState, data, rank: int = 
     if est.verbose and rank == 0:
         from ._progress import FitProgress
 
-        steps = steps_per_epoch(len(Xt), est.batch_size, world_size)
+        steps = steps_per_epoch(len(train), est.batch_size, world_size)
         progress = FitProgress(state.epochs, steps, done=state.done).__enter__()
     last_good = copy.deepcopy(est.model_.state_dict())
     try:
@@ -52,15 +57,15 @@ def run_epochs(est, X, y, X_val, y_val, state: TrainingState, data, rank: int = 
             epoch_seed = state.seed + 1_000_003 * (est.n_iter_ + 1)
             gen = torch.Generator().manual_seed(epoch_seed)
             torch.manual_seed(epoch_seed + rank)
-            loss, acc = train_epoch(net, Xt, yt, est.optimizer_, state.scheduler, est.batch_size, gen, on_batch,
+            loss, acc = train_epoch(net, train, est.optimizer_, state.scheduler, est.batch_size, gen, on_batch,
                                     shift=est.augment_shift, precision=est.precision, scaler=state.scaler,
                                     rank=rank, world_size=world_size)
             sync_buffers(est.model_)
             record = {"epoch": est.n_iter_ + 1, "train_loss": loss, "train_accuracy": acc,
                       "lr": est.optimizer_.param_groups[0]["lr"]}
-            if X_val is not None:
+            if valid is not None:
                 record["valid_loss"], record["valid_accuracy"] = evaluate(
-                    est.model_, Xv, yv, 1024, est.precision, rank, world_size)
+                    est.model_, valid, 1024, est.precision, rank, world_size)
             record["time"] = time.perf_counter() - t0
             est.history_.append(record)
             est.n_iter_ += 1

@@ -44,3 +44,31 @@ class FitProgress:
         self._progress.update(
             self._task, loss=f"{record['train_loss']:.4f}", val="-" if val is None else f"{val:.4f}"
         )
+
+
+class decode_progress:
+    """A bar over the files of the first decoding pass (a grid cache being built); does nothing when disabled.
+
+    Used as ``with decode_progress(n, "Decoding") as bar: bar(k)`` after each k files.
+    """
+
+    def __init__(self, total: int, description: str, enabled: bool = True):
+        self.total, self.description, self.enabled = total, description, enabled
+        self._progress = self._task = None
+
+    def __enter__(self):
+        if self.enabled:
+            self._progress = Progress(
+                TextColumn(f"[bold]{self.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("ETA"), TimeRemainingColumn(), transient=False,
+            ).__enter__()
+            self._task = self._progress.add_task("decode", total=self.total)
+        return self
+
+    def __call__(self, done: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, advance=done)
+
+    def __exit__(self, *exc):
+        if self._progress is not None:
+            self._progress.__exit__(*exc)

@@ -92,29 +92,47 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype is not None)
 
 
-def train_epoch(model, X, y, optimizer, scheduler, batch_size: int, generator: torch.Generator, on_batch=None, *,
+class ArraySource:
+    """Training rows held as tensors (on the device when they fit there): a batch is taken by indexing.
+
+    The loop's data source for in-memory data; `gridcnn.streaming.StreamSource` is the one for files. Both give
+    ``len()`` and ``epoch(order, batch_size)``, which yields ``(grids, labels)`` batch by batch in ``order``.
+    """
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor):
+        self.X, self.y = X, y
+
+    def __len__(self) -> int:
+        return self.X.shape[0]
+
+    def epoch(self, order: torch.Tensor, batch_size: int):
+        order = order.to(self.X.device)
+        for start in range(0, order.numel(), batch_size):
+            idx = order[start : start + batch_size]
+            yield self.X[idx], self.y[idx]
+
+
+def train_epoch(model, source, optimizer, scheduler, batch_size: int, generator: torch.Generator, on_batch=None, *,
                 shift: int = 0, precision: str = "32", scaler=None, rank: int = 0, world_size: int = 1):
-    """One pass over shuffled mini-batches taken by tensor indexing; returns (mean loss, accuracy) on the batches.
+    """One pass over shuffled mini-batches of ``source`` (an `ArraySource` or a stream); returns (mean loss,
+    accuracy) on the batches.
 
     With several processes (``world_size`` > 1) every rank draws the same permutation, trains on its shard of it and
     takes its share of each global batch of ``batch_size`` rows; DDP averages the gradients, so one step sees the same
     number of rows as in a single process. Loss and accuracy are summed over the ranks.
     """
     model.train()
-    order = torch.randperm(X.shape[0], generator=generator)
+    order = torch.randperm(len(source), generator=generator)
     if world_size > 1:
         order = shard(order, rank, world_size)
         batch_size = -(-batch_size // world_size)
         # Each rank its own augmentation draws: the shared generator would shift every rank's rows alike.
         generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=generator)) + rank)
     device = next(model.parameters()).device  # X may stay in CPU memory when it does not fit on the GPU
-    order = order.to(X.device)
-    n = order.numel()
     sums = torch.zeros(3, device=device)  # loss x rows, correct, rows
     loss_fn = nn.CrossEntropyLoss()
-    for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
-        xb, yb = X[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
+    for step, (xb, yb) in enumerate(source.epoch(order, batch_size), 1):
+        xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
         if shift:
             xb = random_shift(xb, shift, generator)
         with autocast(device, precision):
@@ -131,11 +149,11 @@ def train_epoch(model, X, y, optimizer, scheduler, batch_size: int, generator: t
         if scheduler is not None:
             scheduler.step()
         # Summed on the device: a .item() per batch would force a sync and slow GPU training.
-        sums[0] += loss.detach().float() * len(idx)
+        sums[0] += loss.detach().float() * len(yb)
         sums[1] += (logits.argmax(1) == yb).sum()
-        sums[2] += len(idx)
+        sums[2] += len(yb)
         if on_batch is not None:
-            on_batch(start // batch_size + 1)
+            on_batch(step)
     total_loss, correct, rows = all_reduce_sum(sums).tolist()
     loss = total_loss / rows
     if not np.isfinite(loss):
@@ -161,20 +179,21 @@ def predict_logits(model, batches, n: int, device: torch.device, precision: str 
             out = torch.empty((n, logits.shape[1]))
         out[start : start + len(logits)] = logits
         start += len(logits)
-    return out if out is not None else torch.empty(0)
+    # Fewer than n rows came when a stream skipped unreadable files (on_error="skip").
+    return out[:start] if out is not None else torch.empty(0)
 
 
 @torch.no_grad()
-def evaluate(model, X, y, batch_size: int, precision: str = "32", rank: int = 0, world_size: int = 1):
-    """Mean cross-entropy and accuracy of ``model`` on tensors X, y, summed over the ranks' shards."""
+def evaluate(model, source, batch_size: int, precision: str = "32", rank: int = 0, world_size: int = 1):
+    """Mean cross-entropy and accuracy of ``model`` on a data source's rows, summed over the ranks' shards
+    (rank r takes rows r, r + world_size, ...)."""
     model.eval()
     device = next(model.parameters()).device
-    X, y = X[rank::world_size], y[rank::world_size]
     sums = torch.zeros(3, dtype=torch.float64)  # loss, correct, rows
-    for start in range(0, X.shape[0], batch_size):
+    for xb, yb in source.epoch(torch.arange(rank, len(source), world_size), batch_size):
         with autocast(device, precision):
-            logits = model(X[start : start + batch_size].to(device)).float()
-        yb = y[start : start + batch_size].to(device)
+            logits = model(xb.to(device)).float()
+        yb = yb.to(device)
         sums[0] += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
         sums[1] += int((logits.argmax(1) == yb).sum())
         sums[2] += len(yb)

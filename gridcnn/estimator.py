@@ -23,6 +23,7 @@ from ._training import make_optimizer, make_scheduler, predict_logits, resolve_d
 from .backbone import ACTIVATIONS, POOLS, PRESETS, resolve_spec
 from .checkpoint import TrainingState, check_checkpoint_path, check_resumable, data_fingerprint, restore
 from .exceptions import GridCNNError
+from .streaming import StreamedGrids, StreamSource
 
 _POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 _FRACTION = Interval(Real, 0, 1, closed="left")
@@ -439,9 +440,38 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             self.input_shape_ = tuple(int(v) for v in shape)
         return X if y is None else (X, y)
 
+    def _stream_grids(self, X, y, *, reset: bool, rank: int, world_size: int):
+        """Prepare a `StreamedGrids` for training (grid shape; the cache, built on its first use) and return the
+        labels of its rows (files its cache build skipped are dropped with their labels)."""
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(X):
+            raise GridCNNError(
+                f"y must hold one label per file of the StreamedGrids: it has {len(X)} files and y has shape "
+                f"{y.shape}. Pass the labels that go with its paths, in the same order."
+            )
+        if world_size > 1:  # a cache build under torchrun splits the files between the ranks
+            ensure_process_group(self.device_ if not reset else resolve_device(self.device))
+        X.prepare(rank, world_size)
+        grid = tuple(X.grid_shape_)
+        if not reset:
+            self._check_grid((len(X), *grid), self.input_shape_)
+        elif self.input_shape is not None and tuple(int(v) for v in self.input_shape) not in (grid, grid[1:]):
+            raise GridCNNError(
+                f"input_shape={tuple(self.input_shape)} cannot reshape streamed grids: they come as {grid} "
+                "(C, H, W) from the adapter. Leave input_shape=None."
+            )
+        if reset:
+            self.input_shape_, self.n_features_in_ = grid, grid[0]
+        return y[X.kept_]
+
     def _batches(self, X, size: int):
         """(rows in X, iterator over X's validated grids ``size`` rows at a time): a memory-mapped X is read (and
         copied) one batch at a time."""
+        if isinstance(X, StreamedGrids):  # files decoded batch by batch, in order
+            X.prepare()
+            self._check_grid((len(X), *X.grid_shape_), self.input_shape_)
+            rows = X.rows()
+            return len(rows), (g.numpy() for _, g in X.read([rows[s : s + size] for s in range(0, len(rows), size)]))
         if torch.is_tensor(X):
             X = X.detach().cpu()
         if not isinstance(getattr(X, "shape", None), tuple) or len(X.shape) == 0 or X.shape[0] == 0:
@@ -494,7 +524,13 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             raise GridCNNError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         if torch.is_tensor(y):
             y = y.detach().cpu().numpy()
-        X, y = self._grids(X, reset=reset, y=y)
+        rank, world_size, _ = world()
+        streamed = isinstance(X, StreamedGrids)
+        if streamed:
+            files = X
+            y = self._stream_grids(X, y, reset=reset, rank=rank, world_size=world_size)
+        else:
+            X, y = self._grids(X, reset=reset, y=y)
         y_idx = self._encode_labels(y, reset=reset, classes=classes)
         if reset:
             self.device_ = resolve_device(self.device)
@@ -502,7 +538,6 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             self.history_, self.n_iter_ = [], 0
         if self.checkpoint is not None:
             check_checkpoint_path(self.checkpoint)
-        rank, world_size, _ = world()
         if world_size > 1:
             ensure_process_group(self.device_)
         # Hashing X costs a pass over it: only when a checkpoint is written or checked.
@@ -518,7 +553,14 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         if fraction is not None:
             counts = np.bincount(y_idx)
             stratify = y_idx if counts[counts > 0].min() >= 2 else None
-            X, X_val, y_idx, y_val = train_test_split(X, y_idx, test_size=fraction, random_state=seed, stratify=stratify)
+            # A stream is split by row positions: the same split train_test_split makes of the grids themselves.
+            X, X_val, y_idx, y_val = train_test_split(X.rows() if streamed else X, y_idx, test_size=fraction,
+                                                      random_state=seed, stratify=stratify)
+        if streamed:  # the loop's data sources: rows of the stream with their labels
+            pin = self.device_.type == "cuda"
+            rows = X if fraction is not None else files.rows()
+            X = StreamSource(files, rows, y_idx, pin)
+            X_val = StreamSource(files, X_val, y_val, pin) if fraction is not None else None
 
         # Forking the RNG keeps the caller's global torch seed untouched while making this fit reproducible.
         devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
