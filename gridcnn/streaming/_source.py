@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -82,7 +83,7 @@ class StreamedGrids:
         self.prefetch = int(prefetch)
         self.verbose = verbose
         self._dataset = FileGrids(self.paths, adapter)  # checks the adapter (a fitted file adapter) now
-        self._grids = None
+        self._grids = self._digest = None
         self.skipped_: list = []
         self.kept_ = np.ones(len(self.paths), dtype=bool)
         self.cache_path_ = None
@@ -106,6 +107,7 @@ class StreamedGrids:
             return self
         folder = None if self.cache is True else self.cache
         path, digest, key = _cache.locate(folder, self.paths, self.adapter)
+        self._digest = digest
         shape = (len(self.paths), *self.grid_shape_)
         opened = _cache.open_cache(path, digest, shape)
         if opened is None:
@@ -175,10 +177,11 @@ class StreamedGrids:
     # -- reading -------------------------------------------------------------------------------------------------
 
     def digest(self) -> str:
-        """What a checkpoint records of these grids: the cache's full key, or the same key computed afresh."""
-        if self.cache_path_ is not None:
-            return self.cache_path_.stem
-        return _cache.cache_key(self.paths, self.adapter)[1]
+        """What a checkpoint records of these grids: the digest of the cache key (version, adapter, every file's path,
+        size and modification time), with or without a cache."""
+        if self._digest is None:
+            self._digest = _cache.cache_key(self.paths, self.adapter)[1]
+        return self._digest
 
     def rows(self) -> np.ndarray:
         """Positions in ``paths`` of the rows (the kept files)."""
@@ -204,7 +207,8 @@ class StreamedGrids:
                 if self.adapter.on_error == "raise":
                     raise GridCNNError(f.message)
                 self.skipped_.append({"index": f.index, "path": f.path, "reason": f.message})
-                _cache.warn_skipped([self.skipped_[-1]], 1)
+                warnings.warn(f"Skipped {f.path} (on_error='skip'): it could not be decoded any more; its row is "
+                              f"left out of this pass. {f.message}", UserWarning, stacklevel=2)
             yield kept, (grids if grids is not None else torch.empty((0, *self.grid_shape_)))
 
 
