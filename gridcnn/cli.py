@@ -239,7 +239,12 @@ def predict(
         model = load(run_or_model)
         names, X = gather_inputs(model, inputs)
     with user_errors(DATA):
-        proba = model.predict_proba(X)
+        from .streaming import file_adapter, predict_files
+
+        if file_adapter(model) is not None:  # image and sound files are decoded batch by batch, never all at once
+            proba, names = predict_files(model, X)
+        else:
+            proba = model.predict_proba(X)
     classes = model.steps[-1][1].classes_ if hasattr(model, "steps") else model.classes_
     for name, p in zip(names, proba):
         label, prob = classes[p.argmax()], float(p.max())

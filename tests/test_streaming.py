@@ -246,19 +246,6 @@ def test_a_worker_that_dies_ends_the_fit_in_one_line_keeping_the_last_epoch(pngs
     assert est.n_iter_ == 2 and states_equal(est, two)
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p, a: StreamedGrids(p, ImageGrid()), "is not fitted"),
-    (lambda p, a: StreamedGrids(p, gridcnn.adapters.get_adapter("sequence")), "image or spectrogram adapter"),
-    (lambda p, a: StreamedGrids(p[0], a), "takes a list of file paths"),
-    (lambda p, a: StreamedGrids(p, a, num_workers=-1), "num_workers must be an int >= 0"),
-    (lambda p, a: GridCNNClassifier().fit(StreamedGrids(p, a), [0, 1]), "one label per file"),
-])
-def test_stream_mistakes_are_one_clear_message(pngs, make, message):
-    paths, _, adapter = pngs
-    with pytest.raises(GridCNNError, match=message):
-        make(paths, adapter)
-
-
 def test_fit_adapter_learns_from_a_seeded_sample(pngs):
     paths, _, _ = pngs
     sampled = fit_adapter(ImageGrid(size=(10, 10), standardize=True), paths, max_files=9, random_state=0)
@@ -266,3 +253,58 @@ def test_fit_adapter_learns_from_a_seeded_sample(pngs):
     np.testing.assert_array_equal(sampled.mean_, again.mean_)
     whole = ImageGrid(size=(10, 10), standardize=True).fit(paths)
     assert not np.array_equal(sampled.mean_, whole.mean_) and np.allclose(sampled.mean_, whole.mean_, atol=0.2)
+
+
+# -- recipes and the command line ------------------------------------------------------------------------------------
+
+STREAM_RECIPE = """
+[data]
+path = "{root}"
+test_fraction = 0.25
+stream = {stream}
+cache = "{cache}"
+num_workers = 1
+
+[adapter]
+name = "image"
+size = [10, 10]
+standardize = true
+
+[estimator]
+filters = [4, 8]
+hidden = [16]
+max_epochs = 2
+batch_size = 8
+random_state = 0
+device = "cpu"
+"""
+
+
+@pytest.mark.slow  # two recipe runs with plots: about 10 s on a quiet machine
+def test_a_streamed_recipe_trains_what_the_in_memory_recipe_trains(pngs, tmp_path, one_thread):
+    from typer.testing import CliRunner
+
+    from gridcnn.cli import app
+    from gridcnn.recipes import read_recipe
+    from gridcnn.runs import fit_recipe
+
+    root = os.path.dirname(os.path.dirname(pngs[0][0]))
+    runs = {}
+    for stream in ("true", "false"):
+        recipe = tmp_path / f"{stream}.toml"
+        recipe.write_text(STREAM_RECIPE.format(root=root, stream=stream, cache=tmp_path / "cache"))
+        runs[stream] = fit_recipe(read_recipe(recipe), tmp_path / stream, verbose=0)
+    streamed, in_memory = runs["true"], runs["false"]
+    assert "decode_s" in streamed["timings"] and "decode_s" not in in_memory["timings"]
+    for key in ("accuracy", "confusion_matrix", "n_train", "grid_shape"):
+        assert streamed[key] == in_memory[key]
+    assert (tmp_path / "true" / "history.csv").read_text() .split("\n")[1].split(",")[:3] == \
+        (tmp_path / "false" / "history.csv").read_text().split("\n")[1].split(",")[:3]
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
+    # gridcnn predict on a folder decodes it batch by batch: the same probabilities as the model on the paths.
+    result = CliRunner().invoke(app, ["predict", str(tmp_path / "true"), root, "--json"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    model = gridcnn.load(tmp_path / "true")
+    proba = model.predict_proba([line["input"] for line in lines])
+    assert [line["probability"] for line in lines] == [round(float(p.max()), 6) for p in proba]

@@ -14,37 +14,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._plan import (FIT_SAMPLE, STREAM_THRESHOLD_BYTES, file_adapter, fit_adapter, grid_bytes, is_file_list,
+                    predict_files, should_stream)
 from ._source import StreamedGrids, StreamSource
 
-#: ``stream = "auto"`` in a recipe streams when the training grids, held as float32, would take more than this.
-STREAM_THRESHOLD_BYTES = 1 << 30
-#: Files `fit_adapter` learns an adapter's statistics from, at most.
-FIT_SAMPLE = 2048
-
-__all__ = ["FIT_SAMPLE", "STREAM_THRESHOLD_BYTES", "StreamSource", "StreamedGrids", "fit_adapter", "grid_bytes",
-           "stream_folder"]
-
-
-def fit_adapter(adapter, paths, max_files: int = FIT_SAMPLE, random_state=0):
-    """Fit ``adapter`` on at most ``max_files`` of ``paths`` (a seeded sample, kept in order) and return it.
-
-    What the adapter learns (the output mode and size of images, a clip length for ``duration="auto"``, the
-    statistics of ``standardize`` / ``normalize``) is then estimated from the sample, without decoding every file.
-    """
-    paths = list(paths)
-    if len(paths) > max_files:
-        pick = np.sort(np.random.default_rng(random_state).choice(len(paths), size=max_files, replace=False))
-        paths = [paths[i] for i in pick]
-    return adapter.fit(paths)
-
-
-def grid_bytes(n_rows: int, grid_shape) -> int:
-    """Bytes that ``n_rows`` float32 grids of ``grid_shape`` take in memory."""
-    return int(n_rows) * int(np.prod(grid_shape)) * 4
+__all__ = ["FIT_SAMPLE", "STREAM_THRESHOLD_BYTES", "StreamSource", "StreamedGrids", "file_adapter", "fit_adapter",
+           "grid_bytes", "is_file_list", "predict_files", "should_stream", "stream_folder"]
 
 
 def stream_folder(path, adapter, extensions=None, **kwargs):
-    """``(StreamedGrids, labels)`` for a folder with one subfolder per class; ``adapter`` is fitted if it is not.
+    """``(StreamedGrids, labels)`` for a folder with one subfolder per class; ``adapter`` is fitted (on a seeded
+    sample, see `fit_adapter`) if it is not.
 
     ``kwargs`` go to `StreamedGrids` (``cache``, ``num_workers``, ``prefetch``, ``verbose``).
     """

@@ -207,6 +207,7 @@ class StreamedGrids:
                 if self.adapter.on_error == "raise":
                     raise GridCNNError(f.message)
                 self.skipped_.append({"index": f.index, "path": f.path, "reason": f.message})
+                self.kept_[f.index] = False
                 warnings.warn(f"Skipped {f.path} (on_error='skip'): it could not be decoded any more; its row is "
                               f"left out of this pass. {f.message}", UserWarning, stacklevel=2)
             yield kept, (grids if grids is not None else torch.empty((0, *self.grid_shape_)))
