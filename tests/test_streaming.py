@@ -308,3 +308,56 @@ def test_a_streamed_recipe_trains_what_the_in_memory_recipe_trains(pngs, tmp_pat
     model = gridcnn.load(tmp_path / "true")
     proba = model.predict_proba([line["input"] for line in lines])
     assert [line["probability"] for line in lines] == [round(float(p.max()), 6) for p in proba]
+
+
+# -- torchrun --------------------------------------------------------------------------------------------------------
+
+DDP_SCRIPT = """
+import json, sys
+import numpy as np, torch
+from safetensors.torch import save_file
+from gridcnn import GridCNNClassifier
+from gridcnn._distributed import world
+from gridcnn.adapters import ImageGrid
+from gridcnn.datasets import load_dataset
+from gridcnn.streaming import StreamedGrids, _decode
+
+seen, real = [], _decode.FileGrids.__getitem__
+_decode.FileGrids.__getitem__ = lambda self, i: (seen.append(int(i)), real(self, i))[1]
+torch.set_num_threads(1)
+out, params = sys.argv[1], json.loads(sys.argv[2])
+paths, y = load_dataset("image_folder", path=sys.argv[3])
+paths = list(paths)
+adapter = ImageGrid(size=(10, 10)).fit(paths)
+rank = world()[0]
+memory = GridCNNClassifier(**params).fit(adapter.transform(paths), y)
+cached = GridCNNClassifier(**params).fit(StreamedGrids(paths, adapter, cache=out + "/cache", num_workers=0), y)
+built = sorted(seen)
+seen.clear()
+decoded = GridCNNClassifier(**params).fit(StreamedGrids(paths, adapter, cache=False, num_workers=1), y)
+for name, est in (("memory", memory), ("cached", cached), ("decoded", decoded)):
+    save_file(est.model_.state_dict(), f"{out}/{name}{rank}.safetensors")
+json.dump({"built": built}, open(f"{out}/rank{rank}.json", "w"))
+"""
+
+
+@pytest.mark.slow  # two processes, three fits each: about 15 s on a quiet machine
+def test_under_torchrun_each_rank_decodes_its_shard_and_the_fit_equals_the_in_memory_one(pngs, tmp_path):
+    from safetensors.torch import load_file
+
+    root = os.path.dirname(os.path.dirname(pngs[0][0]))
+    script = tmp_path / "fit.py"
+    script.write_text(DDP_SCRIPT)
+    params = {k: v for k, v in RANDOM.items() if k not in ("lr_schedule",)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+           str(tmp_path), json.dumps(params), root]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    n = len(pngs[0])
+    for rank in (0, 1):
+        # The first decoding pass: the shape probe (file 0), then every other file, from this rank's offset.
+        built = json.loads((tmp_path / f"rank{rank}.json").read_text())["built"]
+        assert built == sorted([0, *range(rank, n, 2)])
+        weights = {name: load_file(tmp_path / f"{name}{rank}.safetensors") for name in ("memory", "cached", "decoded")}
+        for name in ("cached", "decoded"):
+            assert all(torch.equal(weights[name][k], weights["memory"][k]) for k in weights["memory"])
