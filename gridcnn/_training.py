@@ -96,7 +96,7 @@ class ArraySource:
     """Training rows held as tensors (on the device when they fit there): a batch is taken by indexing.
 
     The loop's data source for in-memory data; `gridcnn.streaming.StreamSource` is the one for files. Both give
-    ``len()`` and ``epoch(order, batch_size)``, which yields ``(grids, labels)`` batch by batch in ``order``.
+    ``len()`` and ``batches(order, batch_size)``, which yields ``(grids, labels)`` batch by batch in ``order``.
     """
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor):
@@ -105,7 +105,7 @@ class ArraySource:
     def __len__(self) -> int:
         return self.X.shape[0]
 
-    def epoch(self, order: torch.Tensor, batch_size: int):
+    def batches(self, order: torch.Tensor, batch_size: int):
         order = order.to(self.X.device)
         for start in range(0, order.numel(), batch_size):
             idx = order[start : start + batch_size]
@@ -131,7 +131,7 @@ def train_epoch(model, source, optimizer, scheduler, batch_size: int, generator:
     device = next(model.parameters()).device  # X may stay in CPU memory when it does not fit on the GPU
     sums = torch.zeros(3, device=device)  # loss x rows, correct, rows
     loss_fn = nn.CrossEntropyLoss()
-    for step, (xb, yb) in enumerate(source.epoch(order, batch_size), 1):
+    for step, (xb, yb) in enumerate(source.batches(order, batch_size), 1):
         xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
         if shift:
             xb = random_shift(xb, shift, generator)
@@ -190,7 +190,7 @@ def evaluate(model, source, batch_size: int, precision: str = "32", rank: int = 
     model.eval()
     device = next(model.parameters()).device
     sums = torch.zeros(3, dtype=torch.float64)  # loss, correct, rows
-    for xb, yb in source.epoch(torch.arange(rank, len(source), world_size), batch_size):
+    for xb, yb in source.batches(torch.arange(rank, len(source), world_size), batch_size):
         with autocast(device, precision):
             logits = model(xb.to(device)).float()
         yb = yb.to(device)

@@ -228,7 +228,7 @@ class StreamSource:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def epoch(self, order: torch.Tensor, batch_size: int):
+    def batches(self, order: torch.Tensor, batch_size: int):
         order = order.cpu()
         local = batches_of(order, batch_size)
         for idx, (kept, grids) in zip(local, self.streamed.read([self.rows[b.numpy()] for b in local], self.pin_memory)):
