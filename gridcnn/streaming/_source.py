@@ -216,7 +216,7 @@ class StreamedGrids:
 class StreamSource:
     """The training loop's data source over some rows of a `StreamedGrids`, with their labels.
 
-    ``rows`` are positions in ``streamed.paths``; `epoch` takes an order over ``range(len(self))`` (the loop's
+    ``rows`` are positions in ``streamed.paths``; `batches` takes an order over ``range(len(self))`` (the loop's
     permutation, or this rank's shard of it) and yields ``(grids, labels)`` batch by batch in that order.
     """
 
