@@ -274,7 +274,12 @@ def summary(
         X_train, y_train, _, _ = load_split(r)
         model = build_pipeline(r)
         est = model.steps[-1][1] if hasattr(model, "steps") else model
-        grids = model.steps[0][1].fit(X_train, y_train).transform(X_train[:2]) if hasattr(model, "steps") else X_train[:2]
+        from .streaming import file_adapter, fit_adapter, is_file_list
+
+        if file_adapter(model) is not None and is_file_list(X_train):  # a few files tell the grid shape
+            grids = fit_adapter(model.steps[0][1], X_train, max_files=8).transform(list(X_train[:2]))
+        else:
+            grids = model.steps[0][1].fit(X_train, y_train).transform(X_train[:2]) if hasattr(model, "steps") else X_train[:2]
         shape = tuple(np.shape(grids)[1:])
         if len(shape) == 1:  # rows: the estimator's input_shape, else a 1 x L sequence
             shape = tuple(est.input_shape or (1, shape[0]))
