@@ -276,8 +276,8 @@ def summary(
         est = model.steps[-1][1] if hasattr(model, "steps") else model
         from .streaming import file_adapter, fit_adapter, is_file_list
 
-        if file_adapter(model) is not None and is_file_list(X_train):  # a few files tell the grid shape
-            grids = fit_adapter(model.steps[0][1], X_train, max_files=8).transform(list(X_train[:2]))
+        if file_adapter(model) is not None and is_file_list(X_train):  # fitted as a streamed fit fits it
+            grids = fit_adapter(model.steps[0][1], X_train).transform(list(X_train[:2]))
         else:
             grids = model.steps[0][1].fit(X_train, y_train).transform(X_train[:2]) if hasattr(model, "steps") else X_train[:2]
         shape = tuple(np.shape(grids)[1:])
