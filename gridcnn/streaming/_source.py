@@ -151,8 +151,8 @@ class StreamedGrids:
         with decode_progress(len(mine), f"Decoding {len(self.paths)} files", enabled=bool(self.verbose) and rank == 0) as bar:
             try:
                 skipped = _cache.fill(tmp, rows, decoder.run, self.adapter.on_error, bar)
-            except GridCNNError as exc:
-                if world_size == 1:
+            except BaseException as exc:  # a bad file, a dead worker, Ctrl-C: no half-written cache stays behind
+                if world_size == 1 or not isinstance(exc, GridCNNError):
                     tmp.unlink(missing_ok=True)
                     raise
                 error, skipped = str(exc), []
