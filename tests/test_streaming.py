@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -186,6 +187,24 @@ def test_a_changed_file_other_params_or_version_rebuild_the_cache(pngs, tmp_path
 
 
 # -- bad input -------------------------------------------------------------------------------------------------------
+
+
+def test_a_bad_file_in_the_first_pass_is_skipped_with_its_label_or_stops_the_build(pngs, tmp_path, one_thread):
+    paths, y, adapter = pngs
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png at all")
+    files, labels = [*paths[:4], *paths[-4:], str(bad)], np.array([*y[:4], *y[-4:], "c1"])
+    skip = ImageGrid(size=(10, 10), on_error="skip").fit(files[:8])
+    with pytest.warns(UserWarning, match=r"Skipped 1 of 9 files .*bad\.png"):
+        stream = StreamedGrids(files, skip, cache=tmp_path / "skip", num_workers=1)
+        est = GridCNNClassifier(**{**RANDOM, "max_epochs": 1, "validation_fraction": None}).fit(stream, labels)
+    assert stream.kept_.tolist() == [True] * 8 + [False] and stream.skipped_[0]["path"] == str(bad)
+    assert est.classes_.tolist() == ["c0", "c2"]  # the bad file's label went with it
+    strict = ImageGrid(size=(10, 10)).fit(files[:8])
+    with pytest.raises(GridCNNError, match=re.escape(f"Could not read {str(bad)!r} as an image")):
+        StreamedGrids(files, strict, cache=tmp_path / "raise", num_workers=1).prepare()
+    assert not list((tmp_path / "raise").iterdir())  # no cache, no temporary file
+
 
 
 def spoil_in_epoch(path, epoch, how):
