@@ -16,6 +16,7 @@ from ._decode import FileGrids
 from ._loader import Decoder, batches_of, read_ahead
 
 _BUILD_BATCH = 64  # files per batch of the first decoding pass: enough to keep workers busy, little memory
+_DECODE_ROWS = 64  # files a worker decodes into one batch when reading without a cache
 
 
 class StreamedGrids:
@@ -201,8 +202,13 @@ class StreamedGrids:
             for grid in read_ahead(read, batches, self.prefetch):
                 yield torch.ones(len(grid), dtype=torch.bool), grid
             return
+        # Workers decode parts of at most _DECODE_ROWS files, put back together here: a worker then never holds
+        # more than a few small batches, however large the batches asked for (prediction asks for 1024 rows).
+        batches = [np.asarray(b) for b in batches]
+        parts = [(i, b[s : s + _DECODE_ROWS]) for i, b in enumerate(batches) for s in range(0, len(b), _DECODE_ROWS)]
         decoder = Decoder(self._dataset, self.num_workers, self.prefetch, pin_memory=pin_memory)
-        for kept, grids, failures in decoder.run(batches):
+        done: list = []
+        for (owner, _), (kept, grids, failures) in zip(parts, decoder.run([p for _, p in parts])):
             for f in failures:
                 if self.adapter.on_error == "raise":
                     raise GridCNNError(f.message)
@@ -210,7 +216,10 @@ class StreamedGrids:
                 self.kept_[f.index] = False
                 warnings.warn(f"Skipped {f.path} (on_error='skip'): it could not be decoded any more; its row is "
                               f"left out of this pass. {f.message}", UserWarning, stacklevel=2)
-            yield kept, (grids if grids is not None else torch.empty((0, *self.grid_shape_)))
+            done.append((kept, grids if grids is not None else torch.empty((0, *self.grid_shape_))))
+            if sum(len(k) for k, _ in done) == len(batches[owner]):
+                yield torch.cat([k for k, _ in done]), (done[0][1] if len(done) == 1 else torch.cat([g for _, g in done]))
+                done = []
 
 
 class StreamSource:
