@@ -1,4 +1,4 @@
-"""Plain training functions: device and seed, one epoch, evaluation, batched prediction, learning-rate schedules."""
+"""Plain training functions: device, optimiser and schedule, one epoch, evaluation, batched prediction."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._distributed import all_reduce_sum, shard, world
+from ._distributed import all_reduce_sum, ceil_div, world
 from .exceptions import GridCNNError
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
-
 
 def resolve_device(device: str) -> torch.device:
     """Map "auto" to cuda (this process's GPU under torchrun) > mps > cpu; refuse a device this machine lacks."""
@@ -69,21 +66,7 @@ def data_device(nbytes: int, device: torch.device) -> torch.device:
 
 def steps_per_epoch(n: int, batch_size: int, world_size: int = 1) -> int:
     """Optimiser steps in one epoch of ``n`` rows; with several ranks, each takes its share of rows and of a batch."""
-    return -(-(-(-n // world_size)) // -(-batch_size // world_size))
-
-
-def random_shift(xb: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Translate each grid by up to ``shift`` cells along H and W (zero fill); an axis of length 1 stays put."""
-    n, c, h, w = xb.shape
-    sh, sw = (0 if h == 1 else shift), (0 if w == 1 else shift)
-    padded = nn.functional.pad(xb, (sw, sw, sh, sh))
-    dr = torch.randint(0, 2 * sh + 1, (n, 1), generator=generator).to(xb.device)
-    dc = torch.randint(0, 2 * sw + 1, (n, 1), generator=generator).to(xb.device)
-    rows = (torch.arange(h, device=xb.device)[None] + dr)[:, None, :, None]
-    cols = (torch.arange(w, device=xb.device)[None] + dc)[:, None, None, :]
-    batch = torch.arange(n, device=xb.device)[:, None, None, None]
-    chan = torch.arange(c, device=xb.device)[None, :, None, None]
-    return padded[batch, chan, rows, cols]
+    return ceil_div(ceil_div(n, world_size), ceil_div(batch_size, world_size))
 
 
 def autocast(device: torch.device, precision: str):
@@ -92,51 +75,19 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype is not None)
 
 
-class ArraySource:
-    """Training rows held as tensors (on the device when they fit there): a batch is taken by indexing.
-
-    The loop's data source for in-memory data; `gridcnn.streaming.StreamSource` is the one for files. Both give
-    ``len()`` and ``batches(order, batch_size)``, which yields ``(grids, labels)`` batch by batch in ``order``.
-    """
-
-    def __init__(self, X: torch.Tensor, y: torch.Tensor):
-        self.X, self.y = X, y
-
-    def __len__(self) -> int:
-        return self.X.shape[0]
-
-    def batches(self, order: torch.Tensor, batch_size: int):
-        order = order.to(self.X.device)
-        for start in range(0, order.numel(), batch_size):
-            idx = order[start : start + batch_size]
-            yield self.X[idx], self.y[idx]
-
-
-def train_epoch(model, source, optimizer, scheduler, batch_size: int, generator: torch.Generator, on_batch=None, *,
-                shift: int = 0, precision: str = "32", scaler=None, rank: int = 0, world_size: int = 1):
-    """One pass over shuffled mini-batches of ``source`` (an `ArraySource` or a stream); returns (mean loss,
-    accuracy) on the batches.
-
-    With several processes (``world_size`` > 1) every rank draws the same permutation, trains on its shard of it and
-    takes its share of each global batch of ``batch_size`` rows; DDP averages the gradients, so one step sees the same
-    number of rows as in a single process. Loss and accuracy are summed over the ranks.
-    """
-    model.train()
-    order = torch.randperm(len(source), generator=generator)
-    if world_size > 1:
-        order = shard(order, rank, world_size)
-        batch_size = -(-batch_size // world_size)
-        # Each rank its own augmentation draws: the shared generator would shift every rank's rows alike.
-        generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=generator)) + rank)
-    device = next(model.parameters()).device  # X may stay in CPU memory when it does not fit on the GPU
+def train_epoch(net, batches, optimizer, scheduler=None, *, device: torch.device, augment=None, generator=None,
+                precision: str = "32", scaler=None, on_batch=None):
+    """One pass over ``batches`` of (grids, class indices); returns (mean loss, accuracy) on them, summed over the
+    ranks (DDP averages the gradients, so each rank passes its share of every global batch)."""
+    net.train()
     sums = torch.zeros(3, device=device)  # loss x rows, correct, rows
     loss_fn = nn.CrossEntropyLoss()
-    for step, (xb, yb) in enumerate(source.batches(order, batch_size), 1):
+    for i, (xb, yb) in enumerate(batches, 1):
         xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-        if shift:
-            xb = random_shift(xb, shift, generator)
+        if augment is not None:
+            xb = augment(xb, generator)
         with autocast(device, precision):
-            logits = model(xb)
+            logits = net(xb)
             loss = loss_fn(logits, yb)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:  # fp16: scale the loss so small gradients do not underflow to zero
@@ -153,15 +104,9 @@ def train_epoch(model, source, optimizer, scheduler, batch_size: int, generator:
         sums[1] += (logits.argmax(1) == yb).sum()
         sums[2] += len(yb)
         if on_batch is not None:
-            on_batch(step)
+            on_batch(i)
     total_loss, correct, rows = all_reduce_sum(sums).tolist()
-    loss = total_loss / rows
-    if not np.isfinite(loss):
-        raise GridCNNError(
-            f"The training loss became {loss}. Lower lr (now {optimizer.defaults['lr']}), standardise the inputs, "
-            "or add batch_norm=True."
-        )
-    return loss, correct / rows
+    return total_loss / rows, correct / rows
 
 
 @torch.no_grad()
@@ -185,8 +130,8 @@ def predict_logits(model, batches, n: int, device: torch.device, precision: str 
 
 @torch.no_grad()
 def evaluate(model, source, batch_size: int, precision: str = "32", rank: int = 0, world_size: int = 1):
-    """Mean cross-entropy and accuracy of ``model`` on a data source's rows, summed over the ranks' shards
-    (rank r takes rows r, r + world_size, ...)."""
+    """Mean cross-entropy and accuracy of ``model`` on a data source, each rank taking every ``world_size``-th row
+    from its ``rank``-th, summed over the ranks."""
     model.eval()
     device = next(model.parameters()).device
     sums = torch.zeros(3, dtype=torch.float64)  # loss, correct, rows

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..exceptions import GridCNNError
-from ..persistence import jsonable
+from ..serialization import jsonable
 
 _TRANSIENT = ("skipped_", "kept_")  # what the adapter's last call left out, not part of its fitted state
 
