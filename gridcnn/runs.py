@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
-from sklearn.pipeline import Pipeline
 
 from . import persistence, plots
 from ._distributed import is_main
+from ._pipeline import split_pipeline
 from .exceptions import GridCNNError
 from .recipes import Recipe, build_pipeline, load_split
 
@@ -128,19 +128,23 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
     if device:
         overrides["device"] = device
     model = build_pipeline(recipe, **overrides)
-    est = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    adapters, est = split_pipeline(model)
     from .streaming import should_stream
 
     stream = should_stream(recipe.data.get("stream", "auto"), model, X_train)
     stage("Turning data into grids" + (" as they are read (streamed from the files)" if stream else ""))
     t = time.perf_counter()
-    if stream:
+    G_train, G_test = X_train, X_test
+    if stream:  # decoded batch by batch during training; files left out take their labels along there
         G_train, G_test = _streams(recipe, model, X_train, X_test, verbose if main else 0)
-    elif isinstance(model, Pipeline):
-        adapter = model.steps[0][1]
-        G_train, G_test = adapter.fit_transform(X_train, y_train), adapter.transform(X_test)
-    else:
-        G_train, G_test = X_train, X_test
+        adapters = []
+    for adapter in adapters:  # a recipe has at most one; its inputs left out (on_error="skip") take their labels along
+        if device and "device" in adapter.get_params():
+            adapter.set_params(device=device)
+        G_train = adapter.fit_transform(G_train, y_train)
+        y_train = adapter.drop_skipped(y_train)
+        G_test = adapter.transform(G_test)
+        y_test = adapter.drop_skipped(y_test)
     timings["transform_s"] = time.perf_counter() - t
     if stream and G_train.cache is not False:
         stage(f"Decoding {len(X_train)} files into the grid cache (once; later epochs and runs read it)")
@@ -215,7 +219,7 @@ def evaluate_model(model, X, y) -> dict:
     """Metrics of a loaded model (estimator or pipeline) on raw inputs X with labels y."""
     from .streaming import file_adapter, is_file_list, predict_files
 
-    classes = model.steps[-1][1].classes_ if isinstance(model, Pipeline) else model.classes_
+    classes = split_pipeline(model)[1].classes_
     if file_adapter(model) is not None and is_file_list(X):  # decoded batch by batch, not all in memory
         proba, kept = predict_files(model, list(X))
         keep = np.isin(np.asarray([str(p) for p in X]), kept)

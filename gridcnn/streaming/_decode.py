@@ -73,7 +73,7 @@ class FileGrids(torch.utils.data.Dataset):
     def __getitem__(self, index: int):
         path = str(self.paths[index])
         try:
-            return torch.from_numpy(self.adapter.transform([path])[0])
+            return torch.from_numpy(self.adapter.transform_one(path))  # the adapter's per-item decode
         except GridCNNError as exc:
             return Failure(int(index), path, str(exc))
         except Exception as exc:  # anything the decoders raise past the adapter: still one line, naming the file
