@@ -26,7 +26,7 @@ from gridcnn.adapters.audio import SpectrogramGrid
 from gridcnn.adapters.image import ImageGrid
 from gridcnn.checkpoint import read_checkpoint
 from gridcnn.streaming import StreamedGrids, fit_adapter, stream_folder
-from gridcnn.streaming import _decode
+from gridcnn.streaming import _cache, _decode
 
 # Every source of randomness a fit has: dropout, augmentation, a per-batch schedule, a validation split.
 RANDOM = dict(filters=[4, 8], hidden=[16], dropout=0.2, block_dropout=0.1, augment_shift=1, lr=3e-3,
@@ -173,7 +173,7 @@ def test_a_changed_file_other_params_or_version_rebuild_the_cache(pngs, tmp_path
     # Other parameters, or another gridcnn version: never read, rebuilt.
     other = ImageGrid(size=(8, 8)).fit(local)
     assert StreamedGrids(local, other, cache=cache).prepare().cache_path_ != new.cache_path_
-    monkeypatch.setattr(gridcnn, "__version__", "99.0")
+    monkeypatch.setattr(_cache, "versions", lambda: {"gridcnn": "99.0"})
     seen = decoded(monkeypatch)
     assert StreamedGrids(local, adapter, cache=cache, num_workers=0).prepare().cache_path_ != new.cache_path_
     assert len(seen) == len(local) + 1

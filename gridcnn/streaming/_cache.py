@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..exceptions import GridCNNError
-from ..serialization import jsonable
+from ..serialization import jsonable, versions
 
 _TRANSIENT = ("skipped_", "kept_")  # what the adapter's last call left out, not part of its fitted state
 
@@ -33,8 +33,6 @@ def default_folder() -> Path:
 
 def cache_key(paths, adapter) -> tuple[str, str, dict]:
     """(digest of the path list, digest of everything the grids depend on, that everything as a dict)."""
-    from .. import __version__
-
     listing = [os.path.abspath(p) for p in paths]
     files = []
     for p in listing:
@@ -45,7 +43,7 @@ def cache_key(paths, adapter) -> tuple[str, str, dict]:
             files.append([-1, -1])  # decoding will name it (or skip it); a later copy of it changes the key
     params = {k: v for k, v in adapter.get_params(deep=False).items() if k != "device"}  # decoded on the CPU always
     fitted = {k: v for k, v in vars(adapter).items() if k.endswith("_") and not k.startswith("_") and k not in _TRANSIENT}
-    key = {"gridcnn": __version__, "adapter": type(adapter).__name__, "params": jsonable(params),
+    key = {"gridcnn": versions()["gridcnn"], "adapter": type(adapter).__name__, "params": jsonable(params),
            "fitted": jsonable(fitted)}
     names = hashlib.sha256(json.dumps(listing).encode()).hexdigest()
     everything = hashlib.sha256(json.dumps([key, listing, files]).encode()).hexdigest()
