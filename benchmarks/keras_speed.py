@@ -140,7 +140,7 @@ def available() -> list[str]:
 def data(n: int):
     X, y = load_dataset("mnist", split="train")
     Xt, yt = load_dataset("mnist", split="test")
-    scale = lambda a: np.ascontiguousarray(a.reshape(-1, 1, 28, 28), dtype=np.float32) / 255.0 - 0.5
+    scale = lambda a: np.ascontiguousarray(a.reshape(-1, 1, 28, 28), dtype=np.float32) - 0.5  # loader gives [0, 1]
     return scale(X[:n]), y[:n].astype(np.int64), scale(Xt), yt.astype(np.int64)
 
 
