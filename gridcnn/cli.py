@@ -232,6 +232,7 @@ def predict(
 
     Example: gridcnn predict runs/audio-20261122-101500 clip.wav recordings/
     """
+    from ._pipeline import split_pipeline
     from .persistence import load
     from .predict import gather_inputs
 
@@ -240,7 +241,7 @@ def predict(
         names, X = gather_inputs(model, inputs)
     with user_errors(DATA):
         proba = model.predict_proba(X)
-    classes = model.steps[-1][1].classes_ if hasattr(model, "steps") else model.classes_
+    classes = split_pipeline(model)[1].classes_
     for name, p in zip(names, proba):
         label, prob = classes[p.argmax()], float(p.max())
         if as_json:
@@ -261,6 +262,7 @@ def summary(
     """
     import numpy as np
 
+    from ._pipeline import grid_shape, split_pipeline
     from .recipes import build_pipeline, load_split, read_recipe
 
     with user_errors(USAGE):
@@ -268,12 +270,9 @@ def summary(
     with user_errors(DATA):
         X_train, y_train, _, _ = load_split(r)
         model = build_pipeline(r)
-        est = model.steps[-1][1] if hasattr(model, "steps") else model
-        grids = model.steps[0][1].fit(X_train, y_train).transform(X_train[:2]) if hasattr(model, "steps") else X_train[:2]
-        shape = tuple(np.shape(grids)[1:])
-        if len(shape) == 1:  # rows: the estimator's input_shape, else a 1 x L sequence
-            shape = tuple(est.input_shape or (1, shape[0]))
-        shape = (1, *shape) if len(shape) == 2 else shape
+        adapters, est = split_pipeline(model)
+        grids = model[:-1].fit(X_train, y_train).transform(X_train[:2]) if adapters else X_train[:2]
+        shape = grid_shape(np.shape(grids), est.input_shape)
         n_classes = len(np.unique(y_train))
         s = est.summary(shape, n_classes)
     table = Table(title=f"{r.source}: grid {shape} (C, H, W), {n_classes} classes")

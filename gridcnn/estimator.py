@@ -22,6 +22,7 @@ from ._distributed import broadcast_int, ensure_process_group, world
 from ._fit_loop import LoopConfig, TensorSource, run_epochs
 from ._hooks import Callbacks, EarlyStopping, NanGuard
 from ._params import validate_params
+from ._pipeline import grid_shape
 from ._progress import ProgressBar
 from ._training import data_device, make_optimizer, make_scheduler, predict_logits, resolve_device, steps_per_epoch
 from .backbone import ACTIVATIONS, POOLS, PRESETS, resolve_spec
@@ -415,18 +416,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             raise GridCNNError(
                 f"X must be 2-D (n, L), 3-D (n, H, W) or 4-D (n, C, H, W). Got a {X.ndim}-D array of shape {X.shape}."
             )
-        shape = self.input_shape_ if not reset else self.input_shape
-        if reset and shape is not None:
-            shape = tuple(int(v) for v in shape)
-            if len(shape) not in (2, 3) or int(np.prod(shape)) != int(np.prod(X.shape[1:])):
-                raise GridCNNError(
-                    f"input_shape={shape} does not fit rows of {int(np.prod(X.shape[1:]))} values (X has shape "
-                    f"{X.shape}). Give (height, width) or (channels, height, width) whose product is "
-                    f"{int(np.prod(X.shape[1:]))}."
-                )
-            shape = shape if len(shape) == 3 else (1, *shape)
-        elif reset:
-            shape = {2: (1, 1, X.shape[-1]), 3: (1, *X.shape[1:]), 4: X.shape[1:]}[X.ndim]
+        shape = grid_shape(X.shape, self.input_shape) if reset else self.input_shape_
         self._check_grid(X.shape, shape)
         if reset and y is not None and X.ndim == 2:
             self._check_table(X)

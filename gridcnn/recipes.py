@@ -20,6 +20,7 @@ import tomli_w
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
+from ._pipeline import split_pipeline
 from ._registry import did_you_mean
 from .exceptions import GridCNNError
 
@@ -172,8 +173,7 @@ def parse_recipe(raw: dict, source: str = "<recipe>") -> Recipe:
             if key != "name" and key not in valid:
                 _fail(source, f"adapter.{key}", f"{cls.__name__} has no parameter {key!r}.{did_you_mean(key, valid)}")
         built = _try(source, "adapter", lambda: cls(**{k: v for k, v in adapter.items() if k != "name"}))
-        if hasattr(built, "_validate_parameters"):  # adapters check their values in fit; a recipe checks them now
-            _try(source, "adapter", built._validate_parameters)
+        _try(source, "adapter", built._validate_params)  # adapters check their values in fit; a recipe, now
 
     estimator = dict(raw.get("estimator", {}))
     valid = GridCNNClassifier().get_params(deep=False)
@@ -264,8 +264,7 @@ def at_most(X, y, n, seed):
 
 def recipe_from_pipeline(model, data: dict, output: dict | None = None) -> Recipe:
     """Write a fitted or unfitted model back as a recipe (keys are constructor arguments, so this is exact)."""
-    steps = [s for _, s in model.steps] if isinstance(model, Pipeline) else [model]
-    *adapters, est = steps
+    adapters, est = split_pipeline(model)
     adapter = None
     if adapters:
         (a,) = adapters

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
-from sklearn.pipeline import Pipeline
 
 from . import persistence, plots
 from ._distributed import is_main
+from ._pipeline import split_pipeline
 from .exceptions import GridCNNError
 from .recipes import Recipe, build_pipeline, load_split
 
@@ -128,14 +128,17 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
     if device:
         overrides["device"] = device
     model = build_pipeline(recipe, **overrides)
-    est = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    adapters, est = split_pipeline(model)
     stage("Turning data into grids")
     t = time.perf_counter()
-    if isinstance(model, Pipeline):
-        adapter = model.steps[0][1]
-        G_train, G_test = adapter.fit_transform(X_train, y_train), adapter.transform(X_test)
-    else:
-        G_train, G_test = X_train, X_test
+    G_train, G_test = X_train, X_test
+    for adapter in adapters:  # a recipe has at most one; its inputs left out (on_error="skip") take their labels along
+        if device and "device" in adapter.get_params():
+            adapter.set_params(device=device)
+        G_train = adapter.fit_transform(G_train, y_train)
+        y_train = adapter.drop_skipped(y_train)
+        G_test = adapter.transform(G_test)
+        y_test = adapter.drop_skipped(y_test)
     timings["transform_s"] = time.perf_counter() - t
 
     def checkpoint(estimator, record):
@@ -177,5 +180,4 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
 def evaluate_model(model, X, y) -> dict:
     """Metrics of a loaded model (estimator or pipeline) on raw inputs X with labels y."""
     y_pred = model.predict(X)
-    classes = model.steps[-1][1].classes_ if isinstance(model, Pipeline) else model.classes_
-    return compute_metrics(np.asarray(y), y_pred, classes)
+    return compute_metrics(np.asarray(y), y_pred, split_pipeline(model)[1].classes_)
