@@ -240,7 +240,12 @@ def predict(
         model = load(run_or_model)
         names, X = gather_inputs(model, inputs)
     with user_errors(DATA):
-        proba = model.predict_proba(X)
+        from .streaming import file_adapter, predict_files
+
+        if file_adapter(model) is not None:  # image and sound files are decoded batch by batch, never all at once
+            proba, names = predict_files(model, X)
+        else:
+            proba = model.predict_proba(X)
     classes = split_pipeline(model)[1].classes_
     for name, p in zip(names, proba):
         label, prob = classes[p.argmax()], float(p.max())
@@ -271,7 +276,12 @@ def summary(
         X_train, y_train, _, _ = load_split(r)
         model = build_pipeline(r)
         adapters, est = split_pipeline(model)
-        grids = model[:-1].fit(X_train, y_train).transform(X_train[:2]) if adapters else X_train[:2]
+        from .streaming import file_adapter, fit_adapter, is_file_list
+
+        if file_adapter(model) is not None and is_file_list(X_train):  # fitted as a streamed fit fits it
+            grids = fit_adapter(model.steps[0][1], X_train).transform(list(X_train[:2]))
+        else:
+            grids = model[:-1].fit(X_train, y_train).transform(X_train[:2]) if adapters else X_train[:2]
         shape = grid_shape(np.shape(grids), est.input_shape)
         n_classes = len(np.unique(y_train))
         s = est.summary(shape, n_classes)

@@ -19,6 +19,7 @@ from gridcnn.adapters import EmbeddingGrid, ImageGrid, SpectrogramGrid, get_adap
 from gridcnn.backbone import get_preset
 from gridcnn.cli import app
 from gridcnn.datasets import load_dataset
+from gridcnn.streaming import StreamedGrids
 
 X8 = np.random.default_rng(0).random((20, 8, 8)).astype(np.float32)
 Y8 = np.arange(20) % 2
@@ -77,6 +78,17 @@ API_CASES = [
      "Got 'bf61' instead. Did you mean 'bf16'?"),
     ("resume from nothing", lambda: clf().fit(X8, Y8, resume_from="no-such.safetensors"), GridCNNError,
      "No checkpoint at no-such.safetensors."),
+    ("stream through an unfitted adapter", lambda: StreamedGrids(["a.png"], ImageGrid()), GridCNNError,
+     "The ImageGrid given to StreamedGrids is not fitted. Fit it first on some of the files"),
+    ("stream through a non-file adapter", lambda: StreamedGrids(["a.txt"], get_adapter("sequence")), GridCNNError,
+     "Streaming decodes files through an image or spectrogram adapter; got SequenceGrid ('sequence')"),
+    ("stream of one path", lambda: StreamedGrids("folder", ImageGrid().fit(X8)), GridCNNError,
+     "StreamedGrids takes a list of file paths; got one path 'folder'. For a class folder, use"),
+    ("negative stream workers", lambda: StreamedGrids(["a.png"], ImageGrid().fit(X8), num_workers=-1), GridCNNError,
+     "num_workers must be an int >= 0. Got -1 instead."),
+    ("streamed labels of another length", lambda: clf().fit(StreamedGrids(["a.png", "b.png"], ImageGrid().fit(X8)),
+                                                            [0]), GridCNNError,
+     "y must hold one label per file of the StreamedGrids: it has 2 files and y has shape (1,)."),
     ("checkpoint in a missing folder", lambda: clf(checkpoint="no-such-folder/c.safetensors").fit(X8, Y8), GridCNNError,
      "checkpoint='no-such-folder/c.safetensors': the folder no-such-folder does not exist. Create it, or choose another path."),
 ]
@@ -186,6 +198,8 @@ def files(tmp_path, fitted):
     (tmp_path / "preset.toml").write_text(RECIPE + 'architecture = "kimm"\n')
     (tmp_path / "adapter.toml").write_text(RECIPE.replace("[estimator]", '[adapter]\nname = "imagee"\n\n[estimator]'))
     (tmp_path / "section.toml").write_text(RECIPE + "\n[outptu]\ndir = 'x'\n")
+    (tmp_path / "stream.toml").write_text(RECIPE.replace("test_fraction", 'stream = "yes"\ntest_fraction'))
+    (tmp_path / "stream-arrays.toml").write_text(RECIPE.replace("test_fraction", "stream = true\ntest_fraction"))
     table = tmp_path / "table.csv"
     table.write_text("a,b,label\n1,x,0\n2,y,1\n3,z,0\n4,w,1\n5,v,0\n6,u,1\n")
     (tmp_path / "csv.toml").write_text(RECIPE.replace('name = "digits"', f'path = "{table}"'))
@@ -211,6 +225,10 @@ CLI_CASES = [
     ("unknown preset", ["fit", "{tmp}/preset.toml"], 2, "Got 'kimm' instead. Did you mean 'kim'?"),
     ("unknown adapter", ["fit", "{tmp}/adapter.toml"], 2, "adapter.name: Unknown adapter 'imagee'. Did you mean 'image'?"),
     ("unknown section", ["fit", "{tmp}/section.toml"], 2, "[outptu]: unknown section. Did you mean 'output'?"),
+    ("bad stream value", ["fit", "{tmp}/stream.toml"], 2, 'data.stream: must be true, false or "auto". Got \'yes\' instead.'),
+    ("stream of arrays", ["fit", "{tmp}/stream-arrays.toml", "--out", "{tmp}/run"], 1,
+     "[data] stream = true streams image or sound files through an [adapter] named image or spectrogram; these data "
+     "are not a list of files."),
     ("missing recipe", ["fit", "{tmp}/nothing.toml"], 2, "Recipe file '{tmp}/nothing.toml' does not exist."),
     ("bad override", ["fit", "{tmp}/good.toml", "--set", "estimator.max_epochs"], 2, "--set takes section.key=value"),
     ("unwritable output", ["fit", "{tmp}/good.toml", "--out", "{tmp}/file/run"], 2, "Cannot write the run folder"),
