@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -38,12 +39,16 @@ def resolve_device(device: str) -> torch.device:
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     """The optimiser called ``name``; SGD gets Nesterov momentum 0.9, the setting most CNN papers use."""
+    params = list(params)
+    # fused: one kernel updates every parameter, where the default runs a dozen small ops per parameter tensor;
+    # on small networks those ops are most of a CPU step (benchmarks/keras_speed.py). CPU and CUDA have it.
+    fused = {"fused": True} if params and all(p.device.type in ("cpu", "cuda") for p in params) else {}
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **fused)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, **fused)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay, **fused)
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
     raise AssertionError(name)  # the estimator's parameter validation lets no other name through
@@ -122,7 +127,9 @@ def steps_per_epoch(n: int, batch_size: int, world_size: int = 1) -> int:
 def autocast(device: torch.device, precision: str):
     """The autocast context for ``precision`` ("32" turns it off); bf16 and fp16 compute in half precision."""
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    return torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype is not None)
+    if dtype is None:  # a disabled torch.autocast still saves and restores its state: tens of us per batch
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def train_epoch(net, batches, optimizer, scheduler=None, *, device: torch.device, augment=None, generator=None,
@@ -130,7 +137,7 @@ def train_epoch(net, batches, optimizer, scheduler=None, *, device: torch.device
     """One pass over ``batches`` of (grids, class indices); returns (mean loss, accuracy) on them, summed over the
     ranks (DDP averages the gradients, so each rank passes its share of every global batch)."""
     net.train()
-    sums = torch.zeros(3, device=device)  # loss x rows, correct, rows
+    losses, correct, sizes = [], [], []  # per batch, kept on the device: a .item() per batch would sync the GPU
     loss_fn = nn.CrossEntropyLoss()
     for i, (xb, yb) in enumerate(batches, 1):
         xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
@@ -149,14 +156,18 @@ def train_epoch(net, batches, optimizer, scheduler=None, *, device: torch.device
             optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        # Summed on the device: a .item() per batch would force a sync and slow GPU training.
-        sums[0] += loss.detach().float() * len(yb)
-        sums[1] += (logits.argmax(1) == yb).sum()
-        sums[2] += len(yb)
+        # Two small ops per batch, summed once after the loop: three += on a sums tensor cost more on small nets.
+        losses.append(loss.detach())
+        correct.append((logits.argmax(1) == yb).sum())
+        sizes.append(len(yb))
         if on_batch is not None:
             on_batch(i)
-    total_loss, correct, rows = all_reduce_sum(sums).tolist()
-    return total_loss / rows, correct / rows
+    sums = torch.zeros(3, device=device)  # loss x rows, correct, rows; zeros for a rank with no batches
+    if losses:
+        rows = torch.tensor(sizes, dtype=torch.float32, device=device)
+        sums = torch.stack([torch.stack(losses).float() @ rows, torch.stack(correct).sum().float(), rows.sum()])
+    total_loss, n_correct, n_rows = all_reduce_sum(sums).tolist()
+    return total_loss / n_rows, n_correct / n_rows
 
 
 @torch.no_grad()
@@ -185,7 +196,8 @@ def predict_logits(model, batches, n: int, device: torch.device, precision: str 
                 out = torch.empty((n, logits.shape[1]))
             out[start : start + k] = logits
             start += k
-    return out if out is not None else torch.empty(0)
+    # Fewer than n rows came when a stream skipped unreadable files (on_error="skip").
+    return out[:start] if out is not None else torch.empty(0)
 
 
 @torch.no_grad()

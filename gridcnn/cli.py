@@ -255,7 +255,12 @@ def predict(
         model = load(run_or_model)
         names, X = gather_inputs(model, inputs)
     with user_errors(DATA):
-        proba = model.predict_proba(X)
+        from .streaming import file_adapter, predict_files
+
+        if file_adapter(model) is not None:  # image and sound files are decoded batch by batch, never all at once
+            proba, names = predict_files(model, X)
+        else:
+            proba = model.predict_proba(X)
     classes = split_pipeline(model)[1].classes_
     for name, p in zip(names, proba):
         label, prob = classes[p.argmax()], float(p.max())
@@ -286,7 +291,12 @@ def summary(
         X_train, y_train, _, _ = load_split(r)
         model = build_pipeline(r)
         adapters, est = split_pipeline(model)
-        grids = model[:-1].fit(X_train, y_train).transform(X_train[:2]) if adapters else X_train[:2]
+        from .streaming import file_adapter, fit_adapter, is_file_list
+
+        if file_adapter(model) is not None and is_file_list(X_train):  # fitted as a streamed fit fits it
+            grids = fit_adapter(model.steps[0][1], X_train).transform(list(X_train[:2]))
+        else:
+            grids = model[:-1].fit(X_train, y_train).transform(X_train[:2]) if adapters else X_train[:2]
         shape = grid_shape(np.shape(grids), est.input_shape)
         n_classes = len(np.unique(y_train))
         s = est.summary(shape, n_classes)
@@ -364,6 +374,58 @@ def recipes():
         first = next((l.lstrip("# ").strip() for l in path.read_text().splitlines() if l.startswith("#")), "")
         table.add_row(str(path.relative_to(RECIPES_DIR.parent)), first)
     console.print(table)
+
+
+# -- export and serve (issue 16): a trained model used outside Python -------------------------------------------
+
+
+@app.command()
+def export(
+    run_or_model: Path = typer.Argument(..., help="A run folder or a model folder."),
+    format_: str = typer.Option("onnx", "--format", help="Export format: onnx."),
+    out: Optional[Path] = typer.Option(None, "--out", help="The file to write (default RUN/model.onnx)."),
+):
+    """Write the model (its preprocessing included) as an ONNX graph, with a JSON sidecar beside it.
+
+    Example: gridcnn export runs/image-20261122-101500 --out mnist.onnx
+    """
+    from .export import check_format, check_output, export_onnx, require_onnx
+    from .persistence import load
+
+    with user_errors(USAGE):
+        check_format(format_)
+        target = check_output(out or run_or_model / "model.onnx")
+        require_onnx()
+        model = load(run_or_model, device="cpu")
+    with user_errors(DATA):
+        onnx_path, json_path = export_onnx(model, target)
+    console.print(f"[green]Wrote[/] {escape(str(onnx_path))} and {escape(str(json_path))}", soft_wrap=True)
+
+
+@app.command()
+def serve(
+    run_or_model: Path = typer.Argument(..., help="A run folder or a model folder."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
+    max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", min=0.001, help="Largest request body (413 above)."),
+    max_inputs: int = typer.Option(64, "--max-inputs", min=1, help="Most inputs in one request."),
+    batching: bool = typer.Option(False, "--batching/--no-batching",
+                                  help="Run requests that arrive while the network is busy as one batch."),
+):
+    """Serve the model: POST /predict, GET /health, GET /model, and a page at / to try it in a browser.
+
+    Example: gridcnn serve runs/image-20261122-101500 --port 8000
+    """
+    from .serve import create_app, require_serve
+
+    with user_errors(USAGE):
+        require_serve()
+        application = create_app(run_or_model, max_upload_mb=max_upload_mb, max_inputs=max_inputs,
+                                 batching=batching)
+    import uvicorn
+
+    console.print(f"[bold]gridcnn serve[/] {escape(str(run_or_model))} on http://{host}:{port}", soft_wrap=True)
+    uvicorn.run(application, host=host, port=port, log_level="info")
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ from ._training import (check_network_fits, data_device, make_optimizer, make_sc
 from .backbone import ACTIVATIONS, POOLS, PRESETS, resolve_spec
 from .exceptions import GridCNNError
 from .serialization import estimator_config, write_model
+from .streaming import StreamedGrids, StreamSource
 
 _POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 _SEQ = (list, tuple)
@@ -440,9 +441,38 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             self.input_shape_ = tuple(int(v) for v in shape)
         return X if y is None else (X, y)
 
+    def _stream_grids(self, X, y, *, reset: bool, rank: int, world_size: int):
+        """Prepare a `StreamedGrids` for training (grid shape; the cache, built on its first use) and return the
+        labels of its rows (files its cache build skipped are dropped with their labels)."""
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(X):
+            raise GridCNNError(
+                f"y must hold one label per file of the StreamedGrids: it has {len(X)} files and y has shape "
+                f"{y.shape}. Pass the labels that go with its paths, in the same order."
+            )
+        if world_size > 1:  # a cache build under torchrun splits the files between the ranks
+            ensure_process_group(self.device_ if not reset else resolve_device(self.device))
+        X.prepare(rank, world_size)
+        grid = tuple(X.grid_shape_)
+        if not reset:
+            self._check_grid((len(X), *grid), self.input_shape_)
+        elif self.input_shape is not None and tuple(int(v) for v in self.input_shape) not in (grid, grid[1:]):
+            raise GridCNNError(
+                f"input_shape={tuple(self.input_shape)} cannot reshape streamed grids: they come as {grid} "
+                "(C, H, W) from the adapter. Leave input_shape=None."
+            )
+        if reset:
+            self.input_shape_, self.n_features_in_ = grid, grid[0]
+        return y[X.kept_]
+
     def _batches(self, X, size: int):
         """(rows in X, iterator over X's validated grids ``size`` rows at a time): a memory-mapped X is read (and
         copied) one batch at a time."""
+        if isinstance(X, StreamedGrids):  # files decoded batch by batch, in order
+            X.prepare()
+            self._check_grid((len(X), *X.grid_shape_), self.input_shape_)
+            rows = X.rows()
+            return len(rows), (g.numpy() for _, g in X.read([rows[s : s + size] for s in range(0, len(rows), size)]))
         if torch.is_tensor(X):
             X = X.detach().cpu()
         if not isinstance(getattr(X, "shape", None), tuple) or len(X.shape) == 0 or X.shape[0] == 0:
@@ -499,7 +529,13 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         if len(np.asarray(y)):  # missing, mixed or continuous labels, before X's checks (empty: sklearn's message)
             check_labels(y)
         reset = not (incremental and self.__sklearn_is_fitted__())
-        X, y = self._grids(X, reset=reset, y=y)
+        rank, world_size, _ = world()
+        streamed = isinstance(X, StreamedGrids)
+        if streamed:
+            files = X
+            y = self._stream_grids(X, y, reset=reset, rank=rank, world_size=world_size)
+        else:
+            X, y = self._grids(X, reset=reset, y=y)
         y_idx = self._encode_labels(y, reset=reset, classes=classes)
         if reset:
             self.device_ = resolve_device(self.device)
@@ -507,7 +543,6 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             self.history_, self.n_iter_ = [], 0
         if self.checkpoint is not None:
             ckpt.check_checkpoint_path(self.checkpoint)
-        rank, world_size, _ = world()
         if world_size > 1:
             ensure_process_group(self.device_)
         # Hashing X costs a pass over it: only when a checkpoint is written or checked.
@@ -525,11 +560,18 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         if fraction is not None:
             counts = np.bincount(y_idx)
             stratify = y_idx if counts[counts > 0].min() >= 2 else None
-            X, X_val, y_idx, y_val = train_test_split(X, y_idx, test_size=fraction, random_state=seed, stratify=stratify)
-        # Data that fits stays on the device for the whole fit; otherwise it stays put and batches travel.
-        home = data_device(X.nbytes + (0 if X_val is None else X_val.nbytes), self.device_)
-        train = TensorSource.from_arrays(X, y_idx, home)
-        valid = None if X_val is None else TensorSource.from_arrays(X_val, y_val, home)
+            # A stream is split by row positions: the same split train_test_split makes of the grids themselves.
+            X, X_val, y_idx, y_val = train_test_split(X.rows() if streamed else X, y_idx, test_size=fraction,
+                                                      random_state=seed, stratify=stratify)
+        if streamed:  # files decoded batch by batch (or read from their cache) in the loop's order
+            pin = self.device_.type == "cuda"
+            train = StreamSource(files, X if fraction is not None else files.rows(), y_idx, pin)
+            valid = None if X_val is None else StreamSource(files, X_val, y_val, pin)
+        else:
+            # Data that fits stays on the device for the whole fit; otherwise it stays put and batches travel.
+            home = data_device(X.nbytes + (0 if X_val is None else X_val.nbytes), self.device_)
+            train = TensorSource.from_arrays(X, y_idx, home)
+            valid = None if X_val is None else TensorSource.from_arrays(X_val, y_val, home)
         augment = RandomShift(self.augment_shift) if self.augment_shift else None
         config = LoopConfig(epochs=epochs, batch_size=self.batch_size, seed=seed, precision=self.precision,
                             compile=self.compile, augment=augment, rank=rank, world_size=world_size)
@@ -547,7 +589,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
                 self.optimizer_ = make_optimizer(self.optimizer, self.model_.parameters(), self.lr, self.weight_decay)
             for group in self.optimizer_.param_groups:  # a schedule from an earlier fit must not leak into this one
                 group["lr"] = self.lr
-            steps = steps_per_epoch(len(X), self.batch_size, world_size)
+            steps = steps_per_epoch(len(train), self.batch_size, world_size)
             scheduler = make_scheduler(self.lr_schedule if epochs > 1 else "constant", self.optimizer_, self.lr,
                                        epochs, steps)
             resume = None if resume_from is None else ckpt.resume_state(header, tensors, self.optimizer_)

@@ -2,7 +2,8 @@
 
 A recipe has four sections, whose keys are exactly the arguments of what they build::
 
-    [data]        dataset name (or path) + loader arguments, and the split: test_split or test_fraction
+    [data]        dataset name (or path) + loader arguments, the split (test_split or test_fraction), and how
+                  image and sound files are read: stream = "auto" | true | false, cache, num_workers
     [adapter]     adapter name + constructor arguments (absent when the data already are grids)
     [estimator]   GridCNNClassifier keyword arguments
     [output]      dir: the run folder (default runs/<recipe>-<timestamp>)
@@ -26,7 +27,10 @@ from .exceptions import GridCNNError
 
 SECTIONS = ("data", "adapter", "estimator", "output")
 # Keys of [data] that choose the split; every other key goes to the dataset loader.
-SPLIT_KEYS = ("name", "path", "train_split", "test_split", "test_fraction", "random_state", "max_train", "max_test")
+SPLIT_KEYS = ("name", "path", "train_split", "test_split", "test_fraction", "random_state", "max_train", "max_test",
+              "stream", "cache", "num_workers")
+# Of those, the keys that say how image and sound files are read: decoded lazily from disk (see gridcnn.streaming).
+STREAM_KEYS = ("stream", "cache", "num_workers")
 OUTPUT_KEYS = ("dir",)
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -172,6 +176,13 @@ def parse_recipe(raw: dict, source: str = "<recipe>") -> Recipe:
     for key in ("max_train", "max_test"):
         if key in data and (isinstance(data[key], bool) or not isinstance(data[key], int) or data[key] < 1):
             _fail(source, f"data.{key}", f"must be a positive int. Got {data[key]!r} instead.")
+    if "stream" in data and data["stream"] not in (True, False, "auto"):
+        _fail(source, "data.stream", f"must be true, false or \"auto\". Got {data['stream']!r} instead.")
+    if "cache" in data and not isinstance(data["cache"], (bool, str)):
+        _fail(source, "data.cache", f"must be true, false or a folder path. Got {data['cache']!r} instead.")
+    workers = data.get("num_workers", 0)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        _fail(source, "data.num_workers", f"must be an int >= 0. Got {workers!r} instead.")
 
     adapter = raw.get("adapter")
     if adapter is not None:

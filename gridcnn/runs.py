@@ -127,9 +127,15 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
         overrides["device"] = device
     model = build_pipeline(recipe, **overrides)
     adapters, est = split_pipeline(model)
-    stage("Turning data into grids")
+    from .streaming import should_stream
+
+    stream = should_stream(recipe.data.get("stream", "auto"), model, X_train)
+    stage("Turning data into grids" + (" as they are read (streamed from the files)" if stream else ""))
     t = time.perf_counter()
     G_train, G_test = X_train, X_test
+    if stream:  # decoded batch by batch during training; files left out take their labels along there
+        G_train, G_test = _streams(recipe, model, X_train, X_test, verbose if main else 0)
+        adapters = []
     for adapter in adapters:  # a recipe has at most one; its inputs left out (on_error="skip") take their labels along
         if device and "device" in adapter.get_params():
             adapter.set_params(device=device)
@@ -138,6 +144,11 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
         G_test = adapter.transform(G_test)
         y_test = adapter.drop_skipped(y_test)
     timings["transform_s"] = time.perf_counter() - t
+    if stream and G_train.cache is not False:
+        stage(f"Decoding {len(X_train)} files into the grid cache (once; later epochs and runs read it)")
+        t = time.perf_counter()
+        _prepare_stream(G_train, device or est.device)
+        timings["decode_s"] = time.perf_counter() - t
 
     def checkpoint(estimator, record):
         persistence.save(model, out / "model")
@@ -145,7 +156,8 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
 
     if main:
         est.set_params(callbacks=[*(est.callbacks or []), checkpoint])
-    stage(f"{'Resuming' if resume else 'Training'} on {len(y_train)} grids of shape {tuple(np.shape(G_train)[1:])}")
+    shape = G_train.grid_shape_ if stream else tuple(np.shape(G_train)[1:])
+    stage(f"{'Resuming' if resume else 'Training'} on {len(y_train)} grids of shape {tuple(shape)}")
     t = time.perf_counter()
     est.fit(G_train, y_train, resume_from=out / CHECKPOINT if resume else None)
     timings["fit_s"] = time.perf_counter() - t
@@ -157,6 +169,8 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
     stage("Evaluating on the test split")
     t = time.perf_counter()
     y_pred = est.predict(G_test)
+    if stream:  # files the adapter skipped (on_error="skip") have no prediction
+        y_test = np.asarray(y_test)[G_test.kept_]
     timings["predict_s"] = time.perf_counter() - t
     metrics = compute_metrics(np.asarray(y_test), y_pred, est.classes_)
     metrics.update(
@@ -173,12 +187,42 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
         stage(f"No installed font draws the class names {undrawable[:3]}: they show as boxes in confusion_matrix.png "
               "(metrics.json has them right). Install a font that has them, such as Noto Sans CJK, and draw again.")
     plots.plot_filters(est.model_, out / "filters.png")
-    example = np.asarray(G_test[:1], dtype=np.float32).reshape(est.input_shape_)
+    first = next(G_test.read([G_test.rows()[:1]]))[1] if stream else G_test[:1]
+    example = np.asarray(first, dtype=np.float32).reshape(est.input_shape_)
     plots.plot_feature_maps(est.model_, example, out / "feature_maps.png")
     return {"run_dir": str(out), **metrics}
 
 
+def _streams(recipe: Recipe, model, X_train, X_test, verbose: int):
+    """The recipe's training and test files as `StreamedGrids`, the adapter fitted on a seeded sample of them."""
+    from .streaming import StreamedGrids, fit_adapter
+
+    data = recipe.data
+    adapter = fit_adapter(model.steps[0][1], X_train, random_state=data.get("random_state", 0))
+    workers = data.get("num_workers", 2)
+    train = StreamedGrids(X_train, adapter, cache=data.get("cache", True), num_workers=workers, verbose=verbose)
+    return train, StreamedGrids(X_test, adapter, cache=False, num_workers=workers)
+
+
+def _prepare_stream(stream, device: str) -> None:
+    """Build (or open) a stream's cache now, so the first decoding pass is timed and shown apart from training;
+    under torchrun the ranks split the files between them."""
+    from ._distributed import ensure_process_group, world
+    from ._training import resolve_device
+
+    rank, size, _ = world()
+    if size > 1:
+        ensure_process_group(resolve_device(device))
+    stream.prepare(rank, size)
+
+
 def evaluate_model(model, X, y) -> dict:
     """Metrics of a loaded model (estimator or pipeline) on raw inputs X with labels y."""
-    y_pred = model.predict(X)
-    return compute_metrics(np.asarray(y), y_pred, split_pipeline(model)[1].classes_)
+    from .streaming import file_adapter, is_file_list, predict_files
+
+    classes = split_pipeline(model)[1].classes_
+    if file_adapter(model) is not None and is_file_list(X):  # decoded batch by batch, not all in memory
+        proba, kept = predict_files(model, list(X))
+        keep = np.isin(np.asarray([str(p) for p in X]), kept)
+        return compute_metrics(np.asarray(y)[keep], classes[proba.argmax(axis=1)], classes)
+    return compute_metrics(np.asarray(y), model.predict(X), classes)

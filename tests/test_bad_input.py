@@ -23,6 +23,7 @@ from gridcnn.adapters import EmbeddingGrid, ImageGrid, SequenceGrid, Spectrogram
 from gridcnn.backbone import get_preset
 from gridcnn.cli import app
 from gridcnn.datasets import load_dataset
+from gridcnn.streaming import StreamedGrids
 
 X8 = np.random.default_rng(0).random((20, 8, 8)).astype(np.float32)
 Y8 = np.arange(20) % 2
@@ -73,6 +74,8 @@ TOMLS = {  # recipe file -> (text to replace, replacement)
     "emptycsv": ('name = "digits"', 'path = "{tmp}/empty.csv"'),
     "textnpz": ('name = "digits"', 'path = "{tmp}/text.npz"'),
     "nanlabel": ('name = "digits"', 'path = "{tmp}/nanlabel.csv"'),
+    "stream": ("test_fraction", 'stream = "yes"\ntest_fraction'),
+    "stream-arrays": ("test_fraction", "stream = true\ntest_fraction"),
     "skip": ('name = "digits"\ntest_fraction = 0.25\n',
              'name = "image_folder"\npath = "{tmp}/pngs"\ntest_fraction = 0.5\n\n[adapter]\nname = "image"\n'),
 }
@@ -231,6 +234,17 @@ CASES = [
      "cannot be used: it cannot be decoded"),
     ("resume from nothing", lambda f: clf().fit(X8, Y8, resume_from="no-such.safetensors"), GridCNNError,
      "No checkpoint at no-such.safetensors."),
+    ("stream through an unfitted adapter", lambda f: StreamedGrids(["a.png"], ImageGrid()), GridCNNError,
+     "The ImageGrid given to StreamedGrids is not fitted. Fit it first on some of the files"),
+    ("stream through a non-file adapter", lambda f: StreamedGrids(["a.txt"], get_adapter("sequence")), GridCNNError,
+     "Streaming decodes files through an image or spectrogram adapter; got SequenceGrid ('sequence')"),
+    ("stream of one path", lambda f: StreamedGrids("folder", ImageGrid().fit(X8)), GridCNNError,
+     "StreamedGrids takes a list of file paths; got one path 'folder'. For a class folder, use"),
+    ("negative stream workers", lambda f: StreamedGrids(["a.png"], ImageGrid().fit(X8), num_workers=-1), GridCNNError,
+     "num_workers must be an int >= 0. Got -1 instead."),
+    ("streamed labels of another length",
+     lambda f: clf().fit(StreamedGrids(["a.png", "b.png"], ImageGrid().fit(X8)), [0]), GridCNNError,
+     "y must hold one label per file of the StreamedGrids: it has 2 files and y has shape (1,)."),
     ("checkpoint in a missing folder", lambda f: clf(checkpoint="no-such-folder/c.safetensors").fit(X8, Y8), GridCNNError,
      "checkpoint='no-such-folder/c.safetensors': the folder no-such-folder does not exist. Create it, or choose another path."),
     # -- predicting -----------------------------------------------------------------------------------------
@@ -287,6 +301,10 @@ CASES = [
     ("recipe no filters", ["fit", "{tmp}/nofilters.toml"], 2, "estimator: filters=[] gives no convolution block."),
     ("recipe is a folder", ["fit", "{tmp}/folder.toml"], 2, "Recipe '{tmp}/folder.toml' is a folder; give a recipe file (.toml)"),
     ("recipe is binary", ["fit", "{tmp}/binary.toml"], 2, "binary.toml is not a TOML recipe: it is not UTF-8 text (byte 0 is 0x89)."),
+    ("bad stream value", ["fit", "{tmp}/stream.toml"], 2, 'data.stream: must be true, false or "auto". Got \'yes\' instead.'),
+    ("stream of arrays", ["fit", "{tmp}/stream-arrays.toml", "--out", "{tmp}/run"], 1,
+     "[data] stream = true streams image or sound files through an [adapter] named image or spectrogram; these data "
+     "are not a list of files.", {"run", "run/recipe.toml"}),
     ("missing recipe", ["fit", "{tmp}/nothing.toml"], 2, "Recipe file '{tmp}/nothing.toml' does not exist."),
     ("bad override", ["fit", "{tmp}/good.toml", "--set", "estimator.max_epochs"], 2, "--set takes section.key=value"),
     ("fit without recipe", ["fit"], 2, "gridcnn fit needs a RECIPE (such as recipes/audio.toml), or --resume RUN."),
@@ -310,6 +328,12 @@ CASES = [
     ("run without model", ["evaluate", "{tmp}"], 2, "is not a gridcnn model folder"),
     ("model from an old version", ["evaluate", "{tmp}/cfg-old"], 2, "was written in model format version 0"),
     ("changed model config", ["evaluate", "{tmp}/cfg-extra"], 2, "estimator.colour: unknown key."),
+    ("export a run without model", ["export", "{tmp}"], 2, "is not a gridcnn model folder: expected config.json"),
+    ("unknown export format", ["export", "{model}", "--format", "onx"], 2,
+     "Unknown export format 'onx'. Did you mean 'onnx'? Formats: onnx."),
+    ("export to a non-.onnx file", ["export", "{model}", "--out", "{tmp}/m.txt"], 2,
+     "The exported file must end in .onnx (its JSON sidecar takes the same name); got {tmp}/m.txt."),
+    ("serve a run without model", ["serve", "{tmp}"], 2, "is not a gridcnn model folder: expected config.json"),
     ("missing input", ["predict", "{model}", "{tmp}/none.npy"], 2, "Input '{tmp}/none.npy': this model takes grids from .npy files"),
     ("missing text file", ["predict", "{text}", "notes/missing.txt"], 2,
      "Input 'notes/missing.txt' looks like a file path, but there is no such file."),

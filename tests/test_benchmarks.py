@@ -94,3 +94,20 @@ def test_without_skorch_and_filling_results_md(tmp_path):
     assert "stale" not in text and text.count("<!-- run.py:begin -->") == 1
     assert "| MNIST-1D | 100 / 1,000 |" in text
     assert (target.parent / "accuracy.png").read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.mark.slow  # keras' import and five fits: about 20 s on a quiet machine
+def test_keras_network_is_the_guides_and_every_trainer_learns():
+    # benchmarks/keras_speed.py on 512 rows: the same 10,180-parameter network for every trainer, and a
+    # "before" copy (this very package) timed in a subprocess; keras and skorch only where the bench extra is.
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import keras_speed
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    net = keras_speed._module(np.zeros((1, 1, 28, 28), np.float32))
+    assert sum(p.numel() for p in net.parameters()) == 6 * 4 + 6 + 1014 * 10 + 10  # Conv2D(6, 2), Dense(10)
+    result = keras_speed.compare(n=512, epochs=1, repeats=1, before=str(ROOT))
+    assert {"gridcnn", "hand", "before"} <= set(result["median_s"])
+    # Chance is 10%; after 16 Adam steps the five landed at 20-48% (each its own initial weights).
+    assert all(a > 0.15 for a in result["accuracy"].values()), result["accuracy"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,15 +13,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._audio_io import ClipError, describe, fit_length, is_path, load_clip
+from .._melspec import GPU_BATCH_SAMPLES, mel_spectrogram, power_to_db_
 from .._training import resolve_device
 from ..exceptions import GridCNNError
 from ._base import ADAPTERS, GridAdapter, map_rows
 
-_AMIN = 1e-10  # librosa.power_to_db's floor: silence maps to -100 dB instead of -inf
 # A waveform array with more channels (7.1 surround has 8) or shorter clips is not sound: most likely images.
 MAX_CHANNELS = 8
 MIN_CLIP_SECONDS = 0.01
-_BATCH_SAMPLES = 1 << 22  # samples per torch batch (~260 one-second clips): bounds the STFT's memory on long clips
 
 
 @ADAPTERS.register("spectrogram")
@@ -160,7 +160,7 @@ class SpectrogramGrid(GridAdapter):
         """
         check_is_fitted(self)
         self._prepare(X)
-        return self._power(self._read(X)).cpu().numpy()
+        return self._power(self._read(X)).numpy()
 
     # -- the conversion (GridAdapter calls these after checking parameters and inputs) ---------------------------
 
@@ -221,10 +221,11 @@ class SpectrogramGrid(GridAdapter):
         """
         items = _as_items(X)
         clips = []
-        for i, item in enumerate(items):
-            try:
-                clips.append(load_clip(item, self.sample_rate, self.input_sample_rate))
-            except ClipError as exc:
+        for i, (item, clip) in enumerate(zip(items, self._decode(items))):
+            if not isinstance(clip, ClipError):
+                clips.append(clip)
+            else:
+                exc = clip
                 if self.on_error == "raise":
                     raise GridCNNError(
                         f"{describe(item, offset + i)} cannot be used: {exc.problem}. Fix: {exc.fix}, or pass "
@@ -239,6 +240,23 @@ class SpectrogramGrid(GridAdapter):
                 "Check the paths and formats of X."
             )
         return clips
+
+    def _decode(self, items) -> list:
+        """Each item as a clip, or the `ClipError` it raised; files are decoded and resampled on a thread pool."""
+
+        def load(item):
+            try:
+                return load_clip(item, self.sample_rate, self.input_sample_rate)
+            except ClipError as exc:
+                return exc
+
+        # libsndfile and soxr release the GIL, so decoding and resampling files scale with the threads; arrays
+        # in memory only need converting, which threads would not speed up.
+        workers = min(torch.get_num_threads(), len(items)) if any(map(is_path, items)) else 1
+        if workers <= 1:
+            return [load(item) for item in items]
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(load, items))
 
     def _mel_basis(self) -> np.ndarray:
         """librosa's mel filter bank (n_mels, 1 + n_fft // 2), refusing bands that no FFT bin reaches."""
@@ -257,35 +275,19 @@ class SpectrogramGrid(GridAdapter):
             )
         return basis.astype(np.float32)
 
-    def _power(self, clips) -> torch.Tensor:
-        """Mel power (n, frames, n_mels) on the CPU, computed in batches on the chosen device."""
+    def _power(self, clips, decibels: bool = False) -> torch.Tensor:
+        """Mel power (n, frames, n_mels) on the CPU, or its decibels; see `gridcnn._melspec` for how."""
         device = resolve_device(self.device)
-        melspec = self._torchaudio_transform(device) if self.backend == "torchaudio" else None
-        basis = torch.from_numpy(self._mel_basis()).to(device)
-        window = torch.hann_window(self.n_fft, periodic=True, device=device)  # scipy's "hann", as librosa uses
-        per_batch = max(1, _BATCH_SAMPLES // self.n_samples_)
-        out = torch.empty((len(clips), self.n_frames_, self.n_mels), dtype=torch.float32)
-        for start in range(0, len(clips), per_batch):
-            batch = np.stack([fit_length(c, self.n_samples_) for c in clips[start : start + per_batch]])
-            wave = torch.from_numpy(batch).to(device)
-            if melspec is not None:
-                mel = melspec(wave).transpose(1, 2)
-            else:
-                spec = torch.stft(
-                    wave, self.n_fft, self.hop_length, window=window, center=True, pad_mode="constant",
-                    return_complex=True,
-                )
-                mel = (spec.real.square() + spec.imag.square()).transpose(1, 2) @ basis.T
-            out[start : start + len(batch)] = mel.cpu()
-        return out
+        if self.backend == "torchaudio":
+            return self._torchaudio_power(clips, device, decibels)
+        return mel_spectrogram(
+            clips, self.n_samples_, self.n_fft, self.hop_length, self._mel_basis(), top_db=self.top_db,
+            decibels=decibels, device=device,
+        )
 
     def _decibels(self, clips) -> np.ndarray:
         """``librosa.power_to_db(power, ref=1.0, amin=1e-10, top_db)`` of every clip: (n, frames, n_mels)."""
-        db = 10.0 * torch.log10(self._power(clips).clamp_min(_AMIN))
-        if self.top_db is not None:
-            floor = db.amax(dim=(1, 2), keepdim=True) - self.top_db
-            db = torch.maximum(db, floor)
-        return db.numpy()
+        return self._power(clips, decibels=True).numpy()
 
     def _scale(self, db: np.ndarray) -> np.ndarray:
         """Normalise and add the channel axis: float32 (n, 1, frames, n_mels)."""
@@ -293,8 +295,8 @@ class SpectrogramGrid(GridAdapter):
             db = (db - self.mean_) / self.std_
         return np.ascontiguousarray(db[:, None], dtype=np.float32)
 
-    def _torchaudio_transform(self, device):
-        """torchaudio's MelSpectrogram with librosa's settings, or a `GridCNNError` saying how to get it."""
+    def _torchaudio_power(self, clips, device, decibels: bool) -> torch.Tensor:
+        """What `_power` computes, through ``torchaudio.transforms.MelSpectrogram`` (librosa's settings)."""
         try:
             import torchaudio
         except Exception as exc:  # an ImportError, or an OSError when its compiled parts do not match torch
@@ -303,11 +305,18 @@ class SpectrogramGrid(GridAdapter):
                 f"Install the torchaudio release built for torch {torch.__version__}, or use backend='torch' "
                 "(the same numbers)."
             ) from None
-        return torchaudio.transforms.MelSpectrogram(
+        melspec = torchaudio.transforms.MelSpectrogram(
             sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length, f_min=self.f_min,
             f_max=self.f_max, n_mels=self.n_mels, window_fn=torch.hann_window, power=2.0, center=True,
             pad_mode="constant", norm="slaney", mel_scale="slaney",
         ).to(device)
+        step = max(1, GPU_BATCH_SAMPLES // self.n_samples_)  # bounds the STFT's memory on long clips
+        parts = []
+        for start in range(0, len(clips), step):
+            wave = np.stack([fit_length(c, self.n_samples_) for c in clips[start : start + step]])
+            parts.append(melspec(torch.from_numpy(wave).to(device)).transpose(1, 2).cpu())
+        power = torch.cat(parts)
+        return power_to_db_(power, self.top_db) if decibels else power
 
 
 def _as_items(X) -> list:

@@ -1,0 +1,200 @@
+"""The guides' Keras network, four trainers: GridCNNClassifier, Keras 3 (torch backend), skorch and a hand loop.
+
+The network of the CNN guides this project grew from: Conv2D(6, 2) on 28x28x1, ReLU, MaxPool2D(2), Flatten,
+Dense(10), softmax; Adam (lr 1e-3), batch 32, shuffled batches, no validation. Every trainer sees the same MNIST
+rows (scaled to [-0.5, 0.5] as the guides do) for the same epochs; the fits run interleaved, a different trainer
+first each round, and the medians are compared. Keras gets ``metrics=["accuracy"]`` as in the guides (the other
+three also count training accuracy), ``verbose=0``, and channels-last input, its native layout.
+
+    python benchmarks/keras_speed.py                  # 10,000 rows x 2 epochs, 3 rounds
+    python benchmarks/keras_speed.py --n 2000 --repeats 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # before keras is imported anywhere
+
+import numpy as np
+import torch
+from torch import nn
+
+from gridcnn import GridCNNClassifier
+from gridcnn.datasets import load_dataset
+
+# One block (a one-item list sets the count), no batch norm or dropout: exactly the Keras model below.
+NETWORK = dict(filters=[6], kernel_size=2, padding="valid", pool="max", pool_size=2, batch_norm=False, hidden=(),
+               dropout=0.0)
+TRAINERS = {"gridcnn": "GridCNNClassifier.fit", "keras": "Keras 3 fit (torch backend)",
+            "skorch": "skorch NeuralNetClassifier", "hand": "hand-written loop",
+            "before": "GridCNNClassifier.fit, code before issue 17"}
+
+
+def estimator(epochs: int, seed: int) -> GridCNNClassifier:
+    return GridCNNClassifier(**NETWORK, optimizer="adam", lr=1e-3, batch_size=32, max_epochs=epochs,
+                             device="cpu", check_input="off", random_state=seed)
+
+
+def fit_gridcnn(X, y, epochs, seed):
+    clf = estimator(epochs, seed).fit(X, y)
+    return lambda Xt: clf.predict(Xt)
+
+
+def fit_keras(X, y, epochs, seed):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)), keras.layers.Conv2D(6, 2, activation="relu"), keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(X.transpose(0, 2, 3, 1), y, batch_size=32, epochs=epochs, verbose=0, shuffle=True)
+    return lambda Xt: model.predict(Xt.transpose(0, 2, 3, 1), batch_size=1024, verbose=0).argmax(1)
+
+
+def _module(X):
+    return estimator(1, 0)._resolve_spec().build(X.shape[1:], 10)
+
+
+def fit_skorch(X, y, epochs, seed):
+    from skorch import NeuralNetClassifier
+
+    torch.manual_seed(seed)
+    net = NeuralNetClassifier(_module(X), criterion=nn.CrossEntropyLoss, optimizer=torch.optim.Adam, lr=1e-3,
+                              max_epochs=epochs, batch_size=32, iterator_train__shuffle=True, train_split=None,
+                              callbacks="disable", verbose=0, device="cpu")
+    net.fit(torch.utils.data.TensorDataset(torch.from_numpy(X), torch.from_numpy(y)), None)
+    return lambda Xt: net.predict(Xt)
+
+
+def fit_hand(X, y, epochs, seed):
+    torch.manual_seed(seed)
+    model = _module(X)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    gen = torch.Generator().manual_seed(seed)
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(len(Xt), generator=gen)
+        for start in range(0, len(Xt), 32):
+            idx = order[start : start + 32]
+            loss = loss_fn(model(Xt[idx]), yt[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    @torch.no_grad()
+    def predict(Xt):
+        model.eval()
+        return model(torch.from_numpy(Xt)).argmax(1).numpy()
+
+    return predict
+
+
+FITS = {"gridcnn": fit_gridcnn, "keras": fit_keras, "skorch": fit_skorch, "hand": fit_hand}
+
+_BEFORE = """
+import json, sys, time, numpy as np, torch
+sys.path.insert(0, {bench!r})
+import keras_speed as k
+torch.set_num_threads({threads})
+X, y, Xt, yt = k.data({n})
+k.fit_gridcnn(X[:64], y[:64], 1, {seed})  # untimed, as the others' warm-up fit
+start = time.perf_counter()
+predict = k.fit_gridcnn(X, y, {epochs}, {seed})
+seconds = time.perf_counter() - start
+print(json.dumps([seconds, float((predict(Xt) == yt).mean())]))
+"""
+
+
+def before_fit(before: str, n: int, epochs: int, seed: int) -> tuple[float, float]:
+    """(fit seconds, test accuracy) of GridCNNClassifier from another copy of the package (``before``: the folder
+    holding its ``gridcnn``), in a subprocess; the fit is timed inside it after a small warm-up fit, so start-up,
+    data loading and first-call set-up are not."""
+    code = _BEFORE.format(bench=str(Path(__file__).parent), threads=torch.get_num_threads(), n=n, epochs=epochs,
+                          seed=seed)
+    env = {**os.environ, "PYTHONPATH": before}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    seconds, accuracy = json.loads(out.stdout.strip().splitlines()[-1])
+    return seconds, accuracy
+
+
+def available() -> list[str]:
+    """The trainers whose packages import here (keras and skorch are in the ``bench`` extra)."""
+    names = ["gridcnn"]
+    for name, module in (("keras", "keras"), ("skorch", "skorch")):
+        try:
+            __import__(module)
+            names.append(name)
+        except ImportError:
+            pass
+    return names + ["hand"]
+
+
+def data(n: int):
+    X, y = load_dataset("mnist", split="train")
+    Xt, yt = load_dataset("mnist", split="test")
+    scale = lambda a: np.ascontiguousarray(a.reshape(-1, 1, 28, 28), dtype=np.float32) - 0.5  # loader gives [0, 1]
+    return scale(X[:n]), y[:n].astype(np.int64), scale(Xt), yt.astype(np.int64)
+
+
+def compare(n=10_000, epochs=2, repeats=3, seed=0, names=None, before=None) -> dict:
+    """Median fit seconds and test accuracy of each trainer, interleaved; ratios of gridcnn to each other.
+
+    ``before``: a folder holding an earlier copy of ``gridcnn``, timed as the trainer "before" (in a subprocess).
+    """
+    X, y, Xt, yt = data(n)
+    names = names or available()
+    for name in names:  # an untimed small fit each: imports, first-call set-up
+        FITS[name](X[:64], y[:64], 1, seed)
+    if before:
+        names = names + ["before"]
+    seconds, accuracy = {k: [] for k in names}, {k: [] for k in names}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            if name == "before":
+                t, acc = before_fit(before, n, epochs, seed)
+                seconds[name].append(t)
+                accuracy[name].append(acc)
+                continue
+            start = time.perf_counter()
+            predict = FITS[name](X, y, epochs, seed)
+            seconds[name].append(time.perf_counter() - start)
+            accuracy[name].append(float((np.asarray(predict(Xt)) == yt).mean()))
+    median = {k: statistics.median(v) for k, v in seconds.items()}
+    return {"n_train": n, "epochs": epochs, "repeats": repeats, "threads": torch.get_num_threads(),
+            "seconds": seconds, "median_s": median, "accuracy": {k: statistics.median(v) for k, v in accuracy.items()},
+            "ratios": {f"gridcnn/{k}": median["gridcnn"] / median[k] for k in names if k != "gridcnn"}}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=10_000, help="MNIST training rows (default 10,000)")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--before", help="folder holding an earlier gridcnn package, timed alongside "
+                        "(e.g. git archive main gridcnn | tar -x -C /tmp/before)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    r = compare(args.n, args.epochs, args.repeats, before=args.before)
+    print(f"{args.n} rows x {args.epochs} epochs, batch 32, median of {args.repeats} interleaved fits, "
+          f"{r['threads']} torch threads")
+    print("| trainer | fit (s) | test accuracy | GridCNNClassifier / this |\n|---|---|---|---|")
+    for k, t in r["median_s"].items():
+        ratio = "" if k == "gridcnn" else f"{r['ratios'][f'gridcnn/{k}']:.3f}"
+        print(f"| {TRAINERS[k]} | {t:.2f} | {100 * r['accuracy'][k]:.2f}% | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""The model behind the server: request inputs (uploaded bytes, texts, grid arrays) in, predictions out.
+
+Plain synchronous code, called from the app in a worker thread. Every problem with an input raises `RequestError`
+with the status to answer and a message that names the input, so the app only turns it into JSON.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.pipeline import Pipeline
+
+from ..exceptions import GridCNNError
+
+MAX_MAPS = 8  # feature maps shown per block: enough to see what a block reacts to, small enough to send each time
+FILE_KINDS = {"image": "image", "spectrogram": "sound"}
+
+
+class RequestError(GridCNNError):
+    """A request the server cannot answer as asked: ``status`` is the HTTP status (4xx) to send."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+class Predictor:
+    """A loaded model and what the server says about it.
+
+    Parameters
+    ----------
+    model : GridCNNClassifier or Pipeline
+        A fitted model, as `gridcnn.load` returns it.
+    run_dir : Path or None
+        The run folder it came from: ``recipe.toml`` and ``metrics.json`` are read from it (never written).
+    """
+
+    def __init__(self, model, run_dir: Path | None = None):
+        steps = [s for _, s in model.steps] if isinstance(model, Pipeline) else [model]
+        self.adapter = steps[0] if len(steps) > 1 else None
+        self.estimator = steps[-1]
+        if self.adapter is not None and "on_error" in self.adapter.get_params():
+            self.adapter.set_params(on_error="raise")  # one row per input, or an error that names the bad one
+        self.kind = getattr(self.adapter, "registry_name", "") or "grid"
+        self.classes = [c.item() if hasattr(c, "item") else c for c in self.estimator.classes_]
+        self.grid_shape = tuple(int(v) for v in self.estimator.input_shape_)
+        self.recipe, self.metrics = _run_files(run_dir)
+
+    # -- what the server says about the model ----------------------------------------------------------------
+
+    def describe(self) -> dict:
+        info = {
+            "classes": self.classes,
+            "grid_shape": list(self.grid_shape),
+            "input_kind": self.kind,
+            "accepts": self.accepts(),
+            "blocks": len(self.estimator.spec_.branches[0]),
+            "recipe": self.recipe,
+            "metrics": self.metrics,
+        }
+        if self.kind == "image":
+            info["image_size"] = [int(v) for v in self.adapter.image_size_]
+            info["image_mode"] = self.adapter.mode_
+        return info
+
+    def accepts(self) -> str:
+        grids = f"grids shaped {list(self.grid_shape)} as JSON {{\"inputs\": [...]}}"
+        if self.kind in FILE_KINDS:
+            return f"{FILE_KINDS[self.kind]} files (multipart field 'files') or {grids}"
+        if self.kind == "embedding":
+            return "texts as JSON {\"inputs\": [\"a sentence\", ...]}"
+        return grids
+
+    # -- inputs ----------------------------------------------------------------------------------------------
+
+    def from_files(self, files: list[tuple[str, bytes]]):
+        """Uploaded files -> what the model's first step reads (PIL images or waveforms)."""
+        if self.kind not in FILE_KINDS:
+            raise RequestError(f"This model takes {self.accepts()}; it cannot read uploaded files.", 415)
+        items = []
+        for name, data in files:
+            if not data:
+                raise RequestError(f"File {name!r} is empty. Send a {FILE_KINDS[self.kind]} file.")
+            items.append(self._image(name, data) if self.kind == "image" else self._sound(name, data))
+        return items
+
+    def _image(self, name: str, data: bytes):
+        from PIL import Image
+
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+                return im.copy()
+        except Exception as exc:  # PIL raises many types for bad data (OSError, SyntaxError, DecompressionBombError)
+            raise RequestError(
+                f"File {name!r} is not an image this server can read ({type(exc).__name__}). Send PNG, JPEG, BMP, "
+                "GIF, TIFF or WebP."
+            ) from None
+
+    def _sound(self, name: str, data: bytes):
+        import soundfile as sf
+
+        try:
+            wave, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError or TypeError for bad data
+            raise RequestError(
+                f"File {name!r} is not a sound file this server can read ({type(exc).__name__}). Send WAV, FLAC, "
+                "OGG or MP3."
+            ) from None
+        if len(wave) == 0:
+            raise RequestError(f"File {name!r} holds no samples. Send a clip with sound in it.")
+        mono = wave.mean(axis=1)
+        if rate != self.adapter.sample_rate:
+            import librosa
+
+            mono = librosa.resample(mono, orig_sr=rate, target_sr=self.adapter.sample_rate, res_type="soxr_hq")
+        return np.ascontiguousarray(mono, dtype=np.float32)
+
+    def from_json(self, inputs: list):
+        """JSON inputs -> texts for text models, or a float32 grid array (n, C, H, W) for any model."""
+        if all(isinstance(v, str) for v in inputs):
+            if self.kind != "embedding":
+                raise RequestError(f"This model takes {self.accepts()}; it got text.")
+            if any(not v.strip() for v in inputs):
+                i = next(i for i, v in enumerate(inputs) if not v.strip())
+                raise RequestError(f"Input {i} is an empty text. Send at least one word.")
+            return list(inputs)
+        grids = []
+        for i, value in enumerate(inputs):
+            try:
+                a = np.asarray(value, dtype=np.float32)
+            except (TypeError, ValueError):
+                raise RequestError(
+                    f"Input {i} is not an array of numbers ({_shape_of(value)}). This model takes {self.accepts()}."
+                ) from None
+            if a.shape != self.grid_shape and not (self.grid_shape[0] == 1 and a.shape == self.grid_shape[1:]):
+                raise RequestError(
+                    f"Input {i} has shape {list(a.shape)}; this model takes grids shaped {list(self.grid_shape)}"
+                    + (f" (or {list(self.grid_shape[1:])})." if self.grid_shape[0] == 1 else ".")
+                )
+            if not np.isfinite(a).all():
+                raise RequestError(f"Input {i} contains NaN or infinite values. Send finite numbers.")
+            grids.append(a.reshape(self.grid_shape))
+        return np.stack(grids)
+
+    # -- predictions -----------------------------------------------------------------------------------------
+
+    def predict(self, X, feature_maps: bool = False) -> dict:
+        """``{"predictions": [...]}`` for the inputs ``X`` (and the first input's feature maps when asked)."""
+        grids = self.grids(X)
+        out = self.answer(self.estimator.predict_proba(grids))
+        if feature_maps:
+            out["feature_maps"] = self.feature_maps(np.asarray(grids[:1], dtype=np.float32))
+        return out
+
+    def grids(self, X) -> np.ndarray:
+        """The grids the network reads: the adapter's output, or ``X`` when it holds grids already."""
+        if isinstance(X, np.ndarray) and X.dtype == np.float32 and X.shape[1:] == self.grid_shape:
+            return X  # grids sent as JSON: the adapter's input kind is not theirs
+        return self.adapter.transform(X) if self.adapter is not None else X
+
+    def answer(self, proba: np.ndarray) -> dict:
+        return {"predictions": [
+            {"label": self.classes[int(p.argmax())],
+             "probabilities": {str(c): round(float(v), 6) for c, v in zip(self.classes, p)}}
+            for p in proba
+        ]}
+
+    def feature_maps(self, grid: np.ndarray) -> list[dict]:
+        """The input grid and each block's first maps, each scaled to 0-255 on its own, row by row."""
+        network = self.estimator.model_
+        device = next(network.parameters()).device
+        x = torch.from_numpy(grid).to(device)
+        stages = [("input", x)] + network.feature_maps(x)
+        out = []
+        for name, maps in stages:
+            channels = int(maps.shape[1])
+            maps = maps[0, :MAX_MAPS].float().cpu().numpy()
+            lo = maps.min(axis=(1, 2), keepdims=True)
+            span = np.maximum(maps.max(axis=(1, 2), keepdims=True) - lo, 1e-12)
+            scaled = np.round((maps - lo) / span * 255).astype(np.uint8)
+            out.append({"name": name, "channels": channels, "shape": list(maps.shape),
+                        "maps": scaled.reshape(len(maps), -1).tolist()})
+        return out
+
+
+def _shape_of(value) -> str:
+    return f"a {type(value).__name__}" if not isinstance(value, list) else "a list of other things"
+
+
+def _run_files(run_dir: Path | None):
+    """The recipe (as a table) and the test metrics of a run folder; None for what is absent."""
+    recipe = metrics = None
+    if run_dir is not None and (run_dir / "recipe.toml").is_file():
+        recipe = tomllib.loads((run_dir / "recipe.toml").read_text())
+    if run_dir is not None and (run_dir / "metrics.json").is_file():
+        m = json.loads((run_dir / "metrics.json").read_text())
+        metrics = {k: m[k] for k in ("accuracy", "macro_f1", "n_samples", "per_class") if k in m}
+    return recipe, metrics

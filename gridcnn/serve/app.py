@@ -1,0 +1,137 @@
+"""`create_app(model) -> FastAPI`: the prediction API and the page, over one model loaded once.
+
+Routes: ``POST /predict`` (multipart ``files`` or JSON ``{"inputs": [...]}``), ``GET /health``, ``GET /model``,
+``GET /`` (the page) and ``/static/*`` (its script and style, served by the app: no CDN, no build step).
+A user's mistake is answered 4xx with ``{"error": "..."}``; anything else is logged with its traceback and
+answered 500 with a message that names nothing inside. Inference runs in a worker thread, off the event loop.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from ..exceptions import GridCNNError
+from ._batcher import Batcher
+from ._limits import BodyLimit
+from ._predictor import Predictor, RequestError
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(model, *, max_upload_mb: float = 10.0, max_inputs: int = 64, batching: bool = False) -> FastAPI:
+    """The FastAPI app serving ``model``.
+
+    Parameters
+    ----------
+    model : str, Path, GridCNNClassifier or Pipeline
+        A run or model folder (loaded once, here, with `gridcnn.load`; its ``recipe.toml`` and ``metrics.json``
+        are read for ``/model``) or a fitted model.
+    max_upload_mb : float, default=10.0
+        Largest request body accepted; a larger one is answered 413.
+    max_inputs : int, default=64
+        Most inputs (files or JSON items) in one request.
+    batching : bool, default=False
+        Run requests that arrive while the network is busy through it together (see ``_batcher``).
+
+    Returns
+    -------
+    app : fastapi.FastAPI
+        Run it with uvicorn, or call it in tests with ``fastapi.testclient.TestClient``.
+    """
+    run_dir = None
+    if isinstance(model, (str, Path)):
+        from ..persistence import load
+
+        run_dir = Path(model)
+        model = load(run_dir)
+    predictor = Predictor(model, run_dir)
+    batcher = Batcher(predictor) if batching else None
+    app = FastAPI(title="gridcnn", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.predictor = predictor
+    app.add_middleware(BodyLimit, max_mb=max_upload_mb)
+
+    @app.exception_handler(GridCNNError)
+    async def user_error(request: Request, exc: GridCNNError):
+        return JSONResponse({"error": str(exc)}, status_code=getattr(exc, "status", 400))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        return JSONResponse({"error": f"Invalid request: {exc.errors()[0].get('msg', 'bad value')}."}, status_code=422)
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/model")
+    async def describe():
+        return {**predictor.describe(), "max_inputs": max_inputs, "max_upload_mb": max_upload_mb}
+
+    @app.post("/predict")
+    async def predict(request: Request, feature_maps: bool = False):
+        X = await _read_inputs(request, predictor, max_inputs)
+        if batcher is not None and not feature_maps:
+            return await batcher.predict(X)
+        return await run_in_threadpool(predictor.predict, X, feature_maps)
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+async def _read_inputs(request: Request, predictor: Predictor, max_inputs: int):
+    """The request's inputs in the form the predictor reads, or a `RequestError` saying what was expected."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        predictor.from_files([])  # a model that reads no files says so before the body is parsed
+        try:
+            form = await request.form(max_files=max_inputs + 1, max_fields=max_inputs + 1)
+        except HTTPException as exc:  # starlette's multipart parser: malformed body, too many parts
+            if "Too many" in str(exc.detail):
+                raise RequestError(f"More than {max_inputs} inputs in one request; this server takes at most "
+                                   f"{max_inputs}. Split the request.", 413) from None
+            raise RequestError(f"Could not read the multipart body: {exc.detail}.") from None
+        uploads = [f for f in form.getlist("files") if hasattr(f, "read")]
+        if not uploads:
+            other = [k for k in form.keys() if k != "files"]
+            raise RequestError("No file in the request: send each file in a multipart field named 'files'"
+                               + (f" (got fields {other})." if other else "."))
+        _check_count(len(uploads), max_inputs)
+        files = [(f.filename or f"file {i}", await f.read()) for i, f in enumerate(uploads)]
+        await form.close()
+        return await run_in_threadpool(predictor.from_files, files)
+    if content_type == "application/json":
+        try:
+            body = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RequestError(f"The body is not valid JSON ({exc}). Send {{\"inputs\": [...]}}.") from None
+        if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+            raise RequestError("Expected a JSON object {\"inputs\": [...]}: a list of " + predictor.accepts() + ".")
+        if not body["inputs"]:
+            raise RequestError("\"inputs\" is empty. Send at least one input.")
+        _check_count(len(body["inputs"]), max_inputs)
+        return await run_in_threadpool(predictor.from_json, body["inputs"])
+    await request.body()  # read it all (up to the size limit), so the connection stays usable for the next request
+    raise RequestError(
+        f"POST /predict takes multipart/form-data (files in the field 'files') or application/json "
+        f"({{\"inputs\": [...]}}); got {content_type or 'no content type'}.", 415)
+
+
+def _check_count(n: int, max_inputs: int) -> None:
+    if n > max_inputs:
+        raise RequestError(f"{n} inputs in one request; this server takes at most {max_inputs}. Split the request.",
+                           413)
