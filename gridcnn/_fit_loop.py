@@ -53,7 +53,7 @@ def run_epochs(est, X, y, X_val, y_val, state: TrainingState, data, rank: int = 
             gen = torch.Generator().manual_seed(epoch_seed)
             torch.manual_seed(epoch_seed + rank)
             loss, acc = train_epoch(net, Xt, yt, est.optimizer_, state.scheduler, est.batch_size, gen, on_batch,
-                                    shift=est.augment_shift, precision=est.precision, scaler=state.scaler,
+                                    augment=getattr(est, "augment_", None), precision=est.precision, scaler=state.scaler,
                                     rank=rank, world_size=world_size)
             sync_buffers(est.model_)
             record = {"epoch": est.n_iter_ + 1, "train_loss": loss, "train_accuracy": acc,

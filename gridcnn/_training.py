@@ -55,7 +55,18 @@ def make_scheduler(name: str, optimizer, lr: float, epochs: int, steps_per_epoch
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
     if name == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total)
+    if name == "warmup_cosine":  # one-cycle's shape with a short warm-up: 5% of the steps, then cosine to ~0
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total, pct_start=0.05)
     raise AssertionError(name)
+
+
+# The step budget of max_epochs="auto" and its bounds (see GridCNNClassifier's docstring for the measurements).
+AUTO_STEPS, AUTO_MIN_EPOCHS, AUTO_MAX_EPOCHS = 2000, 10, 100
+
+
+def auto_epochs(steps_per_epoch: int) -> int:
+    """Epochs giving about `AUTO_STEPS` optimiser steps, clipped to [`AUTO_MIN_EPOCHS`, `AUTO_MAX_EPOCHS`]."""
+    return int(min(AUTO_MAX_EPOCHS, max(AUTO_MIN_EPOCHS, -(-AUTO_STEPS // max(1, steps_per_epoch)))))
 
 
 def data_device(nbytes: int, device: torch.device) -> torch.device:
@@ -72,20 +83,6 @@ def steps_per_epoch(n: int, batch_size: int, world_size: int = 1) -> int:
     return -(-(-(-n // world_size)) // -(-batch_size // world_size))
 
 
-def random_shift(xb: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Translate each grid by up to ``shift`` cells along H and W (zero fill); an axis of length 1 stays put."""
-    n, c, h, w = xb.shape
-    sh, sw = (0 if h == 1 else shift), (0 if w == 1 else shift)
-    padded = nn.functional.pad(xb, (sw, sw, sh, sh))
-    dr = torch.randint(0, 2 * sh + 1, (n, 1), generator=generator).to(xb.device)
-    dc = torch.randint(0, 2 * sw + 1, (n, 1), generator=generator).to(xb.device)
-    rows = (torch.arange(h, device=xb.device)[None] + dr)[:, None, :, None]
-    cols = (torch.arange(w, device=xb.device)[None] + dc)[:, None, None, :]
-    batch = torch.arange(n, device=xb.device)[:, None, None, None]
-    chan = torch.arange(c, device=xb.device)[None, :, None, None]
-    return padded[batch, chan, rows, cols]
-
-
 def autocast(device: torch.device, precision: str):
     """The autocast context for ``precision`` ("32" turns it off); bf16 and fp16 compute in half precision."""
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
@@ -93,7 +90,7 @@ def autocast(device: torch.device, precision: str):
 
 
 def train_epoch(model, X, y, optimizer, scheduler, batch_size: int, generator: torch.Generator, on_batch=None, *,
-                shift: int = 0, precision: str = "32", scaler=None, rank: int = 0, world_size: int = 1):
+                augment=None, precision: str = "32", scaler=None, rank: int = 0, world_size: int = 1):
     """One pass over shuffled mini-batches taken by tensor indexing; returns (mean loss, accuracy) on the batches.
 
     With several processes (``world_size`` > 1) every rank draws the same permutation, trains on its shard of it and
@@ -115,8 +112,8 @@ def train_epoch(model, X, y, optimizer, scheduler, batch_size: int, generator: t
     for start in range(0, n, batch_size):
         idx = order[start : start + batch_size]
         xb, yb = X[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
-        if shift:
-            xb = random_shift(xb, shift, generator)
+        if augment:  # training batches only; the draws come from the epoch's generator, so a resume replays them
+            xb = augment(xb, generator)
         with autocast(device, precision):
             logits = model(xb)
             loss = loss_fn(logits, yb)

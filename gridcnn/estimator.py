@@ -16,10 +16,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._augment import MODALITIES, infer_modality, resolve_augment
 from ._distributed import broadcast_int, ensure_process_group, world
 from ._fit_loop import run_epochs
 from ._params import validate_params
-from ._training import make_optimizer, make_scheduler, predict_logits, resolve_device, steps_per_epoch
+from ._training import auto_epochs, make_optimizer, make_scheduler, predict_logits, resolve_device, steps_per_epoch
 from .backbone import ACTIVATIONS, POOLS, PRESETS, resolve_spec
 from .checkpoint import TrainingState, check_checkpoint_path, check_resumable, data_fingerprint, restore
 from .exceptions import GridCNNError
@@ -63,21 +64,42 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         Global pooling of each feature map before the fully connected part.
     activation : {"relu", "gelu", "elu", "leaky_relu", "tanh"}, default=None
         Activation after convolutions and hidden layers.
-    max_epochs : int, default=10
-        Passes over the training data in `fit`.
+    max_epochs : int or "auto", default="auto"
+        Passes over the training data in `fit`. "auto" sizes them to the data with a budget of optimiser steps:
+        ``ceil(2000 / steps_per_epoch)`` epochs, at least 10 and at most 100 (steps_per_epoch = training rows /
+        ``batch_size``, after the validation rows are held out). Small data sets get enough steps to converge
+        (898 digits: 100 epochs of 15 steps), large ones no more than 10 passes (60,000 MNIST digits: 10 epochs of
+        938 steps).
     batch_size : int, default=64
         Rows per mini-batch.
-    lr : float, default=1e-3
-        Learning rate (the peak rate for ``lr_schedule="onecycle"``).
+    lr : float, default=3e-3
+        Learning rate (the peak rate of the "onecycle" and "warmup_cosine" schedules).
     optimizer : {"adamw", "adam", "sgd", "rmsprop"}, default="adamw"
         Optimiser; "sgd" uses Nesterov momentum 0.9.
     weight_decay : float, default=0.0
         Weight decay.
-    lr_schedule : {"constant", "cosine", "onecycle"}, default="constant"
-        Learning-rate schedule over ``max_epochs``, stepped every batch.
-    augment_shift : int, default=0
-        Translate each training grid by a random offset of up to this many cells along height and width (zero
-        filled), drawn anew every epoch: the cheapest augmentation for images and spectrograms. 0 turns it off.
+    lr_schedule : {"onecycle", "warmup_cosine", "cosine", "constant"}, default="onecycle"
+        Learning-rate schedule over the fit's epochs, stepped every batch: "onecycle" warms up over the first 30%
+        of the steps to ``lr`` and anneals to nearly 0 (Smith, 2018; fastai's ``fit_one_cycle``);
+        "warmup_cosine" warms up over the first 5% only; "cosine" starts at ``lr``.
+    modality : {"auto", "image", "audio", "sequence", "text"}, default="auto"
+        What the grids are, which chooses the "auto" augmentation below. A recipe passes on its adapter's modality
+        (`gridcnn.recipes.build_pipeline`); "auto" otherwise reads it from the network and the grid: "text" for
+        full-width kernels (the "kim" preset), "sequence" for grids one row high, else "image" (a spectrogram
+        given without its adapter is then augmented as an image).
+    augment_shift : int or "auto", default="auto"
+        Translate each training grid by a random offset of up to this many cells (zero filled), drawn anew every
+        epoch. Images shift along height and width, spectrograms along time only, sequences along their length,
+        texts not at all. "auto": round(min(H, W) / 12) cells for images (1 on 8x8 digits, 2 on 28x28 MNIST),
+        round(frames / 16) for spectrograms, round(length / 10) for sequences, 0 for texts. 0 turns it off.
+    augment_flip : bool, default=False
+        Mirror half of the training grids left to right (images whose classes survive a mirror).
+    augment_time_mask, augment_freq_mask : int or "auto", default="auto"
+        SpecAugment (Park et al., 2019): zero a band of up to this many time frames (grid rows) / frequency bands
+        (grid columns) in each training grid. "auto": ceil(frames / 8) and ceil(bands / 8) for spectrograms, 0
+        for every other modality.
+    augment_token_dropout : float, default=0.0
+        Zero each token (grid row) of each training text with this probability.
     validation_fraction : float or None, default=None
         Fraction of the training rows held out (stratified) to report validation loss and accuracy each epoch.
         None holds out nothing, or 0.1 when ``early_stopping`` is on.
@@ -130,6 +152,12 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         The resolved network description.
     model_ : torch.nn.Module
         The trained network.
+    max_epochs_ : int
+        The epochs the last `fit` planned (``max_epochs`` with "auto" resolved; 1 after `partial_fit`).
+    modality_ : str
+        The modality the augmentation was chosen for ("auto" resolved).
+    augment_ : Augment
+        The augmentation applied to training batches, in cells (see `gridcnn._augment.resolve_augment`).
     history_ : list of dict
         One record per epoch: epoch, train_loss, train_accuracy, lr, time, and valid_loss / valid_accuracy.
     n_iter_ : int
@@ -160,13 +188,18 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         "dropout": [Interval(Real, 0, 1, closed="left"), None],
         "global_pool": [StrOptions({"max", "avg", "none"}), None],
         "activation": [StrOptions(set(ACTIVATIONS)), None],
-        "max_epochs": [_POSITIVE_INT],
+        "max_epochs": [_POSITIVE_INT, StrOptions({"auto"})],
         "batch_size": [_POSITIVE_INT],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [StrOptions({"adamw", "adam", "sgd", "rmsprop"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "lr_schedule": [StrOptions({"constant", "cosine", "onecycle"})],
-        "augment_shift": [Interval(Integral, 0, None, closed="left")],
+        "lr_schedule": [StrOptions({"constant", "cosine", "onecycle", "warmup_cosine"})],
+        "modality": [StrOptions({"auto", *MODALITIES})],
+        "augment_shift": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "augment_flip": ["boolean"],
+        "augment_time_mask": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "augment_freq_mask": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "augment_token_dropout": [Interval(Real, 0, 1, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "early_stopping": ["boolean"],
         "n_iter_no_change": [_POSITIVE_INT],
@@ -198,13 +231,18 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         dropout=None,
         global_pool=None,
         activation=None,
-        max_epochs=10,
+        max_epochs="auto",
         batch_size=64,
-        lr=1e-3,
+        lr=3e-3,
         optimizer="adamw",
         weight_decay=0.0,
-        lr_schedule="constant",
-        augment_shift=0,
+        lr_schedule="onecycle",
+        modality="auto",
+        augment_shift="auto",
+        augment_flip=False,
+        augment_time_mask="auto",
+        augment_freq_mask="auto",
+        augment_token_dropout=0.0,
         validation_fraction=None,
         early_stopping=False,
         n_iter_no_change=5,
@@ -238,7 +276,12 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
+        self.modality = modality
         self.augment_shift = augment_shift
+        self.augment_flip = augment_flip
+        self.augment_time_mask = augment_time_mask
+        self.augment_freq_mask = augment_freq_mask
+        self.augment_token_dropout = augment_token_dropout
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
@@ -500,6 +543,11 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             self.device_ = resolve_device(self.device)
             self.spec_ = self._resolve_spec()
             self.history_, self.n_iter_ = [], 0
+            self.modality_ = infer_modality(self.input_shape_, self.spec_) if self.modality == "auto" else self.modality
+            self.augment_ = resolve_augment(
+                self.modality_, self.input_shape_, shift=self.augment_shift, flip=self.augment_flip,
+                time_mask=self.augment_time_mask, freq_mask=self.augment_freq_mask,
+                token_dropout=self.augment_token_dropout)
         if self.checkpoint is not None:
             check_checkpoint_path(self.checkpoint)
         rank, world_size, _ = world()
@@ -530,6 +578,9 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             for group in self.optimizer_.param_groups:  # a schedule from an earlier fit must not leak into this one
                 group["lr"] = self.lr
             steps = steps_per_epoch(len(X), self.batch_size, world_size)
+            if epochs == "auto":
+                epochs = auto_epochs(steps)
+            self.max_epochs_ = epochs
             state = TrainingState(seed=seed, epochs=epochs, scaler=self._make_scaler(), scheduler=make_scheduler(
                 self.lr_schedule if epochs > 1 else "constant", self.optimizer_, self.lr, epochs, steps))
             if resume is not None:

@@ -86,8 +86,26 @@ def versions() -> dict:
             "scikit-learn": sklearn.__version__, "numpy": np.__version__, "machine": platform.platform()}
 
 
+def top_errors(proba, y_true, classes, inputs, k: int = 9) -> list[dict]:
+    """The ``k`` misclassified examples with the most confident predictions (fastai's top losses, wrong ones only):
+    index, true and predicted label, probability of the prediction and of the true class, and the input (its
+    file path or text when it has one)."""
+    proba = np.asarray(proba)
+    true_idx = np.searchsorted(classes, y_true)
+    pred_idx = proba.argmax(1)
+    wrong = np.flatnonzero(pred_idx != true_idx)
+    wrong = wrong[np.argsort(-proba[wrong, pred_idx[wrong]], kind="stable")][:k]
+    out = []
+    for i in wrong:
+        item = inputs[i] if inputs is not None and isinstance(inputs[i], str) else None
+        out.append({"index": int(i), "true": str(classes[true_idx[i]]), "predicted": str(classes[pred_idx[i]]),
+                    "probability": float(proba[i, pred_idx[i]]), "true_probability": float(proba[i, true_idx[i]]),
+                    **({"input": item[:300]} if item is not None else {})})
+    return out
+
+
 def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: int = 1, on_stage=None,
-               resume: bool = False) -> dict:
+               resume: bool = False, time_limit: float | None = None) -> dict:
     """Train what ``recipe`` describes and write the run folder.
 
     Parameters
@@ -104,6 +122,9 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
         Called with a short text as each stage starts ("Loading data", ...).
     resume : bool, default=False
         Go on from the run folder's checkpoint (its last finished epoch) instead of starting again.
+    time_limit : float, default=None
+        Seconds of training: the fit stops after the last epoch that fits (``metrics["stopped"]`` says so) and
+        the run folder is written as for a finished run.
 
     Returns
     -------
@@ -142,11 +163,24 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
         persistence.save(model, out / "model")
         write_history(estimator.history_, out / "history.csv")
 
+    limit = None
+    if time_limit is not None:
+        from ._time_limit import TimeLimit
+
+        limit = TimeLimit(time_limit)
     if main:
-        est.set_params(callbacks=[*(est.callbacks or []), checkpoint])
+        est.set_params(callbacks=[*(est.callbacks or []), checkpoint, *([limit] if limit else [])])
     stage(f"{'Resuming' if resume else 'Training'} on {len(y_train)} grids of shape {tuple(np.shape(G_train)[1:])}")
     t = time.perf_counter()
-    est.fit(G_train, y_train, resume_from=out / CHECKPOINT if resume else None)
+    try:
+        est.fit(G_train, y_train, resume_from=out / CHECKPOINT if resume else None)
+    except Exception as exc:
+        from ._time_limit import TimeLimitReached
+
+        if not isinstance(exc, TimeLimitReached):
+            raise
+        stage(f"Time limit {time_limit:g} s: stopped after epoch {est.n_iter_} of {est.max_epochs_} (the next would "
+              "not have finished in time)")
     timings["fit_s"] = time.perf_counter() - t
     est.set_params(callbacks=recipe.estimator.get("callbacks"), checkpoint=recipe.estimator.get("checkpoint"))
     if not main:
@@ -155,13 +189,18 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
 
     stage("Evaluating on the test split")
     t = time.perf_counter()
-    y_pred = est.predict(G_test)
+    proba = est.predict_proba(G_test)
+    y_pred = est.classes_[proba.argmax(1)]
     timings["predict_s"] = time.perf_counter() - t
     metrics = compute_metrics(np.asarray(y_test), y_pred, est.classes_)
     metrics.update(
         n_train=int(len(y_train)), grid_shape=list(est.input_shape_), epochs=int(est.n_iter_), device=str(est.device_),
         timings=timings, versions=versions(), recipe=recipe.source,
+        top_errors=top_errors(proba, np.asarray(y_test), est.classes_, X_test if _named(X_test) else None),
     )
+    if limit is not None and limit.stopped_after is not None:
+        metrics["stopped"] = {"reason": "time limit", "time_limit_s": time_limit, "epochs": int(est.n_iter_),
+                              "planned_epochs": int(est.max_epochs_)}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     write_history(est.history_, out / "history.csv")
 
@@ -171,7 +210,14 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
     plots.plot_filters(est.model_, out / "filters.png")
     example = np.asarray(G_test[:1], dtype=np.float32).reshape(est.input_shape_)
     plots.plot_feature_maps(est.model_, example, out / "feature_maps.png")
+    plots.plot_top_errors(metrics["top_errors"], G_test, getattr(est, "modality_", "image"), out / "errors.png",
+                          texts=X_test if getattr(est, "modality_", "") == "text" else None)
     return {"run_dir": str(out), **metrics}
+
+
+def _named(X) -> bool:
+    """Are X's items files or texts (which metrics.json can name), rather than numbers?"""
+    return isinstance(X, list) or (isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "UO")
 
 
 def evaluate_model(model, X, y) -> dict:

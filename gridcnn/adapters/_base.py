@@ -23,10 +23,12 @@ class GridAdapter(TransformerMixin, BaseEstimator):
 
     Fitted state lives in public attributes ending in ``_`` holding JSON-able values or numpy arrays, so a fitted
     adapter can be saved next to the model without pickle (see `gridcnn.persistence`).
-    Subclasses set ``registry_name`` to the name they are registered under.
+    Subclasses set ``registry_name`` to the name they are registered under and ``modality`` to what their grids
+    are ("image", "audio", "sequence", "text"), which chooses the estimator's default augmentation.
     """
 
     registry_name: str = ""
+    modality: str = "image"
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -92,6 +92,7 @@ class SpectrogramGrid(GridAdapter):
     """
 
     registry_name = "spectrogram"
+    modality = "audio"  # what GridCNNClassifier(modality="auto") augments for, passed on by build_pipeline
 
     _parameter_constraints: dict = {
         "sample_rate": [Interval(Integral, 1, None, closed="left")],

@@ -88,6 +88,7 @@ class ImageGrid(GridAdapter):
     """
 
     registry_name = "image"
+    modality = "image"  # what GridCNNClassifier(modality="auto") augments for, passed on by build_pipeline
 
     _parameter_constraints: dict = {
         "size": [Interval(Integral, 1, None, closed="left"), list, tuple, None],

@@ -69,6 +69,7 @@ class SequenceGrid(GridAdapter):
     """
 
     registry_name = "sequence"
+    modality = "sequence"  # what GridCNNClassifier(modality="auto") augments for, passed on by build_pipeline
 
     _parameter_constraints: dict = {
         "standardize": [StrOptions({"channel", "position"}), None],

@@ -96,6 +96,7 @@ class EmbeddingGrid(GridAdapter):
     """
 
     registry_name = "embedding"
+    modality = "text"  # what GridCNNClassifier(modality="auto") augments for, passed on by build_pipeline
 
     _parameter_constraints: dict = {
         "embedding": [str, os.PathLike, tuple, list],
