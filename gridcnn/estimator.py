@@ -21,7 +21,7 @@ from ._distributed import broadcast_int, ensure_process_group, world
 from ._fit_loop import run_epochs
 from ._params import validate_params
 from ._training import auto_epochs, make_optimizer, make_scheduler, predict_logits, resolve_device, steps_per_epoch
-from .backbone import ACTIVATIONS, POOLS, PRESETS, resolve_spec
+from .backbone import ACTIVATIONS, POOLS, PRESETS, grid_defaults, resolve_spec
 from .checkpoint import TrainingState, check_checkpoint_path, check_resumable, data_fingerprint, restore
 from .exceptions import GridCNNError
 
@@ -39,7 +39,11 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     architecture : {"simple", "lenet5", "kim"} or None, default=None
-        Preset to start from; None means "simple" (two 3x3 blocks of 32 and 64 filters with batch norm).
+        Preset to start from. None means "simple" (3x3 blocks with batch norm, a dense layer of 128) sized to the
+        grid when neither ``filters`` nor ``pool`` is given: three blocks of 32, 64 and 128 filters, of which the
+        last 1-3 pool, as many as leave the shorter side at least 2 cells (8x8 digits: 8 -> 8 -> 4 -> 2; 28x28
+        MNIST: 28 -> 14 -> 7 -> 3); see `gridcnn.backbone.grid_defaults`. "simple" by name is two blocks of 32
+        and 64 filters, each pooling.
     filters : int or list of int, default=None
         Filters per block. A list gives one value per block and sets the number of blocks.
     kernel_size : int, (h, w) or list, default=None
@@ -401,7 +405,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         if shape is None:
             raise GridCNNError("summary() before fit needs input_shape=(channels, height, width).")
         n_out = n_classes or (len(self.classes_) if hasattr(self, "classes_") else 2)
-        return self._resolve_spec().summary(tuple(shape), n_out)
+        return self._resolve_spec(tuple(shape)).summary(tuple(shape), n_out)
 
     def save(self, path):
         """Write the fitted model to the folder ``path`` (weights as safetensors, the rest as JSON).
@@ -441,10 +445,13 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
     def _validate_parameters(self, names=None):
         validate_params(self, names)
 
-    def _resolve_spec(self):
+    def _resolve_spec(self, grid=None):
         keys = ("filters", "kernel_size", "stride", "padding", "pool", "pool_size", "batch_norm", "block_dropout",
                 "hidden", "dropout", "global_pool", "activation")
-        return resolve_spec(self.architecture, **{k: getattr(self, k) for k in keys})
+        params = {k: getattr(self, k) for k in keys}
+        if self.architecture is None and grid is not None and params["filters"] is None and params["pool"] is None:
+            params.update(grid_defaults(grid))  # the default network, sized to the grid
+        return resolve_spec(self.architecture, **params)
 
     def _grids(self, X, *, reset: bool, y=None):
         """Validate X (and y) and return float32 grids of shape (n, C, H, W)."""
@@ -541,7 +548,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         y_idx = self._encode_labels(y, reset=reset, classes=classes)
         if reset:
             self.device_ = resolve_device(self.device)
-            self.spec_ = self._resolve_spec()
+            self.spec_ = self._resolve_spec(self.input_shape_)
             self.history_, self.n_iter_ = [], 0
             self.modality_ = infer_modality(self.input_shape_, self.spec_) if self.modality == "auto" else self.modality
             self.augment_ = resolve_augment(

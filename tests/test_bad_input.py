@@ -171,7 +171,25 @@ def files(tmp_path, fitted):
         (tmp_path / run).mkdir()
         (tmp_path / run / "recipe.toml").write_text(RECIPE)
     (tmp_path / "damaged" / "checkpoint.safetensors").write_bytes(b"\x00" * 100)
+    _data_mistakes(tmp_path)
     return {"tmp": tmp_path, "model": fitted[1]}
+
+
+def _data_mistakes(tmp_path):
+    """Data given to `gridcnn fit PATH` without a recipe, each wrong in one way."""
+    from PIL import Image
+
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    (tmp_path / "empty" / "a" / "notes.txt").write_text("")
+    for name in ("mixed/a/x.png", "mixed/b/y.wav", "oneclass/a/x.png", "oneclass/a/y.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        if name.endswith(".png"):
+            Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / name)
+        else:
+            (tmp_path / name).write_bytes(b"RIFF")
+    (tmp_path / "nolabel.csv").write_text("height,width,colour\n1,2,3\n4,5,6\n")
+    (tmp_path / "labelled.csv").write_text("height,species\n1,a\n2,b\n")
+    (tmp_path / "table.parquet").write_bytes(b"PAR1")
 
 
 CLI_CASES = [
@@ -197,6 +215,16 @@ CLI_CASES = [
     ("resume before an epoch", ["fit", "--resume", "{tmp}/fresh"], 2,
      "No checkpoint at {tmp}/fresh/checkpoint.safetensors. A run folder gets checkpoint.safetensors after its first"),
     ("damaged checkpoint", ["fit", "--resume", "{tmp}/damaged"], 2, "is not a readable gridcnn checkpoint"),
+    ("empty data folder", ["fit", "{tmp}/empty"], 1, "{tmp}/empty holds no image or sound files (1 other file(s))"),
+    ("images mixed with sounds", ["fit", "{tmp}/mixed"], 1, "{tmp}/mixed mixes 1 image and 1 sound files"),
+    ("one class only", ["fit", "{tmp}/oneclass"], 1, "has one class only ('a', 2 files): a classifier needs at least 2"),
+    ("table without a label column", ["fit", "{tmp}/nolabel.csv"], 2,
+     "which column holds the labels? None is named like one (label, labels, target, class, y, ...). Pass --target "
+     "COLUMN (target=COLUMN in Python); columns: height, width, colour."),
+    ("misspelt --target", ["fit", "{tmp}/labelled.csv", "--target", "specie"], 2,
+     "has no column 'specie'. Did you mean 'species'?"),
+    ("malformed --time-limit", ["fit", "{tmp}/labelled.csv", "--target", "species", "--time-limit", "ten minutes"], 2,
+     "--time-limit takes a duration such as 90s, 10m, 1h30m or a number of seconds. Got 'ten minutes' instead."),
 ]
 
 
@@ -207,6 +235,15 @@ def test_cli_mistakes(files, args, code, message):
     assert message.format(**files) in result.output.replace("\n", "")
     assert "Traceback" not in result.output
     assert sum(line.startswith("Error:") for line in result.output.splitlines()) == 1
+
+
+def test_parquet_without_pyarrow_says_how_to_install_it(files, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "pyarrow", None)  # as if pyarrow were not installed
+    monkeypatch.setitem(__import__("sys").modules, "pyarrow.parquet", None)
+    result = runner.invoke(app, ["fit", str(files["tmp"] / "table.parquet")])
+    assert result.exit_code == 2, result.output
+    assert 'needs pyarrow. Install it: pip install pyarrow (or: pip install "gridcnn[parquet]").' in result.output.replace("\n", "")
+    assert "Traceback" not in result.output
 
 
 def test_disk_full_keeps_what_was_written(files, monkeypatch):
@@ -226,4 +263,4 @@ def test_disk_full_keeps_what_was_written(files, monkeypatch):
 
 
 def test_matrix_has_at_least_30_cases():
-    assert len(API_CASES) + len(CLI_CASES) + 8 >= 30
+    assert len(API_CASES) + len(CLI_CASES) + 9 >= 36

@@ -18,7 +18,8 @@ import gridcnn
 from gridcnn import GridCNNClassifier, GridCNNError
 
 # Small and quick, yet enough epochs for check_classifiers_train's accuracy bar on its toy blobs.
-CHECKED = GridCNNClassifier(max_epochs=20, lr=0.01, filters=8, hidden=16, pool="none", random_state=0, check_input="off")
+CHECKED = GridCNNClassifier(max_epochs=20, lr=0.01, lr_schedule="constant", augment_shift=0, filters=8, hidden=16,
+                            pool="none", random_state=0, check_input="off")
 
 
 @parametrize_with_checks([CHECKED], expected_failed_checks=lambda est: {})
@@ -61,7 +62,8 @@ def test_digits_pipeline_first_half_second_half(digits):
 def test_grid_search_over_the_pipeline(digits):
     X, y, X_test, y_test = digits
     pipe = Pipeline([("scale", FunctionTransformer(scale16)),
-                     ("cnn", GridCNNClassifier(input_shape=(8, 8), hidden=32, max_epochs=8, lr=3e-3, random_state=0))])
+                     ("cnn", GridCNNClassifier(input_shape=(8, 8), hidden=32, max_epochs=8, lr=3e-3, lr_schedule="constant",
+                                               augment_shift=0, random_state=0))])
     search = GridSearchCV(pipe, {"cnn__filters": [4, [8, 16]]}, cv=2).fit(X[:400], y[:400])
     assert search.best_params_["cnn__filters"] in (4, [8, 16])
     assert search.cv_results_["mean_test_score"].shape == (2,)
