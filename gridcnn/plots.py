@@ -89,7 +89,7 @@ def plot_feature_maps(model, grid, path, max_maps: int = 8) -> None:
     _save(fig, path)
 
 
-def plot_top_errors(errors: list[dict], grids, modality: str, path, texts=None) -> None:
+def plot_top_errors(errors: list[dict], grids, grid_shape, modality: str, path, texts=None) -> None:
     """The test examples the model got most confidently wrong, drawn as what they are, as fastai's
     ``plot_top_losses``: images as images, spectrograms with time across and frequency up, sequences as curves,
     texts as text; each titled true / predicted / probability of the prediction."""
@@ -104,7 +104,7 @@ def plot_top_errors(errors: list[dict], grids, modality: str, path, texts=None) 
     if not errors:
         axes[0, 0].text(0.5, 0.5, "no test example was misclassified", ha="center", va="center")
     for ax, e in zip(axes.flat, errors):
-        g = np.asarray(grids[e["index"]], dtype=np.float32)
+        g = np.asarray(grids[e["index"]], dtype=np.float32).reshape(grid_shape)  # rows, (H, W) or (C, H, W)
         title = f"true {e['true']} / pred {e['predicted']}\np={e['probability']:.3f}"
         if modality == "text" and texts is not None:
             ax.text(0, 1, "\n".join(textwrap.wrap(str(texts[e["index"]]), 38)[:9]), va="top", ha="left", fontsize=8,

@@ -210,7 +210,8 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
     plots.plot_filters(est.model_, out / "filters.png")
     example = np.asarray(G_test[:1], dtype=np.float32).reshape(est.input_shape_)
     plots.plot_feature_maps(est.model_, example, out / "feature_maps.png")
-    plots.plot_top_errors(metrics["top_errors"], G_test, getattr(est, "modality_", "image"), out / "errors.png",
+    plots.plot_top_errors(metrics["top_errors"], G_test, est.input_shape_, getattr(est, "modality_", "image"),
+                          out / "errors.png",
                           texts=X_test if getattr(est, "modality_", "") == "text" else None)
     return {"run_dir": str(out), **metrics}
 

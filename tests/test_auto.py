@@ -73,7 +73,7 @@ def test_numeric_tables_are_checked_first(tmp_path):
     unordered = pd.DataFrame(rng.normal(size=(n, 10)), columns=[f"f{i}" for i in range(10)])
     unordered["target"] = (unordered.f2 > 0).astype(int)
     unordered.to_csv(tmp_path / "table.csv", index=False)
-    with pytest.raises(GridCNNError, match="no grid structure a CNN could use: .* --force trains a CNN anyway"):
+    with pytest.raises(GridCNNError, match=r"no grid structure a CNN could use: .* \(--force trains a CNN anyway\.\)"):
         auto_recipe(tmp_path / "table.csv")
     assert auto_recipe(tmp_path / "table.csv", force=True).recipe.adapter["name"] == "sequence"
     t = np.arange(40)

@@ -46,7 +46,8 @@ API_CASES = [
     ("grid too small", lambda: clf(kernel_size=9, padding=0).fit(X8, Y8), GridCNNError,
      "Grid 8x8 is too small for the convolution of block 1 (kernel 9x9, stride 1, padding 0)"),
     ("zero epochs", lambda: clf(max_epochs=0).fit(X8, Y8), GridCNNError,
-     "The 'max_epochs' parameter of GridCNNClassifier must be an int in the range [1, inf). Got 0 instead."),
+     "The 'max_epochs' parameter of GridCNNClassifier must be an int in the range [1, inf) or a str among {'auto'}. "
+     "Got 0 instead."),
     ("negative batch", lambda: clf(batch_size=-8).fit(X8, Y8), GridCNNError, "The 'batch_size' parameter"),
     ("zero lr", lambda: clf(lr=0.0).fit(X8, Y8), GridCNNError, "The 'lr' parameter of GridCNNClassifier must be a float in the range (0.0, inf)"),
     ("dropout above 1", lambda: clf(dropout=1.5).fit(X8, Y8), GridCNNError, "The 'dropout' parameter"),

@@ -179,16 +179,16 @@ def test_torch_tensors_and_4d_input(digits):
 
 
 def test_augment_shift_moves_grids_within_one_cell():
-    from gridcnn._training import random_shift
+    from gridcnn._augment import random_shift
 
     x = torch.arange(1, 1 + 2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5)
-    shifted = random_shift(x, 1, torch.Generator().manual_seed(0))
+    shifted = random_shift(x, 1, 1, torch.Generator().manual_seed(0))
     for i in range(2):
         candidates = [torch.roll(torch.nn.functional.pad(x[i], (1, 1, 1, 1)), (dr, dc), (1, 2))[:, 1:-1, 1:-1]
                       for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
         assert any(torch.equal(shifted[i], c) for c in candidates)
     seq = torch.arange(1.0, 11.0).reshape(1, 1, 1, 10)
-    assert random_shift(seq, 2, torch.Generator().manual_seed(1)).shape == seq.shape  # height 1 is not shifted
+    assert random_shift(seq, 2, 2, torch.Generator().manual_seed(1)).shape == seq.shape  # height 1 is not shifted
 
 
 def test_sequences_are_one_by_l_grids():
