@@ -1,6 +1,6 @@
 """Bare defaults against the recipes and scikit-learn, and `gridcnn fit PATH` on data gridcnn has never seen.
 
-Run:  python benchmarks/defaults.py [digits image audio sequence text] [--unseen DIR] [--max-train N]
+Run:  python benchmarks/defaults.py [digits image audio sequence text] [--unseen DIR [--time-limit S]] [--max-train N]
 
 Part 1, per shipped data set: ``GridCNNClassifier(random_state=0)`` behind the recipe's adapter (every estimator
 setting left at its default), the shipped recipe as it is, and the best of the scikit-learn baselines of
@@ -86,7 +86,7 @@ def shipped_row(name: str, max_train: int | None):
             "baseline": base, "baseline_name": base_name}
 
 
-def unseen_rows(root: Path):
+def unseen_rows(root: Path, time_limit: float | None = None):
     from gridcnn.auto import auto_recipe
     from gridcnn.runs import fit_recipe
 
@@ -95,7 +95,7 @@ def unseen_rows(root: Path):
                      (root / "signals.csv", {}), (root / "table.csv", {"force": True})):
         auto = auto_recipe(path, **kw)
         t = time.perf_counter()
-        result = fit_recipe(auto.recipe, root / "runs" / path.stem, verbose=0)
+        result = fit_recipe(auto.recipe, root / "runs" / path.stem, verbose=0, time_limit=time_limit)
         fit_s = time.perf_counter() - t
         X_train, y_train, X_test, y_test = load_split(auto.recipe)
         if auto.kind == "text":
@@ -108,8 +108,9 @@ def unseen_rows(root: Path):
         else:
             G_train, G_test = grids(auto.recipe, X_train, y_train, X_test)
             base_name, base = best_baseline(G_train, y_train, G_test, y_test)
+        epochs = f"{result['epochs']}" + (f" of {result['stopped']['planned_epochs']}" if "stopped" in result else "")
         rows.append({"data": path.name, "kind": auto.kind, "train": len(y_train), "test": len(y_test),
-                     "auto": result["accuracy"], "epochs": result["epochs"], "fit_s": fit_s, "baseline": base,
+                     "auto": result["accuracy"], "epochs": epochs, "fit_s": fit_s, "baseline": base,
                      "baseline_name": base_name,
                      "adapter": next(c for w, c, _ in auto.choices if w == "adapter")})
     return rows
@@ -117,13 +118,16 @@ def unseen_rows(root: Path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", default=["digits", "image", "audio", "sequence", "text"])
+    parser.add_argument("names", nargs="*", help="Shipped data sets: digits image audio sequence text (default: all "
+                        "of them, or none with --unseen).")
     parser.add_argument("--unseen", type=Path, help="Folder written by benchmarks/unseen_data.py.")
     parser.add_argument("--max-train", type=int, help="Train on a seeded subset of this many rows (quick looks).")
+    parser.add_argument("--time-limit", type=float, help="Seconds per unseen data set, as gridcnn fit --time-limit.")
     parser.add_argument("--json", type=Path, help="Also write the results here.")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    rows = [digits_row() if n == "digits" else shipped_row(n, args.max_train) for n in args.names]
+    names = args.names or ([] if args.unseen else ["digits", "image", "audio", "sequence", "text"])
+    rows = [digits_row() if n == "digits" else shipped_row(n, args.max_train) for n in names]
     print(f"Machine: {machine()}\n")
     if rows:
         print("| data set | train / test | bare defaults | epochs (auto) | time (s) | its recipe | best sklearn baseline |")
@@ -131,7 +135,7 @@ def main(argv=None):
         for r in rows:
             print(f"| {r['data']} | {r['train']:,} / {r['test']:,} | {fmt(r['bare'])} | {r['bare_epochs']} | "
                   f"{r['bare_s']:.0f} | {fmt(r['recipe'])} | {fmt(r['baseline'])} ({r['baseline_name']}) |")
-    unseen = unseen_rows(args.unseen) if args.unseen else []
+    unseen = unseen_rows(args.unseen, args.time_limit) if args.unseen else []
     if unseen:
         print("\n| data (never seen) | gridcnn chose | train / test | `gridcnn fit PATH` | epochs | time (s) | best sklearn baseline |")
         print("|---|---|---|---|---|---|---|")
