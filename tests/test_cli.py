@@ -174,7 +174,10 @@ def test_unwritable_output_folder(tmp_path):
     assert "Traceback" not in result.output
 
 
-def test_debug_shows_the_traceback():
+def test_debug_shows_the_traceback(monkeypatch):
+    from gridcnn import cli
+
+    monkeypatch.setitem(cli.STATE, "debug", False)  # --debug sets it for the process: undo it for the tests after
     result = runner.invoke(app, ["--debug", "fit", "missing.toml"])
     assert result.exit_code != 0 and isinstance(result.exception, gridcnn.GridCNNError)
 
