@@ -22,9 +22,9 @@ def is_main() -> bool:
     return world()[0] == 0
 
 
-def is_distributed() -> bool:
-    """True when this process is one of several started by torchrun."""
-    return world()[1] > 1
+def ceil_div(a: int, b: int) -> int:
+    """``a / b`` rounded up: the rows each of ``b`` ranks takes so that together they cover ``a``."""
+    return -(-a // b)
 
 
 def ensure_process_group(device: torch.device) -> None:
@@ -45,7 +45,7 @@ def shard(order: torch.Tensor, rank: int, size: int) -> torch.Tensor:
     together cover every row, reshuffled each epoch.
     """
     n = order.numel()
-    total = -(-n // size) * size
+    total = ceil_div(n, size) * size
     if total > n:
         order = torch.cat([order, order[: total - n]])
     return order[rank:total:size]

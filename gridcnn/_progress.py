@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from ._fit_loop import FitState, Hook
 
-class FitProgress:
+
+class ProgressBar(Hook):
     """One bar over all batches of all epochs, its text updated at each batch and epoch end."""
 
-    def __init__(self, epochs: int, batches_per_epoch: int, done: int = 0, console=None):
-        self.epochs, self.batches, self.done = epochs, batches_per_epoch, done
+    def __init__(self, batches_per_epoch: int, console=None):
+        self.batches = batches_per_epoch
         self._progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"),
             BarColumn(),
@@ -23,24 +25,23 @@ class FitProgress:
         )
         self._task = None
 
-    def __enter__(self):
+    def on_fit_start(self, fit: FitState) -> None:
         self._progress.__enter__()
+        epochs = fit.config.epochs
         self._task = self._progress.add_task(
-            "fit", total=self.epochs * self.batches, completed=self.done * self.batches, epoch=self.done + 1,
-            epochs=self.epochs, loss="-", val="-",
+            "fit", total=epochs * self.batches, completed=fit.done * self.batches, epoch=fit.done + 1, epochs=epochs,
+            loss="-", val="-",
         )
-        return self
 
-    def __exit__(self, *exc):
-        return self._progress.__exit__(*exc)
+    def on_batch_end(self, fit: FitState, batch: int) -> None:
+        self._progress.update(self._task, completed=fit.done * self.batches + batch, epoch=fit.done + 1)
 
-    def batch(self, epoch: int, batch: int) -> None:
-        """Called after each batch of ``epoch`` (counted from 0, including epochs done before a resume)."""
-        self._progress.update(self._task, completed=epoch * self.batches + batch, epoch=epoch + 1)
-
-    def epoch_end(self, record: dict) -> None:
-        """Called with the epoch's history record."""
+    def on_epoch_end(self, fit: FitState, record: dict) -> None:
         val = record.get("valid_accuracy")
         self._progress.update(
             self._task, loss=f"{record['train_loss']:.4f}", val="-" if val is None else f"{val:.4f}"
         )
+
+    def on_fit_end(self, fit: FitState) -> None:
+        if self._task is not None:
+            self._progress.__exit__(None, None, None)

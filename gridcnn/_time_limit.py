@@ -1,10 +1,11 @@
-"""``--time-limit``: parse a duration, and stop a fit after the last epoch that fits in it."""
+"""``--time-limit``: parse a duration, and a hook that stops a fit after the last epoch that fits in it."""
 
 from __future__ import annotations
 
 import re
 import time
 
+from ._fit_loop import Hook
 from .exceptions import GridCNNError
 
 _UNITS = {"h": 3600, "m": 60, "s": 1}
@@ -33,15 +34,12 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-class TimeLimitReached(Exception):
-    """Raised after an epoch when the next one would not finish within the limit; the fit keeps that epoch."""
+class TimeLimit(Hook):
+    """Stop the fit when the time used plus the longest epoch so far would pass ``seconds``.
 
-
-class TimeLimit:
-    """Per-epoch callback: stop when the time used plus the longest epoch so far would pass ``seconds``.
-
-    The first epoch always runs; from then on the fit stops after the last epoch that fits, so a run given
-    ``--time-limit 10m`` ends within about ten minutes with every finished epoch kept.
+    The first epoch always runs; from then on the fit stops after the last epoch that fits (the loop's
+    ``fit.stop``), so a run given ``--time-limit 10m`` ends within about ten minutes with every finished epoch kept.
+    Pass it in the estimator's ``callbacks``. ``stopped_after`` is the epoch it stopped after, or None.
     """
 
     def __init__(self, seconds: float):
@@ -49,12 +47,10 @@ class TimeLimit:
         self.start = time.perf_counter()
         self.longest = 0.0
         self.stopped_after = None
-        self.epochs = 0
 
-    def __call__(self, estimator, record) -> None:
+    def on_epoch_end(self, fit, record) -> None:
         self.longest = max(self.longest, record["time"])
-        self.epochs += 1
-        left = self.epochs < getattr(estimator, "max_epochs_", self.epochs + 1)
+        left = fit.done < fit.config.epochs
         if left and time.perf_counter() - self.start + self.longest > self.seconds:
             self.stopped_after = record["epoch"]
-            raise TimeLimitReached(record["epoch"])
+            fit.stop = True

@@ -1,4 +1,4 @@
-"""Plain training functions: device and seed, one epoch, evaluation, batched prediction, learning-rate schedules."""
+"""Plain training functions: device, optimiser and schedule, one epoch, evaluation, batched prediction."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._distributed import all_reduce_sum, shard, world
+from ._distributed import all_reduce_sum, ceil_div, world
 from .exceptions import GridCNNError
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
-
 
 def resolve_device(device: str) -> torch.device:
     """Map "auto" to cuda (this process's GPU under torchrun) > mps > cpu; refuse a device this machine lacks."""
@@ -80,7 +77,7 @@ def data_device(nbytes: int, device: torch.device) -> torch.device:
 
 def steps_per_epoch(n: int, batch_size: int, world_size: int = 1) -> int:
     """Optimiser steps in one epoch of ``n`` rows; with several ranks, each takes its share of rows and of a batch."""
-    return -(-(-(-n // world_size)) // -(-batch_size // world_size))
+    return ceil_div(ceil_div(n, world_size), ceil_div(batch_size, world_size))
 
 
 def autocast(device: torch.device, precision: str):
@@ -89,33 +86,19 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype is not None)
 
 
-def train_epoch(model, X, y, optimizer, scheduler, batch_size: int, generator: torch.Generator, on_batch=None, *,
-                augment=None, precision: str = "32", scaler=None, rank: int = 0, world_size: int = 1):
-    """One pass over shuffled mini-batches taken by tensor indexing; returns (mean loss, accuracy) on the batches.
-
-    With several processes (``world_size`` > 1) every rank draws the same permutation, trains on its shard of it and
-    takes its share of each global batch of ``batch_size`` rows; DDP averages the gradients, so one step sees the same
-    number of rows as in a single process. Loss and accuracy are summed over the ranks.
-    """
-    model.train()
-    order = torch.randperm(X.shape[0], generator=generator)
-    if world_size > 1:
-        order = shard(order, rank, world_size)
-        batch_size = -(-batch_size // world_size)
-        # Each rank its own augmentation draws: the shared generator would shift every rank's rows alike.
-        generator = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=generator)) + rank)
-    device = next(model.parameters()).device  # X may stay in CPU memory when it does not fit on the GPU
-    order = order.to(X.device)
-    n = order.numel()
+def train_epoch(net, batches, optimizer, scheduler=None, *, device: torch.device, augment=None, generator=None,
+                precision: str = "32", scaler=None, on_batch=None):
+    """One pass over ``batches`` of (grids, class indices); returns (mean loss, accuracy) on them, summed over the
+    ranks (DDP averages the gradients, so each rank passes its share of every global batch)."""
+    net.train()
     sums = torch.zeros(3, device=device)  # loss x rows, correct, rows
     loss_fn = nn.CrossEntropyLoss()
-    for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size]
-        xb, yb = X[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
-        if augment:  # training batches only; the draws come from the epoch's generator, so a resume replays them
+    for i, (xb, yb) in enumerate(batches, 1):
+        xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+        if augment is not None:
             xb = augment(xb, generator)
         with autocast(device, precision):
-            logits = model(xb)
+            logits = net(xb)
             loss = loss_fn(logits, yb)
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:  # fp16: scale the loss so small gradients do not underflow to zero
@@ -128,19 +111,13 @@ def train_epoch(model, X, y, optimizer, scheduler, batch_size: int, generator: t
         if scheduler is not None:
             scheduler.step()
         # Summed on the device: a .item() per batch would force a sync and slow GPU training.
-        sums[0] += loss.detach().float() * len(idx)
+        sums[0] += loss.detach().float() * len(yb)
         sums[1] += (logits.argmax(1) == yb).sum()
-        sums[2] += len(idx)
+        sums[2] += len(yb)
         if on_batch is not None:
-            on_batch(start // batch_size + 1)
+            on_batch(i)
     total_loss, correct, rows = all_reduce_sum(sums).tolist()
-    loss = total_loss / rows
-    if not np.isfinite(loss):
-        raise GridCNNError(
-            f"The training loss became {loss}. Lower lr (now {optimizer.defaults['lr']}), standardise the inputs, "
-            "or add batch_norm=True."
-        )
-    return loss, correct / rows
+    return total_loss / rows, correct / rows
 
 
 @torch.no_grad()
@@ -162,16 +139,16 @@ def predict_logits(model, batches, n: int, device: torch.device, precision: str 
 
 
 @torch.no_grad()
-def evaluate(model, X, y, batch_size: int, precision: str = "32", rank: int = 0, world_size: int = 1):
-    """Mean cross-entropy and accuracy of ``model`` on tensors X, y, summed over the ranks' shards."""
+def evaluate(model, source, batch_size: int, precision: str = "32", rank: int = 0, world_size: int = 1):
+    """Mean cross-entropy and accuracy of ``model`` on a data source, each rank taking every ``world_size``-th row
+    from its ``rank``-th, summed over the ranks."""
     model.eval()
     device = next(model.parameters()).device
-    X, y = X[rank::world_size], y[rank::world_size]
     sums = torch.zeros(3, dtype=torch.float64)  # loss, correct, rows
-    for start in range(0, X.shape[0], batch_size):
+    for xb, yb in source.batches(torch.arange(rank, len(source), world_size), batch_size):
         with autocast(device, precision):
-            logits = model(X[start : start + batch_size].to(device)).float()
-        yb = y[start : start + batch_size].to(device)
+            logits = model(xb.to(device)).float()
+        yb = yb.to(device)
         sums[0] += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
         sums[1] += int((logits.argmax(1) == yb).sum())
         sums[2] += len(yb)

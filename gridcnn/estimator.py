@@ -16,17 +16,20 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import checkpoint as ckpt
 from ._augment import MODALITIES, infer_modality, resolve_augment
 from ._distributed import broadcast_int, ensure_process_group, world
-from ._fit_loop import run_epochs
+from ._fit_loop import Hook, LoopConfig, TensorSource, run_epochs
+from ._hooks import Callbacks, EarlyStopping, NanGuard
 from ._params import validate_params
-from ._training import auto_epochs, make_optimizer, make_scheduler, predict_logits, resolve_device, steps_per_epoch
+from ._progress import ProgressBar
+from ._training import (auto_epochs, data_device, make_optimizer, make_scheduler, predict_logits, resolve_device,
+                        steps_per_epoch)
 from .backbone import ACTIVATIONS, POOLS, PRESETS, grid_defaults, resolve_spec
-from .checkpoint import TrainingState, check_checkpoint_path, check_resumable, data_fingerprint, restore
 from .exceptions import GridCNNError
+from .serialization import estimator_config, write_model
 
 _POSITIVE_INT = Interval(Integral, 1, None, closed="left")
-_FRACTION = Interval(Real, 0, 1, closed="left")
 _SEQ = (list, tuple)
 
 
@@ -131,7 +134,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         1 shows a progress bar with loss, validation accuracy and ETA.
     callbacks : list of callable or None, default=None
         Each is called as ``callback(estimator, record)`` at the end of every epoch; ``record`` is the epoch's
-        history dict.
+        history dict. A `gridcnn._fit_loop.Hook` instance joins the loop's hooks instead (it can stop the fit
+        after an epoch, as ``gridcnn._time_limit.TimeLimit`` does).
     warm_start : bool, default=False
         When True, `fit` continues training the fitted network instead of starting again.
     check_input : {"warn", "error", "off"}, default="warn"
@@ -322,13 +326,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         self._validate_parameters()
-        if resume_from is not None:
-            from .checkpoint import read_checkpoint
-
-            return self._train(X, y, epochs=self.max_epochs, reset=True, classes=None,
-                               resume=(resume_from, *read_checkpoint(resume_from)))
-        continuing = self.warm_start and self.__sklearn_is_fitted__()
-        return self._train(X, y, epochs=self.max_epochs, reset=not continuing, classes=None)
+        incremental = self.warm_start and resume_from is None
+        return self._fit(X, y, incremental=incremental, epochs=self.max_epochs, resume_from=resume_from)
 
     def partial_fit(self, X, y, classes=None):
         """Train for one more epoch on ``X, y``, building the network on the first call.
@@ -347,10 +346,9 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         self : GridCNNClassifier
             The estimator, trained one more epoch.
         """
-        first = not self.__sklearn_is_fitted__()
-        if first:
+        if not self.__sklearn_is_fitted__():
             self._validate_parameters()
-        return self._train(X, y, epochs=1, reset=first, classes=classes)
+        return self._fit(X, y, incremental=True, epochs=1, classes=classes)
 
     def predict_proba(self, X):
         """Class probabilities, one row per grid, columns in the order of ``classes_``.
@@ -415,9 +413,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         path : str or Path
             Folder to create; `gridcnn.load` reads it back without running any code from it.
         """
-        from .persistence import save
-
-        save(self, path)
+        check_is_fitted(self)
+        write_model(path, self)
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "model_")
@@ -539,32 +536,38 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
                 raise GridCNNError(message + " Pass check_input='off' to train anyway.")
             warnings.warn(message, UserWarning, stacklevel=3)
 
-    def _train(self, X, y, *, epochs: int, reset: bool, classes, resume=None):
+    def _fit(self, X, y, *, incremental: bool, epochs: int, classes=None, resume_from=None):
+        """The one path of `fit` and `partial_fit`: go on training the fitted network when ``incremental`` (and
+        there is one), else build a new one; ``resume_from`` a checkpoint goes on from its last finished epoch."""
         if y is None:
             raise GridCNNError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         if torch.is_tensor(y):
             y = y.detach().cpu().numpy()
+        reset = not (incremental and self.__sklearn_is_fitted__())
         X, y = self._grids(X, reset=reset, y=y)
         y_idx = self._encode_labels(y, reset=reset, classes=classes)
         if reset:
             self.device_ = resolve_device(self.device)
             self.spec_ = self._resolve_spec(self.input_shape_)
             self.history_, self.n_iter_ = [], 0
+        if reset or not hasattr(self, "augment_"):  # a model read back by gridcnn.load has no augment_ yet
             self.modality_ = infer_modality(self.input_shape_, self.spec_) if self.modality == "auto" else self.modality
             self.augment_ = resolve_augment(
                 self.modality_, self.input_shape_, shift=self.augment_shift, flip=self.augment_flip,
                 time_mask=self.augment_time_mask, freq_mask=self.augment_freq_mask,
                 token_dropout=self.augment_token_dropout)
         if self.checkpoint is not None:
-            check_checkpoint_path(self.checkpoint)
+            ckpt.check_checkpoint_path(self.checkpoint)
         rank, world_size, _ = world()
         if world_size > 1:
             ensure_process_group(self.device_)
         # Hashing X costs a pass over it: only when a checkpoint is written or checked.
-        data = data_fingerprint(X, y_idx, self) if self.checkpoint is not None or resume is not None else None
-        if resume is not None:
-            path, header, tensors = resume
-            check_resumable(header, self.get_params(deep=False), data, path)
+        data = None
+        if self.checkpoint is not None or resume_from is not None:
+            data = ckpt.data_fingerprint(X, y_idx, self.input_shape_, self.classes_)
+        if resume_from is not None:
+            header, tensors = ckpt.read_checkpoint(resume_from)
+            ckpt.check_resumable(header, self.get_params(deep=False), data, resume_from)
             seed = header["seed"]
         else:
             seed = broadcast_int(int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max)), self.device_)
@@ -574,6 +577,16 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             counts = np.bincount(y_idx)
             stratify = y_idx if counts[counts > 0].min() >= 2 else None
             X, X_val, y_idx, y_val = train_test_split(X, y_idx, test_size=fraction, random_state=seed, stratify=stratify)
+        # Data that fits stays on the device for the whole fit; otherwise it stays put and batches travel.
+        home = data_device(X.nbytes + (0 if X_val is None else X_val.nbytes), self.device_)
+        train = TensorSource.from_arrays(X, y_idx, home)
+        valid = None if X_val is None else TensorSource.from_arrays(X_val, y_val, home)
+        steps = steps_per_epoch(len(X), self.batch_size, world_size)
+        if epochs == "auto":
+            epochs = auto_epochs(steps)
+        self.max_epochs_ = epochs
+        config = LoopConfig(epochs=epochs, batch_size=self.batch_size, seed=seed, precision=self.precision,
+                            compile=self.compile, augment=self.augment_ or None, rank=rank, world_size=world_size)
 
         # Forking the RNG keeps the caller's global torch seed untouched while making this fit reproducible.
         devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
@@ -581,19 +594,38 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             torch.manual_seed(seed)
             if reset:
                 self.model_ = self.spec_.build(self.input_shape_, len(self.classes_)).to(self.device_)
+            if reset or not hasattr(self, "optimizer_"):
+                # A model read back by gridcnn.load (or unpickled from a GPU) has weights but no optimiser state:
+                # fine-tuning it starts a fresh optimiser, as after any model download.
                 self.optimizer_ = make_optimizer(self.optimizer, self.model_.parameters(), self.lr, self.weight_decay)
             for group in self.optimizer_.param_groups:  # a schedule from an earlier fit must not leak into this one
                 group["lr"] = self.lr
-            steps = steps_per_epoch(len(X), self.batch_size, world_size)
-            if epochs == "auto":
-                epochs = auto_epochs(steps)
-            self.max_epochs_ = epochs
-            state = TrainingState(seed=seed, epochs=epochs, scaler=self._make_scaler(), scheduler=make_scheduler(
-                self.lr_schedule if epochs > 1 else "constant", self.optimizer_, self.lr, epochs, steps))
-            if resume is not None:
-                restore(self, state, header, tensors)
-            run_epochs(self, X, y_idx, X_val, y_val, state, data, rank, world_size)
+            scheduler = make_scheduler(self.lr_schedule if epochs > 1 else "constant", self.optimizer_, self.lr,
+                                       epochs, steps)
+            resume = None if resume_from is None else ckpt.resume_state(header, tensors, self.optimizer_)
+            try:
+                run_epochs(self.model_, self.optimizer_, train, config, self._hooks(data, steps, rank), valid=valid,
+                           scheduler=scheduler, scaler=self._make_scaler(), history=self.history_, resume=resume)
+            finally:
+                self.n_iter_ = len(self.history_)
         return self
+
+    def _hooks(self, data, steps: int, rank: int) -> list:
+        """What runs after each epoch, in this order: the NaN guard first (a spoilt epoch reaches no other hook),
+        early stopping before the checkpoint (which saves its state), the checkpoint before user callbacks."""
+        hooks = [NanGuard()]
+        if self.early_stopping:
+            hooks.append(EarlyStopping(self.n_iter_no_change))
+        if self.checkpoint is not None and rank == 0:
+            hooks.append(ckpt.Checkpoint(self.checkpoint, estimator_config(self, history=False), data))
+        if self.verbose and rank == 0:
+            hooks.append(ProgressBar(steps))
+        if self.callbacks:
+            plain = [c for c in self.callbacks if not isinstance(c, Hook)]
+            if plain:
+                hooks.append(Callbacks(self, plain))
+            hooks += [c for c in self.callbacks if isinstance(c, Hook)]  # such as the CLI's --time-limit
+        return hooks
 
     def _make_scaler(self):
         if self.precision != "fp16":

@@ -168,17 +168,11 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
         from ._time_limit import TimeLimit
 
         limit = TimeLimit(time_limit)
-    if main:
-        est.set_params(callbacks=[*(est.callbacks or []), checkpoint, *([limit] if limit else [])])
+    est.set_params(callbacks=[*(est.callbacks or []), *([checkpoint] if main else []), *([limit] if limit else [])])
     stage(f"{'Resuming' if resume else 'Training'} on {len(y_train)} grids of shape {tuple(np.shape(G_train)[1:])}")
     t = time.perf_counter()
-    try:
-        est.fit(G_train, y_train, resume_from=out / CHECKPOINT if resume else None)
-    except Exception as exc:
-        from ._time_limit import TimeLimitReached
-
-        if not isinstance(exc, TimeLimitReached):
-            raise
+    est.fit(G_train, y_train, resume_from=out / CHECKPOINT if resume else None)
+    if limit is not None and limit.stopped_after is not None:
         stage(f"Time limit {time_limit:g} s: stopped after epoch {est.n_iter_} of {est.max_epochs_} (the next would "
               "not have finished in time)")
     timings["fit_s"] = time.perf_counter() - t

@@ -31,7 +31,7 @@ from ._suitability_model import ModelResult, model_test
 from ._suitability_stats import axis_similarity, locality_test
 from ._suitability_text import describe
 from .exceptions import GridCNNError
-from .persistence import jsonable
+from .serialization import jsonable
 
 __all__ = ["AxisVerdict", "ModelResult", "SuitabilityReport", "check_suitability", "load_check_data",
            "plot_suitability", "quick_check"]

@@ -116,6 +116,18 @@ def test_model_file_from_another_version(fitted, tmp_path):
         gridcnn.load(other)
 
 
+def test_model_config_missing_fitted_state_is_refused(fitted, tmp_path):
+    _, path = fitted
+    config = json.loads((path / "config.json").read_text())
+    del config["estimator"]["spec"]
+    other = tmp_path / "damaged"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps(config))
+    (other / "model.safetensors").write_bytes((path / "model.safetensors").read_bytes())
+    with pytest.raises(GridCNNError, match=re.escape("config.json lacks spec in its estimator section")):
+        gridcnn.load(other)
+
+
 def test_tampered_weights_are_refused(fitted, tmp_path):
     _, path = fitted
     other = tmp_path / "tampered"

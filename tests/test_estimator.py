@@ -9,6 +9,7 @@ import torch
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
+from sklearn.metrics import log_loss
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -150,6 +151,32 @@ def test_warm_start_continues_training(digits):
     clf.fit(X, y)
     assert clf.n_iter_ == 4 and clf.model_ is model
     assert clf.set_params(warm_start=False).fit(X, y).n_iter_ == 2
+
+
+def test_a_loaded_model_goes_on_training_and_improves(digits, tmp_path):
+    # Fine-tuning a saved model on new data: a model file has no optimiser state, so a fresh optimiser takes over.
+    X, y, X_test, y_test = digits
+    X, X_test = scale16(X), scale16(X_test)
+    GridCNNClassifier(input_shape=(8, 8), filters=[8, 16], hidden=32, max_epochs=1, lr=3e-3, random_state=0).fit(
+        X[:300], y[:300]).save(tmp_path / "m")
+    loaded = gridcnn.load(tmp_path / "m")
+    loss_before, acc_before = log_loss(y_test, loaded.predict_proba(X_test)), loaded.score(X_test, y_test)
+    loaded.set_params(warm_start=True, max_epochs=4).fit(X[300:], y[300:])
+    assert loaded.n_iter_ == 5 and [r["epoch"] for r in loaded.history_] == [1, 2, 3, 4, 5]
+    # Measured on 1 thread: held-out log loss 2.29 -> 0.93, accuracy 0.11 -> 0.80.
+    assert log_loss(y_test, loaded.predict_proba(X_test)) < 0.5 * loss_before
+    assert loaded.score(X_test, y_test) >= acc_before + 0.5
+    assert gridcnn.load(tmp_path / "m").partial_fit(X[300:], y[300:]).n_iter_ == 2
+
+
+def test_an_unpickled_gpu_model_goes_on_training(small_fit, digits):
+    # A pickle made on a GPU holds no optimiser (its state would pin the GPU); __setstate__ sees what this makes.
+    state = small_fit.__getstate__()
+    state.pop("optimizer_")
+    clf = GridCNNClassifier.__new__(GridCNNClassifier)
+    clf.__setstate__(state)
+    clf.model_ = pickle.loads(pickle.dumps(small_fit.model_))
+    assert clf.partial_fit(scale16(digits[0][400:600]), digits[1][400:600]).n_iter_ == small_fit.n_iter_ + 1
 
 
 def test_early_stopping_restores_the_best_epoch(digits):
