@@ -199,6 +199,9 @@ block_dropout = 0.0
 max_epochs = 10
 batch_size = 32
 lr = 0.003
+architecture = "simple"    # the defaults this was set on: two blocks, constant rate, no augmentation (each rank
+lr_schedule = "constant"   # draws its own shifts, so one process and two would no longer take the same steps)
+augment_shift = 0
 random_state = 0
 """
 
