@@ -45,8 +45,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         Preset to start from. None means "simple" (3x3 blocks with batch norm, a dense layer of 128) sized to the
         grid when neither ``filters`` nor ``pool`` is given: three blocks of 32, 64 and 128 filters, of which the
         last 1-3 pool, as many as leave the shorter side at least 2 cells (8x8 digits: 8 -> 8 -> 4 -> 2; 28x28
-        MNIST: 28 -> 14 -> 7 -> 3); see `gridcnn.backbone.grid_defaults`. "simple" by name is two blocks of 32
-        and 64 filters, each pooling.
+        MNIST: 28 -> 14 -> 7 -> 3) and dropout 0.5 before the head; see `gridcnn.backbone.grid_defaults`.
+        "simple" by name is two blocks of 32 and 64 filters, each pooling, and dropout 0.25.
     filters : int or list of int, default=None
         Filters per block. A list gives one value per block and sets the number of blocks.
     kernel_size : int, (h, w) or list, default=None
@@ -83,8 +83,9 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         Learning rate (the peak rate of the "onecycle" and "warmup_cosine" schedules).
     optimizer : {"adamw", "adam", "sgd", "rmsprop"}, default="adamw"
         Optimiser; "sgd" uses Nesterov momentum 0.9.
-    weight_decay : float, default=0.0
-        Weight decay.
+    weight_decay : float, default=0.05
+        Weight decay (decoupled, with the default AdamW). 0.05 with the default network's dropout 0.5 took digits'
+        five seeds from 98.11-98.78% to 98.89-99.22%; the text recipe found the same value steadies its seeds.
     lr_schedule : {"onecycle", "warmup_cosine", "cosine", "constant"}, default="onecycle"
         Learning-rate schedule over the fit's epochs, stepped every batch: "onecycle" warms up over the first 30%
         of the steps to ``lr`` and anneals to nearly 0 (Smith, 2018; fastai's ``fit_one_cycle``);
@@ -243,7 +244,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         batch_size=64,
         lr=3e-3,
         optimizer="adamw",
-        weight_decay=0.0,
+        weight_decay=0.05,
         lr_schedule="onecycle",
         modality="auto",
         augment_shift="auto",
@@ -447,7 +448,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
                 "hidden", "dropout", "global_pool", "activation")
         params = {k: getattr(self, k) for k in keys}
         if self.architecture is None and grid is not None and params["filters"] is None and params["pool"] is None:
-            params.update(grid_defaults(grid))  # the default network, sized to the grid
+            # the default network, sized to the grid; a dropout given still wins
+            params.update({k: v for k, v in grid_defaults(grid).items() if params.get(k) is None})
         return resolve_spec(self.architecture, **params)
 
     def _grids(self, X, *, reset: bool, y=None):
