@@ -157,8 +157,9 @@ def test_a_loaded_model_goes_on_training_and_improves(digits, tmp_path):
     # Fine-tuning a saved model on new data: a model file has no optimiser state, so a fresh optimiser takes over.
     X, y, X_test, y_test = digits
     X, X_test = scale16(X), scale16(X_test)
-    GridCNNClassifier(input_shape=(8, 8), filters=[8, 16], hidden=32, max_epochs=1, lr=3e-3, random_state=0).fit(
-        X[:300], y[:300]).save(tmp_path / "m")
+    # The defaults this was measured with: constant rate, no augmentation, no weight decay.
+    GridCNNClassifier(input_shape=(8, 8), filters=[8, 16], hidden=32, max_epochs=1, lr=3e-3, lr_schedule="constant",
+                      augment_shift=0, weight_decay=0.0, random_state=0).fit(X[:300], y[:300]).save(tmp_path / "m")
     loaded = gridcnn.load(tmp_path / "m")
     loss_before, acc_before = log_loss(y_test, loaded.predict_proba(X_test)), loaded.score(X_test, y_test)
     loaded.set_params(warm_start=True, max_epochs=4).fit(X[300:], y[300:])
