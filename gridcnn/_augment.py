@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-MODALITIES = ("image", "audio", "sequence", "text")
+MODALITIES = ("image", "audio", "sequence", "signal", "text")  # "signal": the sequence adapter's name for it
 
 
 def random_shift(xb: torch.Tensor, shift_h: int, shift_w: int, generator: torch.Generator) -> torch.Tensor:
@@ -120,7 +120,7 @@ def resolve_augment(modality: str, grid: tuple, *, shift="auto", flip=False, tim
         return Augment(shift_h=auto(shift, round(h / 16)), flip=bool(flip),
                        time_mask=auto(time_mask, math.ceil(h / 8)), freq_mask=auto(freq_mask, math.ceil(w / 8)),
                        token_dropout=token_dropout)
-    if modality == "sequence":
+    if modality in ("sequence", "signal"):
         return Augment(shift_w=auto(shift, round(w / 10)), flip=bool(flip), time_mask=auto(time_mask, 0),
                        freq_mask=auto(freq_mask, 0), token_dropout=token_dropout)
     # text: shifting tokens along the embedding axis would scramble the word vectors; only what is asked for
