@@ -80,6 +80,11 @@ def as_waveform(item) -> np.ndarray:
         ) from None
     if data.ndim == 1:
         return data[None, :]
+    if data.ndim == 2 and data.shape[0] > 8:  # 7.1 surround has 8 channels: an (H, W) image is no waveform
+        raise ClipError(
+            f"a waveform is (channels, samples) with at most 8 channels, got shape {data.shape}, which looks like an "
+            "image", "pass sound (ImageGrid reads images)"
+        )
     if data.ndim == 2:
         return data
     raise ClipError(

@@ -45,3 +45,31 @@ class ProgressBar(Hook):
     def on_fit_end(self, fit: FitState) -> None:
         if self._task is not None:
             self._progress.__exit__(None, None, None)
+
+
+class decode_progress:
+    """A bar over the files of the first decoding pass (a grid cache being built); does nothing when disabled.
+
+    Used as ``with decode_progress(n, "Decoding") as bar: bar(k)`` after each k files.
+    """
+
+    def __init__(self, total: int, description: str, enabled: bool = True):
+        self.total, self.description, self.enabled = total, description, enabled
+        self._progress = self._task = None
+
+    def __enter__(self):
+        if self.enabled:
+            self._progress = Progress(
+                TextColumn(f"[bold]{self.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("ETA"), TimeRemainingColumn(), transient=False,
+            ).__enter__()
+            self._task = self._progress.add_task("decode", total=self.total)
+        return self
+
+    def __call__(self, done: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, advance=done)
+
+    def __exit__(self, *exc):
+        if self._progress is not None:
+            self._progress.__exit__(*exc)

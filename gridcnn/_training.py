@@ -135,7 +135,8 @@ def predict_logits(model, batches, n: int, device: torch.device, precision: str 
             out = torch.empty((n, logits.shape[1]))
         out[start : start + len(logits)] = logits
         start += len(logits)
-    return out if out is not None else torch.empty(0)
+    # Fewer than n rows came when a stream skipped unreadable files (on_error="skip").
+    return out[:start] if out is not None else torch.empty(0)
 
 
 @torch.no_grad()

@@ -164,11 +164,55 @@ def _audio_adapter(paths):
 
 # -- tables and arrays ----------------------------------------------------------------------------------------------
 
+LABEL_NAMES = ("label", "labels", "target", "class", "y", "category", "sentiment", "outcome")
+
+
+def read_frame(path, header_only=False):
+    """A CSV, TSV or Parquet file as a pandas DataFrame (only its columns when ``header_only``)."""
+    import pandas as pd
+
+    from .datasets._files import PARQUET_INSTALL
+
+    p = Path(path)
+    if p.suffix.lower() == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise GridCNNError(f"{p} is a Parquet file, which needs pyarrow. Install it: {PARQUET_INSTALL}.") from None
+        return pd.DataFrame(columns=pq.read_schema(p).names) if header_only else pd.read_parquet(p)
+    return pd.read_csv(p, sep="\t" if p.suffix.lower() == ".tsv" else ",", nrows=0 if header_only else None)
+
+
+def find_target(frame, path, target=None) -> str:
+    """The label column: ``target`` (checked), else the one column named like a label (`LABEL_NAMES`)."""
+    from ._registry import did_you_mean
+
+    columns = [str(c) for c in frame.columns]
+    if target is not None:
+        if target not in frame.columns:
+            raise GridCNNError(f"{path} has no column {target!r}.{did_you_mean(target, columns)} "
+                               f"Columns: {', '.join(columns[:20])}{', ...' if len(columns) > 20 else ''}.")
+        return target
+    lower = {c.lower(): c for c in columns}
+    found = next((lower[n] for n in LABEL_NAMES if n in lower), None)
+    if found is None:
+        raise GridCNNError(
+            f"{path}: which column holds the labels? None is named like one ({', '.join(LABEL_NAMES[:5])}, ...). "
+            f"Pass --target COLUMN (target=COLUMN in Python); columns: {', '.join(columns[:20])}"
+            f"{', ...' if len(columns) > 20 else ''}."
+        )
+    return found
+
+
+def text_columns(frame) -> list:
+    """Columns holding text (not numbers), in the frame's order."""
+    import pandas as pd
+
+    return [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+
 
 def _table(p: Path, target, force: bool, seed: int) -> AutoRecipe:
-    from .datasets._files import find_target, read_table, text_columns
-
-    frame = read_table(p)
+    frame = read_frame(p)
     target = find_target(frame, p, target)
     y = frame.pop(target).to_numpy()
     _check_labels(y, p, target)

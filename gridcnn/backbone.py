@@ -18,7 +18,6 @@ from ._registry import Registry, did_you_mean
 from .exceptions import GridCNNError
 
 POOLS = ("max", "avg", "sum", "none")
-GLOBAL_POOLS = ("max", "avg")
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh}
 
 
@@ -79,13 +78,20 @@ def _tuplify(v):
     return v
 
 
+class Block(nn.Sequential):
+    """One [conv, (bn), act, (pool), (drop)] block; its output is the block's feature map."""
+
+
 class GridCNN(nn.Module):
-    """Parallel convolutional branches, concatenated, then the fully connected head."""
+    """Parallel convolutional branches (each a sequence of `Block` modules), concatenated, then the head."""
 
     def __init__(self, branches: list[nn.Sequential], head: nn.Sequential):
         super().__init__()
         self.branches = nn.ModuleList(branches)
         self.head = head
+        # Model files and checkpoints written before blocks were modules name layers "conv1", "b2_bn1"...: the
+        # hook renames those keys, so they load unchanged.
+        self._register_load_state_dict_pre_hook(self._rename_flat_keys)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if len(self.branches) == 1:
@@ -96,14 +102,28 @@ class GridCNN(nn.Module):
 
     @torch.no_grad()
     def feature_maps(self, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
-        """The first branch's activations at the end of each block (after its pool when it has one), for plots."""
-        by_block: dict[str, tuple[str, torch.Tensor]] = {}
-        for name, layer in self.branches[0].named_children():
-            x = layer(x)
-            kind = name.split("_")[-1].rstrip("0123456789")
-            if kind in ("act", "pool"):
-                by_block[name[len(name.rstrip("0123456789")):]] = (name, x)
-        return list(by_block.values())
+        """The output of each block of the first branch, named "block1", "block2"..., for plots."""
+        maps = []
+        for name, module in self.branches[0].named_children():
+            x = module(x)
+            if isinstance(module, Block):
+                maps.append((name, x))
+        return maps
+
+    def _rename_flat_keys(self, state_dict, prefix, *args):
+        multi = len(self.branches) > 1
+        renames = {}
+        for b, branch in enumerate(self.branches):
+            for name, block in branch.named_children():
+                if isinstance(block, Block):
+                    i = name.removeprefix("block")
+                    for kind in block._modules:
+                        old = f"{prefix}branches.{b}.{f'b{b + 1}_' if multi else ''}{kind}{i}."
+                        renames[old] = f"{prefix}branches.{b}.{name}.{kind}."
+        for key in list(state_dict):
+            old = key[: key.rfind(".") + 1]
+            if old in renames:
+                state_dict[renames[old] + key[len(old):]] = state_dict.pop(key)
 
 
 @dataclass(frozen=True)
@@ -172,111 +192,93 @@ def _check_positive(name, where, value):
         raise GridCNNError(f"{name} of {where} must be a positive int. Got {value!r} instead.")
 
 
-def _plan(spec: BackboneSpec, input_shape, n_outputs: int):
-    """Walk the spec over the input shape: build the modules and the summary rows, or explain what does not fit."""
-    if len(tuple(input_shape)) != 3:
-        raise GridCNNError(f"input_shape must be (channels, height, width). Got {tuple(input_shape)!r} instead.")
-    c0, h0, w0 = (int(v) for v in input_shape)
-    if spec.activation not in ACTIVATIONS:
-        raise GridCNNError(
-            f"activation must be one of {sorted(ACTIVATIONS)}. Got {spec.activation!r} instead."
-            + did_you_mean(spec.activation, ACTIVATIONS)
-        )
-    act = ACTIVATIONS[spec.activation]
-    multi = len(spec.branches) > 1
-    rows, branches, n_flat = [], [], 0
-    for bi, branch in enumerate(spec.branches, 1):
-        layers: OrderedDict[str, nn.Module] = OrderedDict()
-        c, h, w = c0, h0, w0
-        prefix = f"b{bi}_" if multi else ""
-        for i, block in enumerate(branch, 1):
-            where = f"branch {bi} block {i}" if multi else f"block {i}"
-            _check_positive("filters", where, block.filters)
-            kh, kw = _squeeze_unit_axes(block.kernel_size, (h, w), 1, "kernel_size")
-            kw = w if kw == "full" else kw
-            sh, sw = _squeeze_unit_axes(block.stride, (h, w), 1, "stride")
-            for name, v in (("kernel_size", kh), ("kernel_size", kw), ("stride", sh), ("stride", sw)):
-                _check_positive(name, where, v)
-            if block.padding == "same":
-                ph, pw = (0 if h == 1 else kh // 2), (0 if w == 1 else kw // 2)
-                torch_pad = "same" if (sh, sw) == (1, 1) else (ph, pw)
-            elif block.padding == "valid":
-                ph = pw = 0
-                torch_pad = (0, 0)
-            else:
-                ph, pw = _squeeze_unit_axes(block.padding, (h, w), 0, "padding")
-                if not all(isinstance(p, int) and p >= 0 for p in (ph, pw)):
-                    raise GridCNNError(
-                        f"padding of {where} must be 'same', 'valid' or a non-negative int. Got {block.padding!r} instead."
-                    )
-                torch_pad = (ph, pw)
-            if torch_pad == "same":
-                oh, ow = h, w  # torch pads asymmetrically for even kernels so the size is kept exactly
-            else:
-                oh, ow = _conv_out(h, kh, sh, ph), _conv_out(w, kw, sw, pw)
-            for axis, n, k, s, p, o in (("high", h, kh, sh, ph, oh), ("wide", w, kw, sw, pw, ow)):
-                if o < 1:
-                    raise GridCNNError(
-                        f"Grid {h}x{w} is too small for the convolution of {where} (kernel {kh}x{kw}, stride {s}, "
-                        f"padding {p}): its output would be floor(({n} + 2*{p} - {k}) / {s}) + 1 = {o} {axis}. "
-                        "Use padding='same', a smaller kernel, or fewer pooling blocks."
-                    )
-            full = kw == w > 1 and torch_pad != "same" and pw == 0  # spans the width: a 1-D convolution over rows
-            conv = (FullWidthConv2d if full else nn.Conv2d)(c, block.filters, (kh, kw), stride=(sh, sw), padding=torch_pad)
-            layers[f"{prefix}conv{i}"] = conv
-            c, h, w = block.filters, oh, ow
-            rows.append((f"{prefix}conv{i}", (h, w, c), layers[f"{prefix}conv{i}"]))
-            if block.batch_norm:
-                layers[f"{prefix}bn{i}"] = nn.BatchNorm2d(c)
-                rows.append((f"{prefix}bn{i}", (h, w, c), layers[f"{prefix}bn{i}"]))
-            layers[f"{prefix}act{i}"] = act()
-            rows.append((f"{prefix}act{i} ({spec.activation})", (h, w, c), layers[f"{prefix}act{i}"]))
-            if block.pool not in POOLS:
-                raise GridCNNError(
-                    f"pool of {where} must be one of {POOLS}. Got {block.pool!r} instead."
-                    + did_you_mean(block.pool, POOLS)
-                )
-            if block.pool != "none":
-                qh, qw = _squeeze_unit_axes(block.pool_size, (h, w), 1, "pool_size")
-                _check_positive("pool_size", where, qh)
-                _check_positive("pool_size", where, qw)
-                if qh > h or qw > w:
-                    raise GridCNNError(
-                        f"Grid {h}x{w} is too small for the {qh}x{qw} {block.pool} pool of {where}: its output would "
-                        f"be floor(({h} - {qh}) / {qh}) + 1 = {(h - qh) // qh + 1} high and "
-                        f"floor(({w} - {qw}) / {qw}) + 1 = {(w - qw) // qw + 1} wide. "
-                        "Use a smaller pool_size, pool='none', or fewer blocks."
-                    )
-                if block.pool == "max":
-                    pool = nn.MaxPool2d((qh, qw))
-                else:  # a sum pool is an average pool that does not divide
-                    pool = nn.AvgPool2d((qh, qw), divisor_override=1 if block.pool == "sum" else None)
-                h, w = h // qh, w // qw
-                layers[f"{prefix}pool{i}"] = pool
-                rows.append((f"{prefix}pool{i} ({block.pool} {qh}x{qw})", (h, w, c), pool))
-            if block.dropout:
-                layers[f"{prefix}drop{i}"] = nn.Dropout(block.dropout)
-                rows.append((f"{prefix}drop{i}", (h, w, c), layers[f"{prefix}drop{i}"]))
-        if spec.global_pool is not None:
-            if spec.global_pool not in GLOBAL_POOLS:
-                raise GridCNNError(
-                    f"global_pool must be one of {GLOBAL_POOLS} or None. Got {spec.global_pool!r} instead."
-                    + did_you_mean(spec.global_pool, GLOBAL_POOLS)
-                )
-            gp = nn.AdaptiveMaxPool2d(1) if spec.global_pool == "max" else nn.AdaptiveAvgPool2d(1)
-            layers[f"{prefix}global_pool"] = gp
-            h = w = 1
-            rows.append((f"{prefix}global_pool ({spec.global_pool})", (1, 1, c), gp))
-        branches.append(nn.Sequential(layers))
-        n_flat += c * h * w
-    rows.append(("flatten" if not multi else "concatenate", (n_flat,), None))
+def build_block(block: ConvBlock, in_shape: tuple, activation: str, where: str):
+    """One block for an input of ``in_shape`` (C, H, W): ``(module, output shape, summary rows)``.
 
+    Rows are ``(layer kind, detail, (H, W, C), module)``; the branch numbers them. The errors here are the ones
+    that depend on the grid size; the values themselves were checked by `resolve_spec`.
+    """
+    c, h, w = in_shape
+    kh, kw = _squeeze_unit_axes(block.kernel_size, (h, w), 1, "kernel_size")
+    kw = w if kw == "full" else kw
+    sh, sw = _squeeze_unit_axes(block.stride, (h, w), 1, "stride")
+    if block.padding == "same":
+        ph, pw = (0 if h == 1 else kh // 2), (0 if w == 1 else kw // 2)
+        torch_pad = "same" if (sh, sw) == (1, 1) else (ph, pw)
+    elif block.padding == "valid":
+        ph = pw = 0
+        torch_pad = (0, 0)
+    else:
+        ph, pw = _squeeze_unit_axes(block.padding, (h, w), 0, "padding")
+        torch_pad = (ph, pw)
+    if torch_pad == "same":
+        oh, ow = h, w  # torch pads asymmetrically for even kernels so the size is kept exactly
+    else:
+        oh, ow = _conv_out(h, kh, sh, ph), _conv_out(w, kw, sw, pw)
+    for axis, n, k, s, p, o in (("high", h, kh, sh, ph, oh), ("wide", w, kw, sw, pw, ow)):
+        if o < 1:
+            raise GridCNNError(
+                f"Grid {h}x{w} is too small for the convolution of {where} (kernel {kh}x{kw}, stride {s}, "
+                f"padding {p}): its output would be floor(({n} + 2*{p} - {k}) / {s}) + 1 = {o} {axis}. "
+                "Use padding='same', a smaller kernel, or fewer pooling blocks."
+            )
+    full = kw == w > 1 and torch_pad != "same" and pw == 0  # spans the width: a 1-D convolution over rows
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    layers["conv"] = (FullWidthConv2d if full else nn.Conv2d)(c, block.filters, (kh, kw), stride=(sh, sw),
+                                                              padding=torch_pad)
+    c, h, w = block.filters, oh, ow
+    rows = [("conv", "", (h, w, c), layers["conv"])]
+    if block.batch_norm:
+        layers["bn"] = nn.BatchNorm2d(c)
+        rows.append(("bn", "", (h, w, c), layers["bn"]))
+    layers["act"] = ACTIVATIONS[activation]()
+    rows.append(("act", f" ({activation})", (h, w, c), layers["act"]))
+    if block.pool != "none":
+        qh, qw = _squeeze_unit_axes(block.pool_size, (h, w), 1, "pool_size")
+        if qh > h or qw > w:
+            raise GridCNNError(
+                f"Grid {h}x{w} is too small for the {qh}x{qw} {block.pool} pool of {where}: its output would "
+                f"be floor(({h} - {qh}) / {qh}) + 1 = {(h - qh) // qh + 1} high and "
+                f"floor(({w} - {qw}) / {qw}) + 1 = {(w - qw) // qw + 1} wide. "
+                "Use a smaller pool_size, pool='none', or fewer blocks."
+            )
+        if block.pool == "max":
+            layers["pool"] = nn.MaxPool2d((qh, qw))
+        else:  # a sum pool is an average pool that does not divide
+            layers["pool"] = nn.AvgPool2d((qh, qw), divisor_override=1 if block.pool == "sum" else None)
+        h, w = h // qh, w // qw
+        rows.append(("pool", f" ({block.pool} {qh}x{qw})", (h, w, c), layers["pool"]))
+    if block.dropout:
+        layers["drop"] = nn.Dropout(block.dropout)
+        rows.append(("drop", "", (h, w, c), layers["drop"]))
+    return Block(layers), (c, h, w), rows
+
+
+def build_branch(blocks, input_shape: tuple, spec: "BackboneSpec", prefix: str = "", where: str = ""):
+    """A branch (Kim's CNN has three): its blocks, then the global pool; ``(module, (C, H, W) out, rows)``.
+
+    ``prefix`` ("b2_") and ``where`` ("branch 2 ") name the branch's layers and errors when there are several.
+    """
+    modules: OrderedDict[str, nn.Module] = OrderedDict()
+    rows, shape = [], tuple(input_shape)
+    for i, block in enumerate(blocks, 1):
+        modules[f"block{i}"], shape, block_rows = build_block(block, shape, spec.activation, f"{where}block {i}")
+        rows += [(f"{prefix}{kind}{i}{detail}", out, m) for kind, detail, out, m in block_rows]
+    if spec.global_pool is not None:
+        c = shape[0]
+        modules["global_pool"] = nn.AdaptiveMaxPool2d(1) if spec.global_pool == "max" else nn.AdaptiveAvgPool2d(1)
+        shape = (c, 1, 1)
+        rows.append((f"{prefix}global_pool ({spec.global_pool})", (1, 1, c), modules["global_pool"]))
+    return nn.Sequential(modules), shape, rows
+
+
+def build_head(n_in: int, spec: "BackboneSpec", n_outputs: int):
+    """The fully connected part after the flattened branches: ``(module, rows)``."""
     head: OrderedDict[str, nn.Module] = OrderedDict()
-    n_in = n_flat
+    rows = []
     for j, units in enumerate(spec.hidden, 1):
-        _check_positive("hidden units", f"dense layer {j}", units)
         head[f"dense{j}"] = nn.Linear(n_in, units)
-        head[f"dense{j}_act"] = act()
+        head[f"dense{j}_act"] = ACTIVATIONS[spec.activation]()
         rows.append((f"dense{j} ({spec.activation})", (units,), head[f"dense{j}"]))
         if spec.dropout:
             head[f"dense{j}_drop"] = nn.Dropout(spec.dropout)
@@ -285,7 +287,26 @@ def _plan(spec: BackboneSpec, input_shape, n_outputs: int):
         head["drop"] = nn.Dropout(spec.dropout)
     head["output"] = nn.Linear(n_in, n_outputs)
     rows.append(("output", (n_outputs,), head["output"]))
-    module = GridCNN(branches, nn.Sequential(head))
+    return nn.Sequential(head), rows
+
+
+def _plan(spec: BackboneSpec, input_shape, n_outputs: int):
+    """Build the branches and the head for this input shape: the module and its summary, or what does not fit."""
+    if len(tuple(input_shape)) != 3:
+        raise GridCNNError(f"input_shape must be (channels, height, width). Got {tuple(input_shape)!r} instead.")
+    input_shape = tuple(int(v) for v in input_shape)
+    multi = len(spec.branches) > 1
+    rows, branches, n_flat = [], [], 0
+    for bi, blocks in enumerate(spec.branches, 1):
+        prefix, where = (f"b{bi}_", f"branch {bi} ") if multi else ("", "")
+        branch, (c, h, w), branch_rows = build_branch(blocks, input_shape, spec, prefix, where)
+        branches.append(branch)
+        rows += branch_rows
+        n_flat += c * h * w
+    rows.append(("flatten" if not multi else "concatenate", (n_flat,), None))
+    head, head_rows = build_head(n_flat, spec, n_outputs)
+    rows += head_rows
+    module = GridCNN(branches, head)
     summary_rows = tuple((n, s, sum(p.numel() for p in m.parameters()) if m is not None else 0) for n, s, m in rows)
     total = sum(p.numel() for p in module.parameters())
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
@@ -390,13 +411,35 @@ def resolve_spec(architecture: str | None = None, **overrides) -> BackboneSpec:
             field = "dropout" if k == "block_dropout" else k
             blocks = [dataclasses.replace(b, **{field: _as_size(x)}) for b, x in zip(blocks, _per_block(k, v, n))]
         branches.append(tuple(blocks))
+    for bi, blocks in enumerate(branches, 1):
+        for i, block in enumerate(blocks, 1):
+            _check_block(block, f"branch {bi} block {i}" if len(branches) > 1 else f"block {i}")
     rest = {k: overrides[k] for k in ("dropout", "global_pool", "activation") if overrides.get(k) is not None}
     if rest.get("global_pool") == "none":  # a string, so a recipe can switch off a preset's global pool
         rest["global_pool"] = None
     if overrides.get("hidden") is not None:
         h = overrides["hidden"]
         rest["hidden"] = (h,) if isinstance(h, int) else tuple(h)
+        for j, units in enumerate(rest["hidden"], 1):
+            _check_positive("hidden units", f"dense layer {j}", units)
     return dataclasses.replace(base, branches=tuple(branches), **rest)
+
+
+def _check_block(block: ConvBlock, where: str) -> None:
+    """The per-block values a list parameter gives (the estimator's constraints check single values only)."""
+    _check_positive("filters", where, block.filters)
+    kh, kw = _pair(block.kernel_size, "kernel_size")
+    for name, v in (("kernel_size", kh), ("kernel_size", "full" if kw == "full" else kw), *(
+            ("stride", v) for v in _pair(block.stride, "stride"))):
+        if v != "full":
+            _check_positive(name, where, v)
+    if block.padding not in ("same", "valid") and not all(
+            isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in _pair(block.padding, "padding")):
+        raise GridCNNError(f"padding of {where} must be 'same', 'valid' or a non-negative int. Got {block.padding!r} instead.")
+    if block.pool not in POOLS:
+        raise GridCNNError(f"pool of {where} must be one of {POOLS}. Got {block.pool!r} instead." + did_you_mean(block.pool, POOLS))
+    for v in _pair(block.pool_size, "pool_size"):
+        _check_positive("pool_size", where, v)
 
 
 def _as_size(v):

@@ -153,7 +153,8 @@ def check_resumable(header: dict, params: dict, data: dict, path) -> None:
 def data_fingerprint(X, y_idx, input_shape, classes) -> dict:
     """What a checkpoint records of the training data (size, grid, classes, a digest), so a resume on other data is
     refused."""
-    digest = hashlib.sha256(np.ascontiguousarray(X).data)
+    # Streamed files are known by their cache key (paths, sizes, mtimes, adapter): hashing them would decode them all.
+    digest = hashlib.sha256(X.digest().encode() if hasattr(X, "digest") else np.ascontiguousarray(X).data)
     digest.update(np.ascontiguousarray(y_idx, dtype=np.int64).data)
-    return {"n_samples": int(len(X)), "grid": list(input_shape), "classes": jsonable(classes.tolist()),
+    return {"n_samples": int(len(y_idx)), "grid": list(input_shape), "classes": jsonable(classes.tolist()),
             "sha256": digest.hexdigest()}

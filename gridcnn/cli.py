@@ -114,9 +114,9 @@ def fit(
                 raise GridCNNError(f"{recipe} does not exist. Give a recipe (.toml), a class folder, a .csv/.tsv/.parquet "
                                    "table or an .npz file.")
             if recipe.is_file() and recipe.suffix.lower() in (".csv", ".tsv", ".parquet"):
-                from .datasets._files import find_target, table_columns
+                from .auto import find_target, read_frame
 
-                find_target(table_columns(recipe), recipe, target)  # a wrong --target is a usage error (exit 2)
+                find_target(read_frame(recipe, header_only=True), recipe, target)  # a wrong --target: exit 2
             r = None
         else:
             if target is not None or force:
@@ -297,6 +297,7 @@ def predict(
 
     Example: gridcnn predict runs/audio-20261122-101500 clip.wav recordings/
     """
+    from ._pipeline import split_pipeline
     from .persistence import load
     from .predict import gather_inputs
 
@@ -304,8 +305,13 @@ def predict(
         model = load(run_or_model)
         names, X = gather_inputs(model, inputs)
     with user_errors(DATA):
-        proba = model.predict_proba(X)
-    classes = model.steps[-1][1].classes_ if hasattr(model, "steps") else model.classes_
+        from .streaming import file_adapter, predict_files
+
+        if file_adapter(model) is not None:  # image and sound files are decoded batch by batch, never all at once
+            proba, names = predict_files(model, X)
+        else:
+            proba = model.predict_proba(X)
+    classes = split_pipeline(model)[1].classes_
     for name, p in zip(names, proba):
         label, prob = classes[p.argmax()], float(p.max())
         if as_json:
@@ -326,6 +332,7 @@ def summary(
     """
     import numpy as np
 
+    from ._pipeline import grid_shape, split_pipeline
     from .recipes import build_pipeline, load_split, read_recipe
 
     with user_errors(USAGE):
@@ -333,12 +340,14 @@ def summary(
     with user_errors(DATA):
         X_train, y_train, _, _ = load_split(r)
         model = build_pipeline(r)
-        est = model.steps[-1][1] if hasattr(model, "steps") else model
-        grids = model.steps[0][1].fit(X_train, y_train).transform(X_train[:2]) if hasattr(model, "steps") else X_train[:2]
-        shape = tuple(np.shape(grids)[1:])
-        if len(shape) == 1:  # rows: the estimator's input_shape, else a 1 x L sequence
-            shape = tuple(est.input_shape or (1, shape[0]))
-        shape = (1, *shape) if len(shape) == 2 else shape
+        adapters, est = split_pipeline(model)
+        from .streaming import file_adapter, fit_adapter, is_file_list
+
+        if file_adapter(model) is not None and is_file_list(X_train):  # fitted as a streamed fit fits it
+            grids = fit_adapter(model.steps[0][1], X_train).transform(list(X_train[:2]))
+        else:
+            grids = model[:-1].fit(X_train, y_train).transform(X_train[:2]) if adapters else X_train[:2]
+        shape = grid_shape(np.shape(grids), est.input_shape)
         n_classes = len(np.unique(y_train))
         s = est.summary(shape, n_classes)
     table = Table(title=f"{r.source}: grid {shape} (C, H, W), {n_classes} classes")

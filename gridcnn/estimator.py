@@ -22,12 +22,14 @@ from ._distributed import broadcast_int, ensure_process_group, world
 from ._fit_loop import Hook, LoopConfig, TensorSource, run_epochs
 from ._hooks import Callbacks, EarlyStopping, NanGuard
 from ._params import validate_params
+from ._pipeline import grid_shape
 from ._progress import ProgressBar
 from ._training import (auto_epochs, data_device, make_optimizer, make_scheduler, predict_logits, resolve_device,
                         steps_per_epoch)
 from .backbone import ACTIVATIONS, POOLS, PRESETS, grid_defaults, resolve_spec
 from .exceptions import GridCNNError
 from .serialization import estimator_config, write_model
+from .streaming import StreamedGrids, StreamSource
 
 _POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 _SEQ = (list, tuple)
@@ -468,18 +470,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             raise GridCNNError(
                 f"X must be 2-D (n, L), 3-D (n, H, W) or 4-D (n, C, H, W). Got a {X.ndim}-D array of shape {X.shape}."
             )
-        shape = self.input_shape_ if not reset else self.input_shape
-        if reset and shape is not None:
-            shape = tuple(int(v) for v in shape)
-            if len(shape) not in (2, 3) or int(np.prod(shape)) != int(np.prod(X.shape[1:])):
-                raise GridCNNError(
-                    f"input_shape={shape} does not fit rows of {int(np.prod(X.shape[1:]))} values (X has shape "
-                    f"{X.shape}). Give (height, width) or (channels, height, width) whose product is "
-                    f"{int(np.prod(X.shape[1:]))}."
-                )
-            shape = shape if len(shape) == 3 else (1, *shape)
-        elif reset:
-            shape = {2: (1, 1, X.shape[-1]), 3: (1, *X.shape[1:]), 4: X.shape[1:]}[X.ndim]
+        shape = grid_shape(X.shape, self.input_shape) if reset else self.input_shape_
         self._check_grid(X.shape, shape)
         if reset and y is not None and X.ndim == 2:
             self._check_table(X)
@@ -488,9 +479,38 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             self.input_shape_ = tuple(int(v) for v in shape)
         return X if y is None else (X, y)
 
+    def _stream_grids(self, X, y, *, reset: bool, rank: int, world_size: int):
+        """Prepare a `StreamedGrids` for training (grid shape; the cache, built on its first use) and return the
+        labels of its rows (files its cache build skipped are dropped with their labels)."""
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(X):
+            raise GridCNNError(
+                f"y must hold one label per file of the StreamedGrids: it has {len(X)} files and y has shape "
+                f"{y.shape}. Pass the labels that go with its paths, in the same order."
+            )
+        if world_size > 1:  # a cache build under torchrun splits the files between the ranks
+            ensure_process_group(self.device_ if not reset else resolve_device(self.device))
+        X.prepare(rank, world_size)
+        grid = tuple(X.grid_shape_)
+        if not reset:
+            self._check_grid((len(X), *grid), self.input_shape_)
+        elif self.input_shape is not None and tuple(int(v) for v in self.input_shape) not in (grid, grid[1:]):
+            raise GridCNNError(
+                f"input_shape={tuple(self.input_shape)} cannot reshape streamed grids: they come as {grid} "
+                "(C, H, W) from the adapter. Leave input_shape=None."
+            )
+        if reset:
+            self.input_shape_, self.n_features_in_ = grid, grid[0]
+        return y[X.kept_]
+
     def _batches(self, X, size: int):
         """(rows in X, iterator over X's validated grids ``size`` rows at a time): a memory-mapped X is read (and
         copied) one batch at a time."""
+        if isinstance(X, StreamedGrids):  # files decoded batch by batch, in order
+            X.prepare()
+            self._check_grid((len(X), *X.grid_shape_), self.input_shape_)
+            rows = X.rows()
+            return len(rows), (g.numpy() for _, g in X.read([rows[s : s + size] for s in range(0, len(rows), size)]))
         if torch.is_tensor(X):
             X = X.detach().cpu()
         if not isinstance(getattr(X, "shape", None), tuple) or len(X.shape) == 0 or X.shape[0] == 0:
@@ -546,7 +566,13 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         if torch.is_tensor(y):
             y = y.detach().cpu().numpy()
         reset = not (incremental and self.__sklearn_is_fitted__())
-        X, y = self._grids(X, reset=reset, y=y)
+        rank, world_size, _ = world()
+        streamed = isinstance(X, StreamedGrids)
+        if streamed:
+            files = X
+            y = self._stream_grids(X, y, reset=reset, rank=rank, world_size=world_size)
+        else:
+            X, y = self._grids(X, reset=reset, y=y)
         y_idx = self._encode_labels(y, reset=reset, classes=classes)
         if reset:
             self.device_ = resolve_device(self.device)
@@ -560,7 +586,6 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
                 token_dropout=self.augment_token_dropout)
         if self.checkpoint is not None:
             ckpt.check_checkpoint_path(self.checkpoint)
-        rank, world_size, _ = world()
         if world_size > 1:
             ensure_process_group(self.device_)
         # Hashing X costs a pass over it: only when a checkpoint is written or checked.
@@ -578,12 +603,19 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         if fraction is not None:
             counts = np.bincount(y_idx)
             stratify = y_idx if counts[counts > 0].min() >= 2 else None
-            X, X_val, y_idx, y_val = train_test_split(X, y_idx, test_size=fraction, random_state=seed, stratify=stratify)
-        # Data that fits stays on the device for the whole fit; otherwise it stays put and batches travel.
-        home = data_device(X.nbytes + (0 if X_val is None else X_val.nbytes), self.device_)
-        train = TensorSource.from_arrays(X, y_idx, home)
-        valid = None if X_val is None else TensorSource.from_arrays(X_val, y_val, home)
-        steps = steps_per_epoch(len(X), self.batch_size, world_size)
+            # A stream is split by row positions: the same split train_test_split makes of the grids themselves.
+            X, X_val, y_idx, y_val = train_test_split(X.rows() if streamed else X, y_idx, test_size=fraction,
+                                                      random_state=seed, stratify=stratify)
+        if streamed:  # files decoded batch by batch (or read from their cache) in the loop's order
+            pin = self.device_.type == "cuda"
+            train = StreamSource(files, X if fraction is not None else files.rows(), y_idx, pin)
+            valid = None if X_val is None else StreamSource(files, X_val, y_val, pin)
+        else:
+            # Data that fits stays on the device for the whole fit; otherwise it stays put and batches travel.
+            home = data_device(X.nbytes + (0 if X_val is None else X_val.nbytes), self.device_)
+            train = TensorSource.from_arrays(X, y_idx, home)
+            valid = None if X_val is None else TensorSource.from_arrays(X_val, y_val, home)
+        steps = steps_per_epoch(len(train), self.batch_size, world_size)
         if epochs == "auto":
             epochs = auto_epochs(steps)
         self.max_epochs_ = epochs

@@ -13,6 +13,7 @@ import torch
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
+from ._pipeline import split_pipeline
 from ._training import resolve_device
 from .estimator import GridCNNClassifier
 from .exceptions import GridCNNError
@@ -20,8 +21,7 @@ from .serialization import apply_estimator_config, read_model, write_model
 
 
 def _split_pipeline(obj):
-    steps = [s for _, s in obj.steps] if isinstance(obj, Pipeline) else [obj]
-    *adapters, estimator = steps
+    adapters, estimator = split_pipeline(obj)
     if not isinstance(estimator, GridCNNClassifier):
         raise GridCNNError(f"save() takes a GridCNNClassifier or a Pipeline ending in one. Got {type(estimator).__name__}.")
     for a in adapters:

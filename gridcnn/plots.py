@@ -6,24 +6,29 @@ and what each block makes of one input.
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only: never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+
+def _figure(rows=1, cols=1, figsize=None, squeeze=True):
+    """A Figure drawn by the Agg canvas, not pyplot: files only, and the caller's backend and figures stay as they
+    were (pyplot's global state is never touched)."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(rows, cols, squeeze=squeeze)
 
 
 def _save(fig, path):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_history(history: list[dict], path) -> None:
     """Loss and accuracy per epoch, training and (when there is one) validation."""
     epochs = [r["epoch"] for r in history]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax_loss, ax_acc) = _figure(1, 2, figsize=(10, 4))
     for key, ax in (("loss", ax_loss), ("accuracy", ax_acc)):
         ax.plot(epochs, [r[f"train_{key}"] for r in history], marker="o", label="train")
         if history and f"valid_{key}" in history[0]:
@@ -40,7 +45,7 @@ def plot_confusion(matrix, labels, path) -> None:
     """The confusion matrix with counts in the cells (rows: true class, columns: predicted)."""
     matrix = np.asarray(matrix)
     n = len(labels)
-    fig, ax = plt.subplots(figsize=(max(4, 0.6 * n + 2), max(3.5, 0.6 * n + 1.5)))
+    fig, ax = _figure(figsize=(max(4, 0.6 * n + 2), max(3.5, 0.6 * n + 1.5)))
     im = ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(n), [str(c) for c in labels], rotation=45, ha="right")
     ax.set_yticks(range(n), [str(c) for c in labels])
@@ -61,7 +66,7 @@ def plot_filters(model, path, max_filters: int = 32) -> None:
     w = conv.weight.detach().cpu().float().mean(1).numpy()[:max_filters]
     cols = min(8, len(w))
     rows = -(-len(w) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.3 * rows + 0.4), squeeze=False)
+    fig, axes = _figure(rows, cols, figsize=(1.3 * cols, 1.3 * rows + 0.4), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, k in zip(axes.flat, w):
@@ -77,7 +82,7 @@ def plot_feature_maps(model, grid, path, max_maps: int = 8) -> None:
     x = torch.as_tensor(np.asarray(grid, dtype=np.float32))[None].to(device)
     stages = [("input", x)] + model.feature_maps(x)
     cols = max_maps
-    fig, axes = plt.subplots(len(stages), cols, figsize=(1.4 * cols, 1.5 * len(stages)), squeeze=False)
+    fig, axes = _figure(len(stages), cols, figsize=(1.4 * cols, 1.5 * len(stages)), squeeze=False)
     for r, (name, maps) in enumerate(stages):
         maps = maps[0].detach().cpu().float().numpy()
         for c in range(cols):
@@ -98,7 +103,7 @@ def plot_top_errors(errors: list[dict], grids, grid_shape, modality: str, path, 
     n = max(1, len(errors))
     cols = min(3, n)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)
+    fig, axes = _figure(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     if not errors:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from sklearn.pipeline import Pipeline
-
+from ._pipeline import split_pipeline
 from .exceptions import GridCNNError
 
 
@@ -16,7 +15,8 @@ def gather_inputs(model, inputs: list[str]):
     Sound and image models take file paths (folders are searched recursively); text models take each argument
     as a text, or each line of a .txt file; models without an adapter take grids from .npy files.
     """
-    adapter = model.steps[0][1].registry_name if isinstance(model, Pipeline) else None
+    adapters, est = split_pipeline(model)
+    adapter = adapters[0].registry_name if adapters else None
     if adapter == "embedding":
         names, texts = [], []
         for item in inputs:
@@ -53,7 +53,6 @@ def gather_inputs(model, inputs: list[str]):
         if p.suffix != ".npy" or not p.is_file():
             raise GridCNNError(f"Input {item!r}: this model takes grids from .npy files (one grid or a stack of them).")
         a = np.load(p, allow_pickle=False)
-        est = model.steps[-1][1] if isinstance(model, Pipeline) else model
         single = a.shape == tuple(est.input_shape_) or a.ndim == len(est.input_shape_) - 1
         a = a[None] if single else a
         names += [str(p)] if single else [f"{p}[{i}]" for i in range(len(a))]

@@ -2,7 +2,8 @@
 
 A recipe has four sections, whose keys are exactly the arguments of what they build::
 
-    [data]        dataset name (or path) + loader arguments, and the split: test_split or test_fraction
+    [data]        dataset name (or path) + loader arguments, the split (test_split or test_fraction), and how
+                  image and sound files are read: stream = "auto" | true | false, cache, num_workers
     [adapter]     adapter name + constructor arguments (absent when the data already are grids)
     [estimator]   GridCNNClassifier keyword arguments
     [output]      dir: the run folder (default runs/<recipe>-<timestamp>)
@@ -20,12 +21,16 @@ import tomli_w
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
+from ._pipeline import split_pipeline
 from ._registry import did_you_mean
 from .exceptions import GridCNNError
 
 SECTIONS = ("data", "adapter", "estimator", "output")
 # Keys of [data] that choose the split; every other key goes to the dataset loader.
-SPLIT_KEYS = ("name", "path", "train_split", "test_split", "test_fraction", "random_state", "max_train", "max_test")
+SPLIT_KEYS = ("name", "path", "train_split", "test_split", "test_fraction", "random_state", "max_train", "max_test",
+              "stream", "cache", "num_workers")
+# Of those, the keys that say how image and sound files are read: decoded lazily from disk (see gridcnn.streaming).
+STREAM_KEYS = ("stream", "cache", "num_workers")
 OUTPUT_KEYS = ("dir",)
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
@@ -161,6 +166,13 @@ def parse_recipe(raw: dict, source: str = "<recipe>") -> Recipe:
     for key in ("max_train", "max_test"):
         if key in data and (isinstance(data[key], bool) or not isinstance(data[key], int) or data[key] < 1):
             _fail(source, f"data.{key}", f"must be a positive int. Got {data[key]!r} instead.")
+    if "stream" in data and data["stream"] not in (True, False, "auto"):
+        _fail(source, "data.stream", f"must be true, false or \"auto\". Got {data['stream']!r} instead.")
+    if "cache" in data and not isinstance(data["cache"], (bool, str)):
+        _fail(source, "data.cache", f"must be true, false or a folder path. Got {data['cache']!r} instead.")
+    workers = data.get("num_workers", 0)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        _fail(source, "data.num_workers", f"must be an int >= 0. Got {workers!r} instead.")
 
     adapter = raw.get("adapter")
     if adapter is not None:
@@ -173,8 +185,7 @@ def parse_recipe(raw: dict, source: str = "<recipe>") -> Recipe:
             if key != "name" and key not in valid:
                 _fail(source, f"adapter.{key}", f"{cls.__name__} has no parameter {key!r}.{did_you_mean(key, valid)}")
         built = _try(source, "adapter", lambda: cls(**{k: v for k, v in adapter.items() if k != "name"}))
-        if hasattr(built, "_validate_parameters"):  # adapters check their values in fit; a recipe checks them now
-            _try(source, "adapter", built._validate_parameters)
+        _try(source, "adapter", built._validate_params)  # adapters check their values in fit; a recipe, now
 
     estimator = dict(raw.get("estimator", {}))
     valid = GridCNNClassifier().get_params(deep=False)
@@ -268,8 +279,7 @@ def at_most(X, y, n, seed):
 
 def recipe_from_pipeline(model, data: dict, output: dict | None = None) -> Recipe:
     """Write a fitted or unfitted model back as a recipe (keys are constructor arguments, so this is exact)."""
-    steps = [s for _, s in model.steps] if isinstance(model, Pipeline) else [model]
-    *adapters, est = steps
+    adapters, est = split_pipeline(model)
     adapter = None
     if adapters:
         (a,) = adapters

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
-from sklearn.pipeline import Pipeline
 
 from . import persistence, plots
 from ._distributed import is_main
+from ._pipeline import split_pipeline
 from .exceptions import GridCNNError
 from .recipes import Recipe, build_pipeline, load_split
 
@@ -149,15 +149,29 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
     if device:
         overrides["device"] = device
     model = build_pipeline(recipe, **overrides)
-    est = model.steps[-1][1] if isinstance(model, Pipeline) else model
-    stage("Turning data into grids")
+    adapters, est = split_pipeline(model)
+    from .streaming import should_stream
+
+    stream = should_stream(recipe.data.get("stream", "auto"), model, X_train)
+    stage("Turning data into grids" + (" as they are read (streamed from the files)" if stream else ""))
     t = time.perf_counter()
-    if isinstance(model, Pipeline):
-        adapter = model.steps[0][1]
-        G_train, G_test = adapter.fit_transform(X_train, y_train), adapter.transform(X_test)
-    else:
-        G_train, G_test = X_train, X_test
+    G_train, G_test = X_train, X_test
+    if stream:  # decoded batch by batch during training; files left out take their labels along there
+        G_train, G_test = _streams(recipe, model, X_train, X_test, verbose if main else 0)
+        adapters = []
+    for adapter in adapters:  # a recipe has at most one; its inputs left out (on_error="skip") take their labels along
+        if device and "device" in adapter.get_params():
+            adapter.set_params(device=device)
+        G_train = adapter.fit_transform(G_train, y_train)
+        y_train = adapter.drop_skipped(y_train)
+        G_test = adapter.transform(G_test)
+        y_test = adapter.drop_skipped(y_test)
     timings["transform_s"] = time.perf_counter() - t
+    if stream and G_train.cache is not False:
+        stage(f"Decoding {len(X_train)} files into the grid cache (once; later epochs and runs read it)")
+        t = time.perf_counter()
+        _prepare_stream(G_train, device or est.device)
+        timings["decode_s"] = time.perf_counter() - t
 
     def checkpoint(estimator, record):
         persistence.save(model, out / "model")
@@ -169,7 +183,8 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
 
         limit = TimeLimit(time_limit)
     est.set_params(callbacks=[*(est.callbacks or []), *([checkpoint] if main else []), *([limit] if limit else [])])
-    stage(f"{'Resuming' if resume else 'Training'} on {len(y_train)} grids of shape {tuple(np.shape(G_train)[1:])}")
+    shape = G_train.grid_shape_ if stream else tuple(np.shape(G_train)[1:])
+    stage(f"{'Resuming' if resume else 'Training'} on {len(y_train)} grids of shape {tuple(shape)}")
     t = time.perf_counter()
     est.fit(G_train, y_train, resume_from=out / CHECKPOINT if resume else None)
     if limit is not None and limit.stopped_after is not None:
@@ -185,6 +200,8 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
     t = time.perf_counter()
     proba = est.predict_proba(G_test)
     y_pred = est.classes_[proba.argmax(1)]
+    if stream:  # files the adapter skipped (on_error="skip") have no prediction
+        y_test = np.asarray(y_test)[G_test.kept_]
     timings["predict_s"] = time.perf_counter() - t
     metrics = compute_metrics(np.asarray(y_test), y_pred, est.classes_)
     metrics.update(
@@ -202,11 +219,13 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
     plots.plot_history(est.history_, out / "training_curves.png")
     plots.plot_confusion(metrics["confusion_matrix"], metrics["labels"], out / "confusion_matrix.png")
     plots.plot_filters(est.model_, out / "filters.png")
-    example = np.asarray(G_test[:1], dtype=np.float32).reshape(est.input_shape_)
+    first = next(G_test.read([G_test.rows()[:1]]))[1] if stream else G_test[:1]
+    example = np.asarray(first, dtype=np.float32).reshape(est.input_shape_)
     plots.plot_feature_maps(est.model_, example, out / "feature_maps.png")
-    plots.plot_top_errors(metrics["top_errors"], G_test, est.input_shape_, getattr(est, "modality_", "image"),
-                          out / "errors.png",
-                          texts=X_test if getattr(est, "modality_", "") == "text" else None)
+    if not stream:  # a stream's grids are decoded batch by batch, not indexable: metrics.json still lists them
+        plots.plot_top_errors(metrics["top_errors"], G_test, est.input_shape_, getattr(est, "modality_", "image"),
+                              out / "errors.png",
+                              texts=X_test if getattr(est, "modality_", "") == "text" else None)
     return {"run_dir": str(out), **metrics}
 
 
@@ -215,8 +234,36 @@ def _named(X) -> bool:
     return isinstance(X, list) or (isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "UO")
 
 
+def _streams(recipe: Recipe, model, X_train, X_test, verbose: int):
+    """The recipe's training and test files as `StreamedGrids`, the adapter fitted on a seeded sample of them."""
+    from .streaming import StreamedGrids, fit_adapter
+
+    data = recipe.data
+    adapter = fit_adapter(model.steps[0][1], X_train, random_state=data.get("random_state", 0))
+    workers = data.get("num_workers", 2)
+    train = StreamedGrids(X_train, adapter, cache=data.get("cache", True), num_workers=workers, verbose=verbose)
+    return train, StreamedGrids(X_test, adapter, cache=False, num_workers=workers)
+
+
+def _prepare_stream(stream, device: str) -> None:
+    """Build (or open) a stream's cache now, so the first decoding pass is timed and shown apart from training;
+    under torchrun the ranks split the files between them."""
+    from ._distributed import ensure_process_group, world
+    from ._training import resolve_device
+
+    rank, size, _ = world()
+    if size > 1:
+        ensure_process_group(resolve_device(device))
+    stream.prepare(rank, size)
+
+
 def evaluate_model(model, X, y) -> dict:
     """Metrics of a loaded model (estimator or pipeline) on raw inputs X with labels y."""
-    y_pred = model.predict(X)
-    classes = model.steps[-1][1].classes_ if isinstance(model, Pipeline) else model.classes_
-    return compute_metrics(np.asarray(y), y_pred, classes)
+    from .streaming import file_adapter, is_file_list, predict_files
+
+    classes = split_pipeline(model)[1].classes_
+    if file_adapter(model) is not None and is_file_list(X):  # decoded batch by batch, not all in memory
+        proba, kept = predict_files(model, list(X))
+        keep = np.isin(np.asarray([str(p) for p in X]), kept)
+        return compute_metrics(np.asarray(y)[keep], classes[proba.argmax(axis=1)], classes)
+    return compute_metrics(np.asarray(y), model.predict(X), classes)

@@ -245,16 +245,15 @@ def test_skip_drops_bad_clips_and_reports_them(tmp_path):
     bad.write_bytes(b"garbage")
     X = [chirp(), bad, np.zeros(0, np.float32), 0.5 * chirp()]
     grid = SpectrogramGrid(on_error="skip", device="cpu")
-    with pytest.warns(UserWarning, match=r"SpectrogramGrid left out 2 of 4 clips \(see skipped_ and kept_"):
+    with pytest.warns(UserWarning, match=r"SpectrogramGrid left out 2 of 4 inputs \(see skipped_; drop the matching"):
         grids = grid.fit_transform(X)
     assert grids.shape[0] == 2
     np.testing.assert_array_equal(grid.kept_, [True, False, False, True])
     assert [s["index"] for s in grid.skipped_] == [1, 2]
-    assert grid.skipped_[0]["input"] == str(bad) and "cannot be decoded" in grid.skipped_[0]["error"]
-    assert grid.skipped_[1]["input"] == "<waveform>" and "empty" in grid.skipped_[1]["error"]
+    assert grid.skipped_[0]["input"] == str(bad) and "cannot be decoded" in grid.skipped_[0]["reason"]
+    assert grid.skipped_[1] == {"index": 2, "input": "X[2]", "reason": "it is empty (0 samples)"}
     json.dumps(grid.skipped_)  # saved with the model
-    y = np.array([0, 1, 2, 3])[grid.kept_]  # the documented way to keep labels aligned
-    assert y.tolist() == [0, 3]
+    assert grid.drop_skipped([0, 1, 2, 3]).tolist() == [0, 3]  # the documented way to keep labels aligned
     with pytest.raises(GridCNNError, match=r"^None of the 1 clip\(s\) could be used; the first: Clip 0"):
         SpectrogramGrid(on_error="skip").fit([bad])
 
@@ -331,6 +330,7 @@ def test_audio_folder_reads_class_folders_and_drops_bad_files(small_digits, tmp_
 # -- the whole pipeline -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_short_fit_recognises_held_out_voices_and_predicts_from_the_cli(small_digits, tmp_path):
     import json
 
@@ -367,7 +367,7 @@ def test_recipe_names_real_parameters():
     assert recipe["data"]["name"] == "spoken_digits" and recipe["data"]["test_split"] == "test"
     adapter = dict(recipe["adapter"])
     assert ADAPTERS.get(adapter.pop("name")) is SpectrogramGrid
-    SpectrogramGrid(**adapter)._validate_parameters()
+    SpectrogramGrid(**adapter)._validate_params()
     GridCNNClassifier(**recipe["estimator"])._validate_parameters()
 
 

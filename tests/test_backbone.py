@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from gridcnn.backbone import PRESETS, BackboneSpec, ConvBlock, get_preset, resolve_spec
+from gridcnn.backbone import PRESETS, BackboneSpec, Block, ConvBlock, get_preset, resolve_spec
 from gridcnn.exceptions import GridCNNError
 
 # A grid each preset is meant for: (C, H, W).
@@ -36,11 +36,14 @@ def _torch_shapes(module, input_shape):
     x = torch.zeros(2, *input_shape)
     shapes = {}
     outs = []
-    for branch in module.branches:
+    for bi, branch in enumerate(module.branches, 1):
         z = x
-        for name, layer in branch.named_children():
-            z = layer(z)
-            shapes[name] = (z.shape[2], z.shape[3], z.shape[1])
+        prefix = f"b{bi}_" if len(module.branches) > 1 else ""  # the summary's names: conv1, b2_pool1...
+        for block_name, block in branch.named_children():  # blocks (block1, ...) and the global pool
+            for kind, layer in (block.named_children() if len(block._modules) else [("", block)]):
+                z = layer(z)
+                name = f"{kind}{block_name.removeprefix('block')}" if kind else block_name
+                shapes[prefix + name] = (z.shape[2], z.shape[3], z.shape[1])
         outs.append(z.flatten(1))
     z = torch.cat(outs, 1)
     for name, layer in module.head.named_children():
@@ -90,8 +93,8 @@ def test_pool_kinds_match_torch(pool):
     spec = BackboneSpec(branches=((ConvBlock(2, 1, padding=0, pool=pool, pool_size=2),),))
     module = spec.build((1, 4, 6), 2)
     x = torch.randn(5, 1, 4, 6)
-    conv_out = torch.relu(module.branches[0].conv1(x))
-    got = module.branches[0].pool1(conv_out)
+    conv_out = torch.relu(module.branches[0].block1.conv(x))
+    got = module.branches[0].block1.pool(conv_out)
     ref = {
         "max": nn.functional.max_pool2d(conv_out, 2),
         "avg": nn.functional.avg_pool2d(conv_out, 2),
@@ -184,3 +187,36 @@ def test_only_kernels_spanning_the_width_take_the_1d_form():
     assert sum(isinstance(m, FullWidthConv2d) for m in kim.modules()) == 3
     simple = get_preset("simple").build((1, 16, 16), 2)
     assert not any(isinstance(m, FullWidthConv2d) for m in simple.modules())
+
+
+@pytest.mark.parametrize("name", PRESETS.names())
+def test_feature_maps_are_block_outputs(name):
+    module = get_preset(name).build(PRESET_INPUTS[name], 3).eval()
+    x = torch.randn(1, *PRESET_INPUTS[name])
+    maps = module.feature_maps(x)
+    blocks = [m for m in module.branches[0].children() if isinstance(m, Block)]
+    assert [n for n, _ in maps] == [f"block{i}" for i in range(1, len(blocks) + 1)]
+    z = x
+    for (_, got), block in zip(maps, blocks):
+        z = block(z)
+        torch.testing.assert_close(got, z)
+
+
+@pytest.mark.parametrize("name", PRESETS.names())
+def test_weights_saved_with_flat_layer_names_still_load(name):
+    # Model files written before blocks were modules name layers "conv1", "b2_bn1"...
+    spec = get_preset(name)
+    module = spec.build(PRESET_INPUTS[name], 3)
+    multi = len(module.branches) > 1
+    flat = {}
+    for key, value in module.state_dict().items():
+        parts = key.split(".")
+        if parts[0] == "branches" and parts[2].startswith("block"):
+            b, i, kind = int(parts[1]), parts[2].removeprefix("block"), parts[3]
+            key = ".".join(["branches", parts[1], f"{f'b{b + 1}_' if multi else ''}{kind}{i}", *parts[4:]])
+        flat[key] = value + 1.0 if value.is_floating_point() else value
+    assert any(k.startswith("branches.0.") and "block" not in k for k in flat)
+    fresh = spec.build(PRESET_INPUTS[name], 3)
+    fresh.load_state_dict(flat)
+    for key, value in fresh.state_dict().items():
+        torch.testing.assert_close(value, module.state_dict()[key] + (1.0 if value.is_floating_point() else 0))

@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pytest
+import torch
 from sklearn.exceptions import NotFittedError
 from typer.testing import CliRunner
 
@@ -18,6 +19,7 @@ from gridcnn.adapters import EmbeddingGrid, ImageGrid, SpectrogramGrid, get_adap
 from gridcnn.backbone import get_preset
 from gridcnn.cli import app
 from gridcnn.datasets import load_dataset
+from gridcnn.streaming import StreamedGrids
 
 X8 = np.random.default_rng(0).random((20, 8, 8)).astype(np.float32)
 Y8 = np.arange(20) % 2
@@ -38,11 +40,15 @@ def fitted(tmp_path_factory):
 API_CASES = [
     ("NaN values", lambda: clf().fit(np.where(X8 > 0.99, np.nan, X8), Y8), ValueError, "Input X contains NaN"),
     ("inf values", lambda: clf().fit(np.where(X8 > 0.99, np.inf, X8), Y8), ValueError, "Input X contains infinity"),
-    ("wrong rank", lambda: clf().fit(X8[..., None, None], Y8), GridCNNError, "X must be 2-D (n, L), 3-D (n, H, W) or 4-D"),
+    ("wrong rank", lambda: clf().fit(X8[..., None, None], Y8), GridCNNError,
+     "X must be 2-D (n, L), 3-D (n, H, W) or 4-D (n, C, H, W). Got a 5-D array of shape (20, 8, 8, 1, 1)."),
     ("1-D X", lambda: clf().fit(np.zeros(20), Y8), ValueError, "Expected 2D array, got 1D array instead"),
     ("empty X", lambda: clf().fit(X8[:0], Y8[:0]), ValueError, "Found array with 0 sample(s)"),
-    ("one class", lambda: clf().fit(X8, np.ones(20)), GridCNNError, "needs at least 2 classes, but y holds 1 class only"),
-    ("length mismatch", lambda: clf().fit(X8, Y8[:-1]), ValueError, "inconsistent numbers of samples: [20, 19]"),
+    ("one class", lambda: clf().fit(X8, np.ones(20)), GridCNNError,
+     "GridCNNClassifier needs at least 2 classes, but y holds 1 class only: 1.0. Add examples of another class."),
+    ("length mismatch", lambda: clf().fit(X8, Y8[:-1]), ValueError,
+     "Found input variables with inconsistent numbers of samples: [20, 19]"),
+    ("no labels", lambda: clf().fit(X8, None), GridCNNError, "GridCNNClassifier requires y to be passed, but the target y is None."),
     ("grid too small", lambda: clf(kernel_size=9, padding=0).fit(X8, Y8), GridCNNError,
      "Grid 8x8 is too small for the convolution of block 1 (kernel 9x9, stride 1, padding 0)"),
     ("zero epochs", lambda: clf(max_epochs=0).fit(X8, Y8), GridCNNError,
@@ -53,12 +59,17 @@ API_CASES = [
     ("dropout above 1", lambda: clf(dropout=1.5).fit(X8, Y8), GridCNNError, "The 'dropout' parameter"),
     ("zero filters", lambda: clf(filters=[0, 4]).fit(X8, Y8), GridCNNError, "filters of block 1 must be a positive int. Got 0 instead."),
     ("misspelt pool", lambda: clf(pool="avrg").fit(X8, Y8), GridCNNError, "Got 'avrg' instead. Did you mean 'avg'?"),
+    ("misspelt architecture", lambda: clf(architecture="lenet").fit(X8, Y8), GridCNNError, "Did you mean 'lenet5'?"),
+    ("misspelt optimizer", lambda: clf(optimizer="adamm").fit(X8, Y8), GridCNNError, "Did you mean 'adam'?"),
+    ("summary before fit", lambda: GridCNNClassifier().summary(), GridCNNError,
+     "summary() before fit needs input_shape=(channels, height, width)."),
     ("unknown preset", lambda: get_preset("lenet-5"), GridCNNError, "Unknown preset 'lenet-5'. Did you mean 'lenet5'?"),
     ("unknown adapter", lambda: get_adapter("spectogram"), GridCNNError, "Unknown adapter 'spectogram'. Did you mean 'spectrogram'?"),
     ("unknown dataset", lambda: load_dataset("mnsit"), GridCNNError, "Unknown dataset 'mnsit'. Did you mean 'mnist'?"),
     ("unknown split", lambda: load_dataset("mnist", split="tst"), GridCNNError, "Dataset 'mnist' has no split 'tst'. Did you mean 'test'?"),
     ("input_shape mismatch", lambda: clf(input_shape=(7, 7)).fit(X8.reshape(20, 64), Y8), GridCNNError,
-     "input_shape=(7, 7) does not fit rows of 64 values"),
+     "input_shape=(7, 7) does not fit rows of 64 values (X has shape (20, 64)). Give (height, width) or "
+     "(channels, height, width) whose product is 64."),
     ("predict before fit", lambda: clf().predict(X8), NotFittedError, "This GridCNNClassifier instance is not fitted yet"),
     ("empty text", lambda: EmbeddingGrid(embedding="minilm-static").fit(["good film", "  "]), GridCNNError,
      "Document 1 is empty or only whitespace"),
@@ -68,6 +79,17 @@ API_CASES = [
      "Got 'bf61' instead. Did you mean 'bf16'?"),
     ("resume from nothing", lambda: clf().fit(X8, Y8, resume_from="no-such.safetensors"), GridCNNError,
      "No checkpoint at no-such.safetensors."),
+    ("stream through an unfitted adapter", lambda: StreamedGrids(["a.png"], ImageGrid()), GridCNNError,
+     "The ImageGrid given to StreamedGrids is not fitted. Fit it first on some of the files"),
+    ("stream through a non-file adapter", lambda: StreamedGrids(["a.txt"], get_adapter("sequence")), GridCNNError,
+     "Streaming decodes files through an image or spectrogram adapter; got SequenceGrid ('sequence')"),
+    ("stream of one path", lambda: StreamedGrids("folder", ImageGrid().fit(X8)), GridCNNError,
+     "StreamedGrids takes a list of file paths; got one path 'folder'. For a class folder, use"),
+    ("negative stream workers", lambda: StreamedGrids(["a.png"], ImageGrid().fit(X8), num_workers=-1), GridCNNError,
+     "num_workers must be an int >= 0. Got -1 instead."),
+    ("streamed labels of another length", lambda: clf().fit(StreamedGrids(["a.png", "b.png"], ImageGrid().fit(X8)),
+                                                            [0]), GridCNNError,
+     "y must hold one label per file of the StreamedGrids: it has 2 files and y has shape (1,)."),
     ("checkpoint in a missing folder", lambda: clf(checkpoint="no-such-folder/c.safetensors").fit(X8, Y8), GridCNNError,
      "checkpoint='no-such-folder/c.safetensors': the folder no-such-folder does not exist. Create it, or choose another path."),
 ]
@@ -77,6 +99,13 @@ API_CASES = [
 def test_api_mistakes(make, error, message):
     with pytest.raises(error, match=re.escape(message)):
         make()
+
+
+def test_unavailable_device():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(GridCNNError, match=re.escape("device 'cuda' was asked for, but this machine has no CUDA GPU")):
+        clf(device="cuda").fit(X8, Y8)
 
 
 def test_labels_unseen_when_training_goes_on(fitted):
@@ -170,6 +199,8 @@ def files(tmp_path, fitted):
     (tmp_path / "preset.toml").write_text(RECIPE + 'architecture = "kimm"\n')
     (tmp_path / "adapter.toml").write_text(RECIPE.replace("[estimator]", '[adapter]\nname = "imagee"\n\n[estimator]'))
     (tmp_path / "section.toml").write_text(RECIPE + "\n[outptu]\ndir = 'x'\n")
+    (tmp_path / "stream.toml").write_text(RECIPE.replace("test_fraction", 'stream = "yes"\ntest_fraction'))
+    (tmp_path / "stream-arrays.toml").write_text(RECIPE.replace("test_fraction", "stream = true\ntest_fraction"))
     table = tmp_path / "table.csv"
     table.write_text("a,b,label\n1,x,0\n2,y,1\n3,z,0\n4,w,1\n5,v,0\n6,u,1\n")
     (tmp_path / "csv.toml").write_text(RECIPE.replace('name = "digits"', f'path = "{table}"'))
@@ -213,6 +244,10 @@ CLI_CASES = [
     ("unknown preset", ["fit", "{tmp}/preset.toml"], 2, "Got 'kimm' instead. Did you mean 'kim'?"),
     ("unknown adapter", ["fit", "{tmp}/adapter.toml"], 2, "adapter.name: Unknown adapter 'imagee'. Did you mean 'image'?"),
     ("unknown section", ["fit", "{tmp}/section.toml"], 2, "[outptu]: unknown section. Did you mean 'output'?"),
+    ("bad stream value", ["fit", "{tmp}/stream.toml"], 2, 'data.stream: must be true, false or "auto". Got \'yes\' instead.'),
+    ("stream of arrays", ["fit", "{tmp}/stream-arrays.toml", "--out", "{tmp}/run"], 1,
+     "[data] stream = true streams image or sound files through an [adapter] named image or spectrogram; these data "
+     "are not a list of files."),
     ("missing recipe", ["fit", "{tmp}/nothing.toml"], 2, "Recipe file '{tmp}/nothing.toml' does not exist."),
     ("bad override", ["fit", "{tmp}/good.toml", "--set", "estimator.max_epochs"], 2, "--set takes section.key=value"),
     ("unwritable output", ["fit", "{tmp}/good.toml", "--out", "{tmp}/file/run"], 2, "Cannot write the run folder"),

@@ -57,7 +57,11 @@ def test_fit_writes_the_run_folder(run):
             assert im.format == "PNG"
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["accuracy"] > 0.85  # 4 epochs on 1,347 digits; chance is 0.1
-    assert len(metrics["confusion_matrix"]) == 10 and set(metrics["per_class"]) == {str(i) for i in range(10)}
+    matrix = np.array(metrics["confusion_matrix"])
+    assert matrix.shape == (10, 10) and set(metrics["per_class"]) == {str(i) for i in range(10)}
+    # The numbers agree with each other: the diagonal is the accuracy, the row sums are each class's support.
+    assert matrix.sum() == metrics["n_samples"] and np.trace(matrix) / matrix.sum() == pytest.approx(metrics["accuracy"])
+    assert matrix.sum(axis=1).tolist() == [metrics["per_class"][str(i)]["support"] for i in range(10)]
     assert {"load_s", "fit_s", "predict_s"} <= set(metrics["timings"]) and "torch" in metrics["versions"]
     rows = list(csv.DictReader((folder / "history.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]  # the --set override won over the file's 3
@@ -85,7 +89,10 @@ def test_predict_prints_one_line_per_input(run, tmp_path):
     assert result.exit_code == 0, result.output
     lines = [json.loads(l) for l in result.output.splitlines()]
     assert [l["input"] for l in lines] == [str(tmp_path / "one.npy")] + [f"{tmp_path / 'three.npy'}[{i}]" for i in range(3)]
-    assert all(0 < l["probability"] <= 1 for l in lines)
+    grids = np.concatenate([(X[:1] / 16), (X[1:4] / 16)]).reshape(4, 8, 8).astype(np.float32)
+    proba = gridcnn.load(run[0]).predict_proba(grids)
+    assert [l["label"] for l in lines] == proba.argmax(1).tolist()  # digits' classes are 0..9, in order
+    np.testing.assert_allclose([l["probability"] for l in lines], proba.max(1), atol=1e-6)  # printed to 6 places
 
 
 def test_summary_without_training(tmp_path):
@@ -101,6 +108,7 @@ def test_listings():
     assert "recipes/audio.toml" in invoke("recipes").output
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_the_last_finished_epoch(tmp_path, monkeypatch):
     import gridcnn._fit_loop as fit_loop
 

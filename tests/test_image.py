@@ -213,9 +213,10 @@ def test_skip_reports_files_and_drop_skipped_aligns_labels(image_files):
     paths = [image_files["corrupt.png"], image_files["rgb.png"], image_files["truncated.jpg"], image_files["rgb.bmp"]]
     y = np.array(["bad", "a", "bad", "b"])
     adapter = ImageGrid(on_error="skip")
-    grids = adapter.fit_transform(paths)
+    with pytest.warns(UserWarning, match="ImageGrid left out 2 of 4 inputs"):
+        grids = adapter.fit_transform(paths)
     assert grids.shape == (2, 3, 24, 20)
-    assert [(s["index"], s["path"]) for s in adapter.skipped_] == [(0, paths[0]), (2, paths[2])]
+    assert [(s["index"], s["input"]) for s in adapter.skipped_] == [(0, paths[0]), (2, paths[2])]
     assert adapter.skipped_[0]["reason"] == "cannot identify image file"
     assert adapter.drop_skipped(y).tolist() == ["a", "b"]
     assert adapter.drop_skipped(paths).tolist() == [paths[1], paths[3]]
@@ -369,6 +370,7 @@ def test_digits_are_sklearns_scaled_to_unit_range():
     np.testing.assert_array_equal(y, reference.target)
 
 
+@pytest.mark.slow
 def test_short_mnist_fit_reaches_97_percent(one_thread):
     # 8,000 digits, 3 epochs: about 98% on a random 2,000 of the official test set (97.5-99% by subset and seed).
     # A broken adapter (wrong axis order, unscaled values) or estimator lands far below 97%.

@@ -57,6 +57,7 @@ def test_resume_equals_an_uninterrupted_fit(tmp_path, one_thread, optimizer):
     np.testing.assert_array_equal(resumed.predict_proba(X_test), whole.predict_proba(X_test))
 
 
+@pytest.mark.slow
 def test_resume_after_early_stopping_restores_the_best_epoch(tmp_path, one_thread):
     params = {**RANDOM, "lr_schedule": "constant", "lr": 0.05, "n_iter_no_change": 2, "max_epochs": 30}
     ckpt = tmp_path / "c.safetensors"
@@ -111,6 +112,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, one_thread)
     assert clf.score(X_test, y_test) > 0.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_trains_as_well(precision, one_thread):
     # The defaults before the tuned ones (two-block network, constant rate, no shift): what this floor was set on.
@@ -123,6 +125,7 @@ def test_mixed_precision_trains_as_well(precision, one_thread):
     assert not states_equal(clf.model_, full.model_)  # half precision really ran
 
 
+@pytest.mark.slow
 def test_compile_trains_the_same_network(tmp_path, one_thread):
     # No dropout: compiled code draws its masks from another generator than eager code.
     base = dict(input_shape=(8, 8), filters=[8], hidden=[], dropout=0.0, max_epochs=2, lr=3e-3, random_state=0,
@@ -166,6 +169,7 @@ def torchrun(*args, cwd):
     return done
 
 
+@pytest.mark.slow
 def test_estimator_under_torchrun_trains_one_model_on_two_processes(tmp_path, one_thread):
     script = tmp_path / "fit.py"
     script.write_text(DDP_SCRIPT)
@@ -206,6 +210,7 @@ random_state = 0
 """
 
 
+@pytest.mark.slow
 def test_cli_nproc_two_trains_the_one_process_model_into_one_run_folder(tmp_path, one_thread):
     from gridcnn.recipes import read_recipe
     from gridcnn.runs import fit_recipe
@@ -230,6 +235,7 @@ def test_cli_nproc_two_trains_the_one_process_model_into_one_run_folder(tmp_path
     np.testing.assert_allclose(*losses, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_cli_nproc_reports_a_data_mistake_in_one_line_per_rank(tmp_path):
     recipe = tmp_path / "bad.toml"
     recipe.write_text(f'[data]\npath = "{tmp_path / "nowhere"}"\ntest_fraction = 0.3\n')

@@ -173,6 +173,7 @@ def test_saved_pipeline_predicts_the_same(tmp_path, signals):
     np.testing.assert_allclose(again.predict_proba(signals), model.predict_proba(signals), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_short_fit_on_mnist1d_beats_the_floor(mnist1d_cache, one_thread):
     from gridcnn import GridCNNClassifier
 

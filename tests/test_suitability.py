@@ -103,6 +103,7 @@ def test_groups_of_unequal_sizes_are_no_grid():
     assert not report.suitable and report.axes[0].n_groups == len(sizes)
 
 
+@pytest.mark.slow
 def test_grouped_columns_with_labels_fail_the_model_test():
     X, factors = grouped_table(n=900, n_groups=10, size=5)
     y = (factors[:, 1] - factors[:, 6] > 0).astype(int)  # the label reads two groups far apart
@@ -136,6 +137,7 @@ def test_a_csv_with_a_non_numeric_column_is_tabular(tmp_path, mnist1d):
     assert report.evidence[0].startswith("Column 'city' is not numeric")
 
 
+@pytest.mark.slow
 def test_a_mixed_table_from_csv_is_rejected(tmp_path):
     import pandas as pd
 
@@ -184,6 +186,7 @@ def test_mnist_images_are_grids(mnist):
     assert report.grid_shape == (1, 28, 28) and report.n_samples == 2000
 
 
+@pytest.mark.slow
 def test_spectrograms_of_spoken_digits_are_grids(spoken_digits):
     from gridcnn.adapters.audio import SpectrogramGrid
 
@@ -192,6 +195,7 @@ def test_spectrograms_of_spoken_digits_are_grids(spoken_digits):
     assert report.suitable and [(a.name, a.ordered) for a in report.axes] == [("rows", True), ("columns", True)]
 
 
+@pytest.mark.slow
 def test_token_rows_are_ordered_but_embedding_columns_are_not():
     from gridcnn.adapters.text import EmbeddingGrid
     from gridcnn.datasets import load_dataset
@@ -256,6 +260,7 @@ def test_p_values_are_uniform_on_permuted_data(mnist1d):
 # -- the model stage ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_model_stage_finds_that_order_helps_on_mnist1d(mnist1d):
     X, y = mnist1d
     report = check_suitability(X, y, random_state=0, model="always", max_samples=1000)
@@ -335,7 +340,7 @@ def test_load_npy_and_npz(tmp_path):
     assert notes == ["Read X of shape (1797, 64) from d.npz and labels from labels."]
     with pytest.raises(GridCNNError, match="has no array 'lables'. Did you mean 'labels'?"):
         load_check_data(tmp_path / "d.npz", target="lables")
-    with pytest.raises(GridCNNError, match="--target names a CSV column or an .npz array"):
+    with pytest.raises(GridCNNError, match="target=.y. names a table column or an .npz array"):
         load_check_data(tmp_path / "x.npy", target="y")
 
 
@@ -344,7 +349,7 @@ def test_load_errors_say_what_to_do(tmp_path):
     with pytest.raises(GridCNNError, match="has no column 'specie'. Did you mean 'species'\\? Its columns: sepal, petal, species."):
         load_check_data(tmp_path / "t.csv", target="specie")
     (tmp_path / "t.parquet").write_text("")
-    with pytest.raises(GridCNNError, match="expected a .csv, .npy or .npz file, or a folder"):
+    with pytest.raises(GridCNNError, match="expected a .csv, .tsv, .npy or .npz file, or a folder"):
         load_check_data(tmp_path / "t.parquet")
     with pytest.raises(GridCNNError, match="does not exist"):
         load_check_data(tmp_path / "missing.csv")

@@ -193,6 +193,7 @@ def test_saved_pipeline_predicts_the_same(tmp_path):
     np.testing.assert_allclose(again.predict_proba(X), model.predict_proba(X), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_short_fit_on_rotten_tomatoes_beats_chance(one_thread):
     from gridcnn import GridCNNClassifier
 

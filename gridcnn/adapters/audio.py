@@ -13,11 +13,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._audio_io import ClipError, describe, fit_length, is_path, load_clip
 from .._training import resolve_device
-from .._params import validate_params
 from ..exceptions import GridCNNError
 from ._base import ADAPTERS, GridAdapter, map_rows
 
 _AMIN = 1e-10  # librosa.power_to_db's floor: silence maps to -100 dB instead of -inf
+# A waveform array with more channels (7.1 surround has 8) or shorter clips is not sound: most likely images.
+MAX_CHANNELS = 8
+MIN_CLIP_SECONDS = 0.01
 _BATCH_SAMPLES = 1 << 22  # samples per torch batch (~260 one-second clips): bounds the STFT's memory on long clips
 
 
@@ -62,7 +64,7 @@ class SpectrogramGrid(GridAdapter):
     on_error : {"raise", "skip"}, default="raise"
         What an unreadable, empty or non-finite clip does: "raise" a `GridCNNError` naming the clip and the
         problem, or "skip" it with a warning. Skipping returns fewer rows than X has, so use it where you can drop
-        the matching labels: ``grids = adapter.fit_transform(X); y = y[adapter.kept_]``. A Pipeline cannot drop
+        the matching labels: ``grids = adapter.fit_transform(X); y = adapter.drop_skipped(y)``. A Pipeline cannot drop
         rows of y, so there it ends in scikit-learn's "inconsistent numbers of samples" error; read the files with
         `gridcnn.datasets` loaders (``audio_folder(on_error="skip")`` drops unreadable files with their labels)
         or keep ``on_error="raise"`` there.
@@ -77,10 +79,9 @@ class SpectrogramGrid(GridAdapter):
         Frames per grid (its height).
     mean_, std_ : float
         Statistics of the training decibels, when ``normalize=True``.
-    kept_ : ndarray of bool of shape (n,)
-        Which inputs of the last `fit` (or `transform` with ``on_error="skip"``) became rows.
-    skipped_ : list of dict
-        The inputs that call left out: ``{"index": int, "input": str, "error": str}``.
+    skipped_, kept_ : list of dict, ndarray of bool
+        The inputs the last call left out (``{"index", "input", "reason"}``) and which became rows; see
+        `GridAdapter`.
 
     Examples
     --------
@@ -92,7 +93,10 @@ class SpectrogramGrid(GridAdapter):
     """
 
     registry_name = "spectrogram"
-    modality = "audio"  # what GridCNNClassifier(modality="auto") augments for, passed on by build_pipeline
+    modality = "audio"
+    _fitted_attribute = "n_samples_"
+    _nonfinite_fix = ("Its samples are too large for a float32 power spectrum (sound files read as [-1, 1]): scale "
+                      "the waveform, or remove it.")
 
     _parameter_constraints: dict = {
         "sample_rate": [Interval(Integral, 1, None, closed="left")],
@@ -141,74 +145,6 @@ class SpectrogramGrid(GridAdapter):
         self.device = device
         self.on_error = on_error
 
-    def fit(self, X, y=None):
-        """Learn the clip length (for ``duration="auto"``) and the decibel statistics (for ``normalize``).
-
-        Parameters
-        ----------
-        X : list of str or path, list of array, or ndarray of shape (n, samples) or (n, channels, samples)
-            Sound file paths or waveforms (1-D, or (channels, samples)).
-        y : ignored
-            Present for the scikit-learn API.
-
-        Returns
-        -------
-        self : SpectrogramGrid
-            The fitted adapter.
-        """
-        self.fit_transform(X, y)
-        return self
-
-    def fit_transform(self, X, y=None):
-        """`fit`, then `transform`, reading every clip once.
-
-        Parameters
-        ----------
-        X : list of str or path, list of array, or ndarray of shape (n, samples) or (n, channels, samples)
-            Sound file paths or waveforms.
-        y : ignored
-            Present for the scikit-learn API.
-
-        Returns
-        -------
-        grids : ndarray of float32 of shape (n_kept, 1, n_frames_, n_mels)
-            Log-mel spectrograms.
-        """
-        self._validate_parameters()
-        clips, self.kept_, self.skipped_ = self._read(X)
-        if self.duration == "auto":
-            self.n_samples_ = int(max(len(c) for c in clips))
-        else:
-            self.n_samples_ = max(1, int(round(self.duration * self.sample_rate)))
-        self.duration_ = self.n_samples_ / self.sample_rate
-        self.n_frames_ = 1 + self.n_samples_ // self.hop_length
-        db = self._decibels(clips)
-        if self.normalize:
-            self.mean_ = float(db.mean(dtype=np.float64))
-            # A constant input (all silence) has std 0; 1 then leaves it centred instead of dividing by zero.
-            self.std_ = float(db.std(dtype=np.float64)) or 1.0
-        return self._finish(db)
-
-    def transform(self, X):
-        """Log-mel spectrograms of the clips in ``X``.
-
-        Parameters
-        ----------
-        X : list of str or path, list of array, or ndarray of shape (n, samples) or (n, channels, samples)
-            Sound file paths or waveforms.
-
-        Returns
-        -------
-        grids : ndarray of float32 of shape (n_kept, 1, n_frames_, n_mels)
-            One grid per readable clip; all of them unless ``on_error="skip"`` left some out (see ``kept_``).
-        """
-        check_is_fitted(self)
-        self._validate_parameters()
-        if self.on_error == "raise":  # batch by batch, so only one batch of decoded clips is held at a time
-            return map_rows(lambda part, start: self._finish(self._decibels(self._read(part, start)[0])), _as_items(X))
-        clips, self.kept_, self.skipped_ = self._read(X)
-        return self._finish(self._decibels(clips))
-
     def melspectrogram(self, X):
         """Mel power spectrograms before decibels and normalisation, as ``librosa.feature.melspectrogram`` gives.
 
@@ -223,15 +159,34 @@ class SpectrogramGrid(GridAdapter):
             Time along rows (librosa's output transposed).
         """
         check_is_fitted(self)
-        self._validate_parameters()
-        clips, _, _ = self._read(X)
-        return self._power(clips).cpu().numpy()
+        self._prepare(X)
+        return self._power(self._read(X)).cpu().numpy()
 
-    # -- helpers ------------------------------------------------------------------------------------------------
+    # -- the conversion (GridAdapter calls these after checking parameters and inputs) ---------------------------
 
-    def _validate_parameters(self):
-        """scikit-learn's constraint check with "did you mean", then the checks that involve two parameters."""
-        validate_params(self)
+    def _fit_transform(self, X):
+        clips = self._read(X)
+        if self.duration == "auto":
+            self.n_samples_ = int(max(len(c) for c in clips))
+        else:
+            self.n_samples_ = max(1, int(round(self.duration * self.sample_rate)))
+        self.duration_ = self.n_samples_ / self.sample_rate
+        self.n_frames_ = 1 + self.n_samples_ // self.hop_length
+        db = self._decibels(clips)
+        self._check_finite(db[:, None], X)  # before the statistics: one overflowing clip would make every grid NaN
+        if self.normalize:
+            self.mean_ = float(db.mean(dtype=np.float64))
+            # A constant input (all silence) has std 0; 1 then leaves it centred instead of dividing by zero.
+            self.std_ = float(db.std(dtype=np.float64)) or 1.0
+        return self._scale(db)
+
+    def _transform(self, X):
+        if self.on_error == "raise":  # batch by batch, so only one batch of decoded clips is held at a time
+            return map_rows(lambda part, start: self._scale(self._decibels(self._read(part, start))), _as_items(X))
+        return self._scale(self._decibels(self._read(X)))
+
+    def _check_parameters(self):
+        """The checks that involve two parameters."""
         nyquist = self.sample_rate / 2
         if self.f_max is not None and self.f_max > nyquist:
             raise GridCNNError(
@@ -242,38 +197,48 @@ class SpectrogramGrid(GridAdapter):
         if self.f_min >= top:
             raise GridCNNError(f"f_min={self.f_min} must be below f_max ({top:g} Hz). Lower f_min or raise f_max.")
 
+    def _check_modality(self, X):
+        """Refuse image files (the base class) and arrays that are images rather than waveforms."""
+        super()._check_modality(X)
+        shape = tuple(X.shape) if hasattr(X, "shape") and not isinstance(X, (list, tuple)) else None
+        if shape is None or len(shape) not in (2, 3) or getattr(X, "dtype", None) == object:
+            return
+        channels, samples = (1, shape[1]) if len(shape) == 2 else shape[1:]
+        rate = self.input_sample_rate or self.sample_rate
+        if channels > MAX_CHANNELS or samples < MIN_CLIP_SECONDS * rate:
+            raise GridCNNError(
+                f"SpectrogramGrid reads sound, but X of shape {shape} would be {shape[0]} clips of {channels} "
+                f"channel(s) x {samples} samples ({1000 * samples / rate:.3g} ms at {rate} Hz). That looks like "
+                f"images or other data, not waveforms (at most {MAX_CHANNELS} channels and "
+                f"{MIN_CLIP_SECONDS * 1000:g} ms). Use ImageGrid ('image') for images, SequenceGrid ('sequence') "
+                "for other signals, or pass input_sample_rate= if these really are clips at a lower rate."
+            )
+
     def _read(self, X, offset: int = 0):
-        """Decode every input; return (clips, kept mask, skipped list), raising or skipping bad clips.
+        """Decode every input to mono samples, raising or skipping (on_error) the ones that cannot be used.
 
         ``offset`` is the index in the caller's X of this X's first clip, so messages name the clip the user knows.
         """
         items = _as_items(X)
-        clips, kept, skipped = [], np.zeros(len(items), dtype=bool), []
+        clips = []
         for i, item in enumerate(items):
             try:
                 clips.append(load_clip(item, self.sample_rate, self.input_sample_rate))
-                kept[i] = True
             except ClipError as exc:
-                message = f"{describe(item, offset + i)} cannot be used: {exc.problem}."
                 if self.on_error == "raise":
                     raise GridCNNError(
-                        f"{message} Fix: {exc.fix}, or pass on_error='skip' to leave such clips out."
+                        f"{describe(item, offset + i)} cannot be used: {exc.problem}. Fix: {exc.fix}, or pass "
+                        "on_error='skip' to leave such clips out."
                     ) from None
-                name = os.fspath(item) if is_path(item) else "<waveform>"
-                skipped.append({"index": offset + i, "input": name, "error": message})
+                self._skip(offset + i, item, exc.problem)
         if not clips:
+            first = self.skipped_[-len(items)]
             raise GridCNNError(
-                f"None of the {len(items)} clip(s) could be used; the first: {skipped[0]['error']} "
+                f"None of the {len(items)} clip(s) could be used; the first: "
+                f"{describe(items[first['index'] - offset], first['index'])} cannot be used: {first['reason']}. "
                 "Check the paths and formats of X."
             )
-        if skipped:
-            warnings.warn(
-                f"SpectrogramGrid left out {len(skipped)} of {len(items)} clips (see skipped_ and kept_; drop the "
-                f"matching labels with y[adapter.kept_]). First: {skipped[0]['error']}",
-                UserWarning,
-                stacklevel=3,
-            )
-        return clips, kept, skipped
+        return clips
 
     def _mel_basis(self) -> np.ndarray:
         """librosa's mel filter bank (n_mels, 1 + n_fft // 2), refusing bands that no FFT bin reaches."""
@@ -322,7 +287,7 @@ class SpectrogramGrid(GridAdapter):
             db = torch.maximum(db, floor)
         return db.numpy()
 
-    def _finish(self, db: np.ndarray) -> np.ndarray:
+    def _scale(self, db: np.ndarray) -> np.ndarray:
         """Normalise and add the channel axis: float32 (n, 1, frames, n_mels)."""
         if self.normalize:
             db = (db - self.mean_) / self.std_

@@ -8,15 +8,11 @@ from numbers import Integral, Real
 import numpy as np
 from PIL import Image
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
-from .._params import validate_params
 from ..exceptions import GridCNNError
 from . import _base
-from ._base import ADAPTERS, GridAdapter
+from ._base import ADAPTERS, IMAGE_EXTENSIONS, GridAdapter  # noqa: F401  (IMAGE_EXTENSIONS: re-exported)
 
-#: File name endings the class-folder loader and ``gridcnn predict`` treat as images.
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 INTERPOLATIONS = {
     "nearest": Image.Resampling.NEAREST,
     "bilinear": Image.Resampling.BILINEAR,
@@ -76,8 +72,9 @@ class ImageGrid(GridAdapter):
         (height, width) of the output grids.
     mean_, std_ : ndarray of shape (n_channels_,) or None
         Per-channel statistics learned in `fit` when ``standardize=True``, else None.
-    skipped_ : list of dict
-        Files left out by the last `fit` or `transform` call, each ``{"index": position in X, "path", "reason"}``.
+    skipped_, kept_ : list of dict, ndarray of bool
+        Files left out by the last `fit` or `transform` call (``{"index", "input", "reason"}``), and which inputs
+        became grids; see `GridAdapter`.
 
     Examples
     --------
@@ -88,7 +85,9 @@ class ImageGrid(GridAdapter):
     """
 
     registry_name = "image"
-    modality = "image"  # what GridCNNClassifier(modality="auto") augments for, passed on by build_pipeline
+    modality = "image"
+    _fitted_attribute = "mode_"
+    _synonyms = {k: v[0] for k, v in _MODE_SYNONYMS.items()}
 
     _parameter_constraints: dict = {
         "size": [Interval(Integral, 1, None, closed="left"), list, tuple, None],
@@ -110,40 +109,7 @@ class ImageGrid(GridAdapter):
         self.interpolation = interpolation
         self.on_error = on_error
 
-    def fit(self, X, y=None):
-        """Learn the output mode, size and (with ``standardize``) channel statistics from the images ``X``.
-
-        Parameters
-        ----------
-        X : array of shape (n, H, W), (n, H, W, C) or (n, C, H, W), or list of paths, PIL images or arrays
-            Training images.
-        y : ignored
-            Accepted for scikit-learn pipelines.
-
-        Returns
-        -------
-        self : ImageGrid
-            The fitted adapter.
-        """
-        self.fit_transform(X)
-        return self
-
-    def fit_transform(self, X, y=None):
-        """`fit` then `transform`, reading every image once.
-
-        Parameters
-        ----------
-        X : array or list of images
-            Training images (see `fit`).
-        y : ignored
-            Accepted for scikit-learn pipelines.
-
-        Returns
-        -------
-        grids : ndarray of shape (n_kept, C, H, W), float32
-            The images as grids.
-        """
-        self._validate_parameters()
+    def _fit_transform(self, X):
         chunks = self._read(X)
         self.mode_ = self.mode if self.mode != "auto" else ("L" if all(c.shape[-1] == 1 for c, _ in chunks) else "RGB")
         self.n_channels_ = 1 if self.mode_ == "L" else 3
@@ -159,50 +125,12 @@ class ImageGrid(GridAdapter):
             self.std_ = np.where(std > 0, std, np.float32(1.0))  # a constant channel is left centred, not blown up
         return self._standardize(grids)
 
-    def transform(self, X):
-        """Turn the images ``X`` into grids of the fitted mode and size.
-
-        Parameters
-        ----------
-        X : array of shape (n, H, W), (n, H, W, C) or (n, C, H, W), or list of paths, PIL images or arrays
-            Images.
-
-        Returns
-        -------
-        grids : ndarray of shape (n_kept, C, H, W), float32
-            One grid per readable image; see ``on_error`` and `drop_skipped`.
-        """
-        check_is_fitted(self, "mode_")
+    def _transform(self, X):
         return self._standardize(self._grids(self._read(X), reference="the images seen in fit are"))
-
-    def drop_skipped(self, values):
-        """Remove from ``values`` (labels, paths...) the rows the last `fit` or `transform` call skipped.
-
-        Parameters
-        ----------
-        values : array-like of length len(X)
-            Anything aligned with the X of that call.
-
-        Returns
-        -------
-        kept : ndarray
-            ``values`` without the skipped rows, aligned with the grids that call returned.
-        """
-        check_is_fitted(self, "mode_")
-        values = np.asarray(values)
-        n = getattr(self, "_n_read", None)
-        if n is not None and len(values) != n:
-            raise GridCNNError(
-                f"drop_skipped got {len(values)} values, but the last fit or transform call read {n} inputs. "
-                "Call it right after the fit_transform or transform whose X these values go with."
-            )
-        return np.delete(values, [s["index"] for s in self.skipped_], axis=0)
 
     # -- internals ----------------------------------------------------------------------------------------------
 
-    def _validate_parameters(self):
-        """sklearn's constraint check, with "did you mean" (case-insensitive) for misspelt option strings."""
-        validate_params(self, synonyms={k: v[0] for k, v in _MODE_SYNONYMS.items()})
+    def _check_parameters(self):
         if self.size is not None:
             _size_pair(self.size)
 
@@ -213,7 +141,6 @@ class ImageGrid(GridAdapter):
 
     def _read(self, X) -> list[tuple[np.ndarray, list]]:
         """Split X into chunks (k, H, W, C) of native dtype, each with the names of its k rows for messages."""
-        self.skipped_ = []
         if isinstance(X, (str, os.PathLike)):
             raise GridCNNError(
                 f"X is one path ({os.fspath(X)!r}); ImageGrid expects a list of image paths or an image array. "
@@ -248,10 +175,9 @@ class ImageGrid(GridAdapter):
                 raise GridCNNError("X holds no images.")
             first = self.skipped_[0]
             raise GridCNNError(
-                f"None of the {len(X)} inputs could be read as an image; the first failure: {first['path']!r}: "
+                f"None of the {len(X)} inputs could be read as an image; the first failure: {first['input']!r}: "
                 f"{first['reason']}."
             )
-        self._n_read = len(X)
         return chunks
 
     def _read_items(self, items: list):
@@ -266,7 +192,7 @@ class ImageGrid(GridAdapter):
                 except Exception as exc:  # PIL's decoders raise many types (OSError, SyntaxError, struct.error...)
                     reason = _reason(exc, path)
                     if self.on_error == "skip":
-                        self.skipped_.append({"index": i, "path": path, "reason": reason})
+                        self._skip(i, path, reason)
                         continue
                     raise GridCNNError(
                         f"Could not read {path!r} as an image: {reason}. Fix or remove the file, or pass "

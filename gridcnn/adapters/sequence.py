@@ -10,7 +10,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..exceptions import GridCNNError
 from ._base import ADAPTERS, GridAdapter, map_rows
-from .._params import validate_params
 
 
 @ADAPTERS.register("sequence")
@@ -69,7 +68,9 @@ class SequenceGrid(GridAdapter):
     """
 
     registry_name = "sequence"
-    modality = "sequence"  # what GridCNNClassifier(modality="auto") augments for, passed on by build_pipeline
+    modality = "signal"
+    _fitted_attribute = "length_"
+    _nonfinite_fix = "Its values overflow float32 once standardised: rescale the signals (or pass standardize=None)."
 
     _parameter_constraints: dict = {
         "standardize": [StrOptions({"channel", "position"}), None],
@@ -82,53 +83,26 @@ class SequenceGrid(GridAdapter):
         self.window = window
         self.window_stride = window_stride
 
-    def fit(self, X, y=None):
-        """Learn the channel count, length and (optionally) the standardisation statistics.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, L) or (n, channels, L)
-            Training signals.
-        y : ignored
-
-        Returns
-        -------
-        self : SequenceGrid
-        """
-        validate_params(self)
+    def _fit(self, X):
         signals = _check_signals(X)
         self.n_channels_, self.length_ = int(signals.shape[1]), int(signals.shape[2])
         self.windows_per_signal_ = self._n_windows(self.length_)
         grids = self._cut(signals).astype(np.float64)
         if self.standardize is None:
             self.mean_ = self.scale_ = None
-            return self
+            return
         # Statistics of the grids transform returns (after windowing), so "position" matches StandardScaler on them.
         axes = (0, 2) if self.standardize == "channel" else (0,)
         self.mean_ = grids.mean(axis=axes).astype(np.float32)
         std = grids.std(axis=axes)
         self.scale_ = np.where(std > 10 * np.finfo(np.float64).eps, std, 1.0).astype(np.float32)
-        return self
-
-    def transform(self, X):
-        """Make grids from signals.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, L) or (n, channels, L)
-            Signals with the training channel count; with the training length unless ``window`` is set.
-
-        Returns
-        -------
-        grids : ndarray of shape (n * windows, channels, 1, width), float32
-            ``width`` is L, or ``window`` when windowing.
-        """
-        check_is_fitted(self, "length_")
-        if hasattr(X, "shape") and len(X.shape) in (2, 3):  # arrays (memory-mapped too) and tensors, in batches
-            return map_rows(lambda part, start: self._transform(part), X)
-        return self._transform(X)
 
     def _transform(self, X):
+        if hasattr(X, "shape") and len(X.shape) in (2, 3):  # arrays (memory-mapped too) and tensors, in batches
+            return map_rows(lambda part, start: self._transform_rows(part), X)
+        return self._transform_rows(X)
+
+    def _transform_rows(self, X):
         signals = _check_signals(X)
         n, channels, length = signals.shape
         if channels != self.n_channels_:
@@ -147,7 +121,8 @@ class SequenceGrid(GridAdapter):
             if self.standardize == "channel":
                 mean, scale = mean[:, None], scale[:, None]
             grids = (grids - mean) / scale
-        return grids[:, :, None, :].astype(np.float32)
+        with np.errstate(over="ignore"):  # values beyond float32 become infinity, which GridAdapter names
+            return grids[:, :, None, :].astype(np.float32)
 
     def repeat_labels(self, y, length=None):
         """Labels for the rows `transform` makes: each signal's label once per window.

@@ -21,10 +21,8 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
 from .._registry import did_you_mean
-from .._params import validate_params
 from ..exceptions import GridCNNError
 from ._base import ADAPTERS, GridAdapter
 
@@ -62,8 +60,8 @@ class EmbeddingGrid(GridAdapter):
         Percentile of training lengths used by ``max_tokens="auto"``.
     batch_size : int, default=64
         Documents per forward pass of the contextual model.
-    device : {"auto", "cpu", "cuda"}, default="auto"
-        Where the contextual model runs; "auto" is the GPU when there is one.
+    device : str, default="auto"
+        Where the contextual model runs: "auto" (a GPU when there is one), "cpu", "cuda", "cuda:N" or "mps".
     verbose : int, default=0
         Show a progress bar while the contextual model embeds more than one batch.
 
@@ -96,14 +94,16 @@ class EmbeddingGrid(GridAdapter):
     """
 
     registry_name = "embedding"
-    modality = "text"  # what GridCNNClassifier(modality="auto") augments for, passed on by build_pipeline
+    modality = "text"
+    _fitted_attribute = "max_tokens_"
+    _nonfinite_fix = "Its tokens' vectors hold NaN or infinity: fix the word-vector file or matrix."
 
     _parameter_constraints: dict = {
         "embedding": [str, os.PathLike, tuple, list],
         "max_tokens": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "percentile": [Interval(Real, 0, 100, closed="right")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "device": [StrOptions({"auto", "cpu", "cuda"})],
+        "device": [str],
         "verbose": ["verbose"],
     }
 
@@ -115,20 +115,7 @@ class EmbeddingGrid(GridAdapter):
         self.device = device
         self.verbose = verbose
 
-    def fit(self, X, y=None):
-        """Learn the grid height from the training documents.
-
-        Parameters
-        ----------
-        X : list of str
-            Training documents.
-        y : ignored
-
-        Returns
-        -------
-        self : EmbeddingGrid
-        """
-        validate_params(self)
+    def _fit(self, X):
         texts = _check_texts(X)
         source = _source(self.embedding)
         ids = source.token_ids(texts, limit=None)
@@ -138,35 +125,34 @@ class EmbeddingGrid(GridAdapter):
             max_tokens = min(max_tokens, source.limit or max_tokens)
         else:
             max_tokens = int(self.max_tokens)
-            if source.limit is not None and max_tokens > source.limit:
-                raise GridCNNError(
-                    f"max_tokens={max_tokens} is longer than the {source.limit} tokens {self.embedding!r} can read "
-                    f"at once. Use max_tokens <= {source.limit}, or embedding='minilm-static' for longer windows."
-                )
         n_tokens = lengths.sum()
         n_unknown = sum(int(np.sum(np.asarray(t) == source.unknown_id)) for t in ids)
         self.max_tokens_ = max_tokens
         self.embedding_dim_ = int(source.dim)
         self.oov_rate_ = float(n_unknown / n_tokens) if n_tokens else 0.0
         self.truncated_fraction_ = float(np.mean(lengths > max_tokens))
-        return self
 
-    def transform(self, X):
-        """Embed documents into grids.
-
-        Parameters
-        ----------
-        X : list of str
-            Documents.
-
-        Returns
-        -------
-        grids : ndarray of shape (n, 1, max_tokens_, embedding_dim_), float32
-        """
-        check_is_fitted(self)
+    def _transform(self, X):
         texts = _check_texts(X)
         source = _source(self.embedding)
         return source.embed(texts, self.max_tokens_, self.batch_size, self.device, self.verbose)
+
+    def _check_parameters(self):
+        """What ``embedding`` names, and a window the contextual model can read, checked before any text or model."""
+        embedding = self.embedding
+        if isinstance(embedding, (tuple, list)):
+            _check_pair(embedding)
+        elif not (isinstance(embedding, str) and embedding in MINILM_NAMES) and not Path(embedding).is_file():
+            raise GridCNNError(
+                f"The 'embedding' parameter of EmbeddingGrid must be 'minilm', 'minilm-static', the path of a "
+                f"word-vector text file or a (vocabulary, matrix) pair. Got {str(embedding)!r}, which is not a file."
+                f"{did_you_mean(str(embedding), MINILM_NAMES)}"
+            )
+        if embedding == "minilm" and self.max_tokens != "auto" and self.max_tokens > MINILM_MAX_TOKENS:
+            raise GridCNNError(
+                f"max_tokens={self.max_tokens} is longer than the {MINILM_MAX_TOKENS} tokens 'minilm' can read "
+                f"at once. Use max_tokens <= {MINILM_MAX_TOKENS}, or embedding='minilm-static' for longer windows."
+            )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

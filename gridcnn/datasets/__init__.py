@@ -7,6 +7,7 @@ data set comes from a package that ships it or is built offline.
 
 from ._registry import DATASETS, DatasetInfo, cache_dir, get_dataset, load_dataset, register_dataset
 from . import _images, _audio, _text, _sequence  # noqa: F401  (importing registers them)
-from ._files import load_path
+from ._files import DataFile, load_path, read_data
 
-__all__ = ["DATASETS", "DatasetInfo", "cache_dir", "get_dataset", "load_dataset", "load_path", "register_dataset"]
+__all__ = ["DATASETS", "DataFile", "DatasetInfo", "cache_dir", "get_dataset", "load_dataset", "load_path", "read_data",
+           "register_dataset"]

@@ -1,128 +1,287 @@
-"""Data given by path rather than by name: a class-per-folder directory, an .npz of arrays, or a CSV/TSV/Parquet table."""
+"""The one reader of data given by path: .csv/.tsv tables, .npy/.npz arrays, class folders of images or sound files.
+
+`read_data` serves ``gridcnn fit`` (a recipe's ``[data] path``), ``gridcnn evaluate --data`` and ``gridcnn check``,
+so a file that one command reads, the others read the same way, with the same label column and the same .npz keys.
+Each format is one small function registered in `READERS` by suffix: a new format (Parquet, say) is one function
+returning a `DataFile` and one line in that table.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._registry import did_you_mean
 from ..exceptions import GridCNNError
 
+#: Names a label column (table) or label array (.npz) may have when ``target`` is not given, in order of preference.
+LABEL_NAMES = ("y", "label", "labels", "target", "targets", "class")
+#: Names the sample array of an .npz may have (one array alone is taken whatever its name).
+X_NAMES = ("X", "x", "data", "inputs")
+_FOLDER = "a folder with one subfolder of images or sound files per class"
 
-LABEL_NAMES = ("label", "labels", "target", "class", "y", "category", "sentiment", "outcome")
-TABLE_SUFFIXES = (".csv", ".tsv", ".parquet")
+
+@dataclass
+class DataFile:
+    """What `read_data` found in a file or folder.
+
+    Attributes
+    ----------
+    X : ndarray, pandas DataFrame or list of str
+        An array (.npy, .npz), the feature columns of a table (a DataFrame, so that non-numeric columns can be
+        reported before anything converts them), or the file paths of a class folder, for an adapter to read.
+    y : ndarray or None
+        Labels, when the file has them.
+    kind : {"array", "table", "image", "audio"}
+        What X holds: "image" and "audio" are class folders, with the modality of the dataset registry.
+    source : str
+        The path read.
+    notes : list of str
+        What was read, in sentences (``gridcnn check`` shows them).
+    """
+
+    X: object
+    y: np.ndarray | None
+    kind: str
+    source: str
+    notes: list = field(default_factory=list)
+
+    def labelled(self):
+        """``(X, y)`` for training or evaluation: labels required, a table's columns all numeric (as float32).
+
+        Raises
+        ------
+        GridCNNError
+            When the file has no labels, or a table has columns that are not numbers.
+        """
+        if self.y is None:
+            how = {
+                "array": "An .npy file holds one array and no labels: save samples and labels together with "
+                         "numpy.savez('data.npz', X=X, y=y).",
+                "table": f"Name the label column with target=COLUMN ([data] target in a recipe, --target in the "
+                         f"CLI), or call it one of {', '.join(LABEL_NAMES)}.",
+            }.get(self.kind, f"Save the labels as an array named y (or one of {', '.join(LABEL_NAMES[1:])}), or "
+                             "name it with target=NAME.")
+            raise GridCNNError(f"{self.source} holds no labels. {how}")
+        if self.kind != "table":
+            return self.X, self.y
+        import pandas as pd
+
+        bad = [c for c in self.X.columns if not pd.api.types.is_numeric_dtype(self.X[c])]
+        if bad and len(self.X.columns) == 1:  # one text column: the texts are X (the embedding adapter reads them)
+            return self.X[bad[0]].fillna("").astype(str).tolist(), self.y
+        if bad:
+            raise GridCNNError(f"{self.source}: columns {bad[:5]} are not numeric; a CNN needs numbers in every cell.")
+        return self.X.to_numpy(np.float32), self.y
+
+
+def read_data(path, *, target: str | None = None, split: str | None = None) -> DataFile:
+    """Read samples (and labels, where there are any) from a table, an array file or a class folder.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A .csv / .tsv (.txt is read as CSV) with a header row; an .npy array; an .npz archive; or a folder with one
+        subfolder of images or sound files per class (the subfolder names are the labels).
+    target : str, default=None
+        The label column of a table, or the label array of an .npz. By default the first of `LABEL_NAMES` present
+        (a table or archive with none of them has no labels).
+    split : str, default=None
+        For an .npz holding ``X_train``, ``y_train``, ``X_test``...: which pair to read.
+
+    Returns
+    -------
+    data : DataFile
+        ``data.labelled()`` gives ``(X, y)`` ready for training.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, numpy as np
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "d.npz"
+    >>> np.savez(path, X=np.zeros((4, 8, 8)), labels=[0, 1, 0, 1])
+    >>> data = read_data(path)
+    >>> data.kind, data.X.shape, data.y.tolist()
+    ('array', (4, 8, 8), [0, 1, 0, 1])
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        if split is not None and os.path.isdir(os.path.join(path, split)):  # train/ + test/ class folders
+            return read_folder(os.path.join(path, split), target)
+        if split is not None:
+            raise GridCNNError(_no_split(path, split, "a folder"))
+        return read_folder(path, target)
+    if not os.path.isfile(path):
+        raise GridCNNError(f"Data path {path!r} does not exist. Expected {_expected()}.")
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in READERS:
+        raise GridCNNError(f"Cannot read {path!r}: expected {_expected()}. Got a {ext or 'file without extension'}.")
+    if split is not None and ext != ".npz":
+        raise GridCNNError(_no_split(path, split, "one data set"))
+    reader = READERS[ext]
+    return reader(path, target) if ext != ".npz" else reader(path, target, split)
+
+
+def _expected() -> str:
+    suffixes = [s for s in READERS if s != ".txt"]
+    return f"a {', '.join(suffixes[:-1])} or {suffixes[-1]} file, or {_FOLDER}"
+
+
+def _no_split(path, split, what) -> str:
+    return (f"split={split!r} picks the arrays X_{split} and y_{split} of an .npz, but {path!r} is {what}. "
+            "Use test_fraction to split it instead.")
+
+
+def _label_name(path, target, names, what: str) -> str | None:
+    """``target`` when ``names`` has it (else an error with a suggestion), or the first of `LABEL_NAMES` present."""
+    if target is None:
+        return next((n for n in LABEL_NAMES if n in names), None)
+    if target not in names:
+        shown = [str(n) for n in names]
+        raise GridCNNError(
+            f"{path!r} has no {what} {target!r}.{did_you_mean(target, shown)} Its {what}s: "
+            f"{', '.join(shown[:20])}{', ...' if len(shown) > 20 else ''}."
+        )
+    return target
+
+
+def read_table(path, target=None, sep=None) -> DataFile:
+    """A CSV (or, by suffix, TSV) file with a header row: one row per sample, the label column taken out."""
+    import pandas as pd
+
+    sep = sep or ("\t" if path.lower().endswith(".tsv") else ",")
+    try:
+        frame = pd.read_csv(path, sep=sep)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise GridCNNError(
+            f"{path!r} is not a readable CSV file: {exc}. Expected a header row, then one row per sample."
+        ) from None
+    return table_data(frame, path, target)
+
+
+def table_data(frame, path, target=None) -> DataFile:
+    """A `DataFile` from a table already read into a DataFrame (shared by every table format)."""
+    notes = [f"Read {len(frame)} rows x {frame.shape[1]} columns from {os.path.basename(path)}."]
+    if all(_is_number(c) for c in frame.columns):
+        notes.append("The header row looks like numbers: if the file has no header, its first sample was read as one.")
+    name = _label_name(path, target, list(frame.columns), "column")
+    y = None
+    if name is not None:
+        y = frame.pop(name).to_numpy()
+        notes.append(f"Column {name!r} holds the labels.")
+    return DataFile(frame, y, "table", path, notes)
+
+
+def read_npy(path, target=None) -> DataFile:
+    """One array, no labels."""
+    if target is not None:
+        raise GridCNNError(
+            f"target={target!r} names a table column or an .npz array, but {path!r} holds one array. Save samples "
+            "and labels together with numpy.savez('data.npz', X=X, y=y), or leave out the target."
+        )
+    X = np.load(path, allow_pickle=False)
+    return DataFile(X, None, "array", path, [f"Read an array of shape {X.shape} from {os.path.basename(path)}."])
+
+
+def read_npz(path, target=None, split=None) -> DataFile:
+    """Samples from ``X`` (or `X_NAMES`, or the only array; ``X_<split>`` for a split), labels from `_label_name`."""
+    with np.load(path, allow_pickle=False) as archive:
+        names = list(archive.files)
+        if split is not None:
+            x_name = f"X_{split}"
+            if x_name not in names:
+                raise GridCNNError(
+                    f"{path!r} has no array {x_name!r} for split={split!r}.{did_you_mean(x_name, names)} Its arrays: "
+                    f"{', '.join(names)}."
+                )
+        else:
+            x_name = next((n for n in X_NAMES if n in names), names[0] if len(names) == 1 else None)
+            if x_name is None:
+                raise GridCNNError(
+                    f"{path!r} holds arrays {', '.join(names)}; expected one named X (and y for labels). "
+                    "Save it with numpy.savez(path, X=X, y=y)."
+                )
+        others = [n for n in names if n != x_name]
+        if split is not None and target is None:  # a split's labels are its own y_<split>, never another split's
+            y_name = f"y_{split}" if f"y_{split}" in names else None
+        else:
+            y_name = _label_name(path, target, others, "array")
+        X = archive[x_name]
+        y = archive[y_name] if y_name is not None else None
+    notes = [f"Read {x_name} of shape {X.shape} from {os.path.basename(path)}"
+             + (f" and labels from {y_name}." if y is not None else ".")]
+    return DataFile(X, y, "array", path, notes)
+
+
+def read_folder(path, target=None) -> DataFile:
+    """The image or sound file paths of a class folder, labelled by subfolder; one kind of file per folder."""
+    from .._audio_io import AUDIO_EXTENSIONS
+    from ..adapters.image import IMAGE_EXTENSIONS
+    from ._folders import list_class_folder
+
+    if target is not None:
+        raise GridCNNError(
+            f"target={target!r} names a table column or an .npz array; a folder's labels are its subfolder names. "
+            "Leave the target out."
+        )
+    paths, labels = list_class_folder(path, (*IMAGE_EXTENSIONS, *AUDIO_EXTENSIONS))
+    n_images = sum(os.path.splitext(p)[1].lower() in IMAGE_EXTENSIONS for p in paths)
+    if 0 < n_images < len(paths):
+        raise GridCNNError(
+            f"{path!r} mixes {n_images} image files and {len(paths) - n_images} sound files; keep one kind per data "
+            "folder (one model reads one kind of input)."
+        )
+    kind = "image" if n_images else "audio"
+    notes = [f"Found {len(paths)} {'image' if n_images else 'sound'} files in {len(set(labels))} class folders of "
+             f"{path}."]
+    return DataFile(paths, np.asarray(labels), kind, path, notes)
+
+
+def _is_number(text) -> bool:
+    try:
+        float(text)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+#: Suffix -> reader; `read_data` dispatches on it (folders go to `read_folder`).
 PARQUET_INSTALL = 'pip install pyarrow (or: pip install "gridcnn[parquet]")'
 
 
-def read_table(path):
-    """A CSV, TSV or Parquet file as a pandas DataFrame (Parquet through pyarrow, an optional extra)."""
+def read_parquet(path, target=None) -> DataFile:
+    """A Parquet table (through pyarrow, the optional extra gridcnn[parquet])."""
     import pandas as pd
 
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix == ".parquet":
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise GridCNNError(f"{p} is a Parquet file, which needs pyarrow. Install it: {PARQUET_INSTALL}.") from None
-        return pd.read_parquet(p)
-    return pd.read_csv(p, sep="\t" if suffix == ".tsv" else ",")
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise GridCNNError(f"{path} is a Parquet file, which needs pyarrow. Install it: {PARQUET_INSTALL}.") from None
+    return table_data(pd.read_parquet(path), path, target)
 
 
-def table_columns(path):
-    """An empty DataFrame with the table's columns, read from its header only (to check --target cheaply)."""
-    import pandas as pd
-
-    p = Path(path)
-    if p.suffix.lower() == ".parquet":
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise GridCNNError(f"{p} is a Parquet file, which needs pyarrow. Install it: {PARQUET_INSTALL}.") from None
-        return pd.DataFrame(columns=pq.read_schema(p).names)
-    return pd.read_csv(p, sep="\t" if p.suffix.lower() == ".tsv" else ",", nrows=0)
-
-
-def find_target(frame, path, target=None) -> str:
-    """The label column: ``target`` (checked), else the one column named like a label (LABEL_NAMES)."""
-    from .._registry import did_you_mean
-
-    columns = [str(c) for c in frame.columns]
-    if target is not None:
-        if target not in frame.columns:
-            raise GridCNNError(f"{path} has no column {target!r}.{did_you_mean(target, columns)} "
-                               f"Columns: {', '.join(columns[:20])}{', ...' if len(columns) > 20 else ''}.")
-        return target
-    lower = {c.lower(): c for c in columns}
-    found = next((lower[n] for n in LABEL_NAMES if n in lower), None)
-    if found is None:
-        raise GridCNNError(
-            f"{path}: which column holds the labels? None is named like one ({', '.join(LABEL_NAMES[:5])}, ...). "
-            f"Pass --target COLUMN (target=COLUMN in Python); columns: {', '.join(columns[:20])}"
-            f"{', ...' if len(columns) > 20 else ''}."
-        )
-    return found
-
-
-def text_columns(frame) -> list:
-    """Columns holding text (strings), in the frame's order."""
-    import pandas as pd
-
-    return [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+READERS = {".csv": read_table, ".tsv": read_table, ".txt": read_table, ".npy": read_npy, ".npz": read_npz,
+           ".parquet": read_parquet}
 
 
 def load_path(path, split: str | None = None, target: str | None = None):
-    """Load ``(X, y)`` from a folder of class subfolders (images or sound files), an .npz, or a table.
+    """``(X, y)`` for training or evaluation from a path: `read_data` followed by `DataFile.labelled`.
 
     Parameters
     ----------
     path : str or Path
-        A folder ``<class>/<file>`` (or ``train/<class>/<file>`` + ``test/<class>/<file>``, read by ``split``);
-        an .npz with ``X`` and ``y`` (or ``X_<split>`` and ``y_<split>``); or a CSV, TSV or Parquet table with a
-        header whose ``target`` column holds the labels and whose other columns are numbers, or one text column.
+        See `read_data`.
     split : str, default=None
-        For a folder with ``train/`` and ``test/`` or an .npz holding ``X_train``, ``X_test``...: which one.
+        For an .npz holding ``X_train``, ``X_test``...: which one.
     target : str, default=None
-        The label column of a table (default: the column named like a label: "label", "target", "class", ...).
+        The label column of a table or label array of an .npz.
 
     Returns
     -------
     X : list of str or ndarray
-        File paths for folders, texts for a table's text column, arrays otherwise.
+        File paths for folders, arrays otherwise.
     y : ndarray
         Labels.
     """
-    from ..adapters.image import IMAGE_EXTENSIONS
-    from .._audio_io import AUDIO_EXTENSIONS
-    from ._folders import list_class_folder
-
-    p = Path(path)
-    if p.is_dir():
-        if split is not None and (p / split).is_dir():
-            p = p / split
-        paths, labels = list_class_folder(p, (*IMAGE_EXTENSIONS, *AUDIO_EXTENSIONS))
-        kinds = {Path(f).suffix.lower() in IMAGE_EXTENSIONS for f in paths}
-        if len(kinds) > 1:
-            raise GridCNNError(f"{p} mixes image and sound files; keep one kind per data folder.")
-        return paths, np.asarray(labels)
-    if not p.is_file():
-        raise GridCNNError(f"Data path {str(p)!r} does not exist. Expected a class folder, an .npz or a .csv file.")
-    if p.suffix.lower() == ".npz":
-        with np.load(p, allow_pickle=False) as z:
-            xk, yk = ("X", "y") if split is None else (f"X_{split}", f"y_{split}")
-            if xk not in z or yk not in z:
-                raise GridCNNError(f"{p} has no arrays {xk!r} and {yk!r}; it holds {sorted(z.files)}.")
-            return z[xk], z[yk]
-    if p.suffix.lower() in TABLE_SUFFIXES:
-        frame = read_table(p)
-        target = find_target(frame, p, target)
-        y = frame.pop(target).to_numpy()
-        text = text_columns(frame)
-        if text and len(frame.columns) == 1:  # one text column: the texts themselves are X
-            return frame[text[0]].fillna("").astype(str).tolist(), y
-        if text:
-            raise GridCNNError(f"{p}: columns {text[:5]} are not numeric; a CNN needs numbers in every cell "
-                               "(or a single text column).")
-        return frame.to_numpy(np.float32), y
-    raise GridCNNError(f"Cannot read {p}: expected a class folder, an .npz, or a .csv, .tsv or .parquet file; got "
-                       f"a {p.suffix or 'file without suffix'}.")
+    return read_data(path, target=target, split=split).labelled()

@@ -5,9 +5,9 @@ axis the check runs two stages:
 
 1. *Locality* (always, no labels needed): neighbour dependence (mean |correlation| between cells one step apart)
    against random orders of the axis, and against orders that keep contiguous groups of related columns together
-   (see `gridcnn._suitability_stats`). An axis is ordered when it beats both.
+   (see `gridcnn.suitability._stats`). An axis is ordered when it beats both.
 2. *Model* (with labels; by default only where stage 1 is torn between "ordered" and "grouped"): a small CNN,
-   cross-validated as is, with the axis shuffled, and an order-blind MLP (see `gridcnn._suitability_model`).
+   cross-validated as is, with the axis shuffled, and an order-blind MLP (see `gridcnn.suitability._model`).
    There the axis is ordered only when the order itself makes the CNN better than both.
 
 The module never prints: the CLI renders the `SuitabilityReport`, and `plot_suitability` draws it.
@@ -25,16 +25,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import InvalidParameterError, Interval, StrOptions, validate_parameter_constraints
 from sklearn.utils.multiclass import type_of_target
 
-from ._registry import did_you_mean
-from ._suitability_io import load_check_data, plot_suitability
-from ._suitability_model import ModelResult, model_test
-from ._suitability_stats import axis_similarity, locality_test
-from ._suitability_text import describe
-from .exceptions import GridCNNError
-from .serialization import jsonable
-
-__all__ = ["AxisVerdict", "ModelResult", "SuitabilityReport", "check_suitability", "load_check_data",
-           "plot_suitability", "quick_check"]
+from .._registry import did_you_mean
+from ..exceptions import GridCNNError
+from ..serialization import jsonable
+from ._model import ModelResult, model_test
+from ._stats import axis_similarity, locality_test
+from ._text import describe
 
 LAYOUTS = ("L", "HW", "CHW", "HWC")
 N_SHUFFLES = 2  # shuffled orders per axis in the model stage: their mean is steadier than one, and cheap enough
