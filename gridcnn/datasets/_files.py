@@ -258,7 +258,11 @@ def read_parquet(path, target=None) -> DataFile:
         import pyarrow  # noqa: F401
     except ImportError:
         raise GridCNNError(f"{path} is a Parquet file, which needs pyarrow. Install it: {PARQUET_INSTALL}.") from None
-    return table_data(pd.read_parquet(path), path, target)
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise GridCNNError(f"{path!r} is not a readable Parquet file: {exc}.") from None
+    return table_data(frame, path, target)
 
 
 READERS = {".csv": read_table, ".tsv": read_table, ".txt": read_table, ".npy": read_npy, ".npz": read_npz,
