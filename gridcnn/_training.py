@@ -63,7 +63,18 @@ def make_scheduler(name: str, optimizer, lr: float, epochs: int, steps_per_epoch
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
     if name == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total)
+    if name == "warmup_cosine":  # one-cycle's shape with a short warm-up: 5% of the steps, then cosine to ~0
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total, pct_start=0.05)
     raise AssertionError(name)
+
+
+# The step budget of max_epochs="auto" and its bounds (see GridCNNClassifier's docstring for the measurements).
+AUTO_STEPS, AUTO_MIN_EPOCHS, AUTO_MAX_EPOCHS = 2000, 10, 100
+
+
+def auto_epochs(steps_per_epoch: int) -> int:
+    """Epochs giving about `AUTO_STEPS` optimiser steps, clipped to [`AUTO_MIN_EPOCHS`, `AUTO_MAX_EPOCHS`]."""
+    return int(min(AUTO_MAX_EPOCHS, max(AUTO_MIN_EPOCHS, -(-AUTO_STEPS // max(1, steps_per_epoch)))))
 
 
 def data_device(nbytes: int, device: torch.device) -> torch.device:

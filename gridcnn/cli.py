@@ -77,17 +77,27 @@ def _options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks 
 
 @app.command()
 def fit(
-    recipe: Optional[Path] = typer.Argument(None, help="A recipe file (or a shipped recipe's name, such as audio)."),
+    recipe: Optional[Path] = typer.Argument(
+        None, help="A recipe file (or a shipped recipe's name, such as audio), or your data: a class folder of images "
+        "or sound files, a .csv/.tsv/.parquet table or an .npz."),
     set_: list[str] = typer.Option([], "--set", help="Override a key: --set estimator.max_epochs=3 (repeatable)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<recipe>-<timestamp>)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps; overrides the recipe."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Go on from this run folder's last finished epoch."),
     nproc: int = typer.Option(1, "--nproc", min=1, help="Train with N processes (DDP) on this machine via torchrun."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run that --out holds (refused otherwise)."),
+    target: Optional[str] = typer.Option(None, "--target", help="Data tables: the label column (default: one named "
+                                         "like a label)."),
+    time_limit: Optional[str] = typer.Option(None, "--time-limit", help="Stop after the last epoch that fits in this "
+                                             "time: 90s, 10m, 1h30m."),
+    force: bool = typer.Option(False, "--force", help="Data tables: train even when the suitability check finds no "
+                               "order in the columns."),
 ):
-    """Train from a recipe and write a run folder (model, recipe, metrics, history, plots, checkpoint).
+    """Train from a recipe, or from data with no recipe, and write a run folder (model, recipe, metrics, history,
+    plots, checkpoint).
 
-    Example: gridcnn fit recipes/image.toml --set estimator.max_epochs=2 --out runs/try
+    Examples: gridcnn fit recipes/image.toml --set estimator.max_epochs=2 --out runs/try;
+    gridcnn fit photos/ --time-limit 10m (then gridcnn fit RUN/recipe.toml repeats it)
     """
     from ._distributed import is_main, world
     from ._run_folder import claim_run_dir
@@ -113,8 +123,29 @@ def fit(
             r, out = read_recipe(resume / "recipe.toml"), resume
         elif recipe is None:
             raise GridCNNError("gridcnn fit needs a RECIPE (such as recipes/audio.toml), or --resume RUN.")
+        elif _is_data(recipe):
+            if not recipe.exists():
+                raise GridCNNError(f"{recipe} does not exist. Give a recipe (.toml), a class folder, a .csv/.tsv/.parquet "
+                                   "table or an .npz file.")
+            if recipe.is_file() and recipe.suffix.lower() in (".csv", ".tsv", ".parquet"):
+                from .auto import find_target, read_frame
+
+                find_target(read_frame(recipe, header_only=True), recipe, target)  # a wrong --target: exit 2
+            r = None
         else:
+            if target is not None or force:
+                raise GridCNNError("--target and --force are for data given without a recipe; a recipe sets "
+                                   "data.target itself (--set data.target=COLUMN).")
             r = read_recipe(recipe, set_)
+        limit = None
+        if time_limit is not None:
+            from ._time_limit import parse_duration
+
+            limit = parse_duration(time_limit)
+    if r is None:  # data without a recipe: choose one (a data problem, such as a refused table, exits 1)
+        with user_errors(DATA):
+            r = _auto(recipe, target, force, set_)
+    with user_errors(USAGE):
         where = resolve_device(device or r.estimator.get("device", "auto"))
         # Rank 0 creates and locks the folder while the others wait for it (under --nproc, the workers lock it).
         with warnings.catch_warnings(record=True) as caught:
@@ -125,13 +156,17 @@ def fit(
             err_console.print(f"[bold yellow]Warning:[/] {escape(str(w.message))}", highlight=False, soft_wrap=True)
         out = run.path
     if nproc > 1:
+        if recipe is not None and _is_data(recipe):  # the workers run the recipe chosen here, not a choice of their own
+            chosen = out / ".chosen-recipe.toml"  # not a run file: the workers' claim of the folder must not refuse it
+            chosen.write_text(r.to_toml())
+            recipe, set_ = chosen, []
         raise typer.Exit(_launch(nproc, recipe, set_, out, device, resume, overwrite))
     if main:
         console.print(f"[bold]gridcnn fit[/] {escape(r.source)} -> {escape(str(out))}"
                       + (f" ({world()[1]} processes)" if world()[1] > 1 else ""))
     try:
         with user_errors(DATA):
-            result = fit_recipe(r, run, device=device, resume=resume is not None,
+            result = fit_recipe(r, run, device=device, resume=resume is not None, time_limit=limit,
                                 on_stage=lambda s: console.print(f"[cyan]•[/] {escape(s)}"))
     except KeyboardInterrupt:
         if main:
@@ -147,6 +182,33 @@ def fit(
     if main:
         _print_metrics(result)
         console.print(f"[green]Run folder:[/] {escape(result['run_dir'])}")
+
+
+def _is_data(path: Path) -> bool:
+    """Data given without a recipe: a folder, or a file that is not TOML (a recipe name has no suffix)."""
+    return path.is_dir() or path.suffix.lower() in (".csv", ".tsv", ".parquet", ".npz", ".npy")
+
+
+def _auto(path: Path, target, force: bool, overrides):
+    """Choose a recipe for the data at ``path``, print the choices in one table, and return the recipe."""
+    from .auto import auto_recipe
+    from .recipes import parse_override, parse_recipe
+
+    auto = auto_recipe(path, target=target, force=force)
+    r = auto.recipe
+    if overrides:
+        raw = r.to_dict()
+        for text in overrides:
+            section, key, value = parse_override(text)
+            raw.setdefault(section, {})[key] = value
+        r = parse_recipe(raw, source=r.source)
+    table = Table(title=f"gridcnn chose, for {path}")
+    for col in ("", "choice", "why"):
+        table.add_column(col)
+    for what, choice, why in auto.choices:
+        table.add_row(what, escape(choice), escape(why))
+    console.print(table)
+    return r
 
 
 def _launch(nproc: int, recipe, set_, out, device, resume, overwrite=False) -> int:
@@ -204,7 +266,8 @@ def _print_metrics(metrics: dict) -> None:
 @app.command()
 def evaluate(
     run_or_model: Path = typer.Argument(..., help="A run folder or a model folder."),
-    data: Optional[Path] = typer.Option(None, "--data", help="A class folder, .npz or .csv (default: the run's test split)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="A class folder (its test/ when it has train/ and test/), "
+                                        ".npz or .csv/.tsv/.parquet table (default: the run's test split)."),
     target: Optional[str] = typer.Option(None, "--target", help="The label column of a CSV."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ):
@@ -229,7 +292,10 @@ def evaluate(
         else:
             from .datasets import load_path
 
-            X, y = load_path(str(data), target=target)
+            if target is None and (run_or_model / "recipe.toml").is_file():
+                target = read_recipe(run_or_model / "recipe.toml").data.get("target")  # the column it was fitted on
+            split = "test" if data.is_dir() and (data / "test").is_dir() and (data / "train").is_dir() else None
+            X, y = load_path(str(data), split=split, target=target)
         metrics = evaluate_model(model, X, y)
     if as_json:
         console.print_json(json.dumps(metrics))

@@ -130,3 +130,42 @@ def plot_feature_maps(model, grid, path, max_maps: int = 8) -> None:
                 ax.imshow(maps[c], cmap="viridis", aspect="auto")
         axes[r, 0].set_title(f"{name} {maps.shape[1]}x{maps.shape[2]}", fontsize=8, loc="left")
     _save(fig, path)
+
+
+def plot_top_errors(errors: list[dict], grids, grid_shape, modality: str, path, texts=None) -> None:
+    """The test examples the model got most confidently wrong, drawn as what they are, as fastai's
+    ``plot_top_losses``: images as images, spectrograms with time across and frequency up, sequences as curves,
+    texts as text; each titled true / predicted / probability of the prediction."""
+    import textwrap
+
+    n = max(1, len(errors))
+    cols = min(3, n)
+    rows = -(-n // cols)
+    fig, axes = _figure(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    if not errors:
+        axes[0, 0].text(0.5, 0.5, "no test example was misclassified", ha="center", va="center")
+    for ax, e in zip(axes.flat, errors):
+        g = np.asarray(grids[e["index"]], dtype=np.float32).reshape(grid_shape)  # rows, (H, W) or (C, H, W)
+        title = f"true {e['true']} / pred {e['predicted']}\np={e['probability']:.3f}"
+        if modality == "text" and texts is not None:
+            ax.text(0, 1, "\n".join(textwrap.wrap(str(texts[e["index"]]), 38)[:9]), va="top", ha="left", fontsize=8,
+                    wrap=True, transform=ax.transAxes)
+        elif modality == "sequence" or g.shape[1] == 1:
+            ax.axis("on")
+            for c in range(g.shape[0]):
+                ax.plot(g[c, 0], lw=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        elif modality == "audio":
+            ax.imshow(g[0].T, origin="lower", aspect="auto", cmap="magma")
+            ax.set_xlabel("time")
+            ax.set_ylabel("mel band")
+        else:
+            img = np.moveaxis(g, 0, -1) if g.shape[0] == 3 else g[0]
+            lo, hi = float(img.min()), float(img.max())
+            ax.imshow((img - lo) / (hi - lo or 1.0), cmap=None if g.shape[0] == 3 else "gray")
+        ax.set_title(title, fontsize=9, color="firebrick")
+    fig.suptitle("most confidently wrong test examples")
+    _save(fig, path)

@@ -164,7 +164,8 @@ def parse_recipe(raw: dict, source: str = "<recipe>") -> Recipe:
         for key in data:
             if key not in (*SPLIT_KEYS, "target"):
                 _fail(source, f"data.{key}", f"unknown key.{did_you_mean(key, (*SPLIT_KEYS, 'target'))}")
-        data.setdefault("test_fraction", 0.2)
+        if "test_split" not in data:  # a folder's test/ subfolder or an .npz's X_test: the split is given
+            data.setdefault("test_fraction", 0.2)
     if "test_fraction" in data:
         f = data["test_fraction"]
         if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < 1:
@@ -244,7 +245,10 @@ def build_pipeline(recipe: Recipe, **estimator_overrides):
     if recipe.adapter is None:
         return est
     params = {k: v for k, v in recipe.adapter.items() if k != "name"}
-    return Pipeline([(recipe.adapter["name"], get_adapter(recipe.adapter["name"], **params)), ("classifier", est)])
+    adapter = get_adapter(recipe.adapter["name"], **params)
+    if est.modality == "auto":  # the adapter knows what its grids are: augment them as such
+        est.set_params(modality=adapter.modality)
+    return Pipeline([(recipe.adapter["name"], adapter), ("classifier", est)])
 
 
 def load_split(recipe: Recipe):

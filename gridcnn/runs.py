@@ -74,8 +74,26 @@ def versions() -> dict:
             "scikit-learn": sklearn.__version__, "numpy": np.__version__, "machine": platform.platform()}
 
 
+def top_errors(proba, y_true, classes, inputs, k: int = 9) -> list[dict]:
+    """The ``k`` misclassified examples with the most confident predictions (fastai's top losses, wrong ones only):
+    index, true and predicted label, probability of the prediction and of the true class, and the input (its
+    file path or text when it has one)."""
+    proba = np.asarray(proba)
+    true_idx = np.searchsorted(classes, y_true)
+    pred_idx = proba.argmax(1)
+    wrong = np.flatnonzero(pred_idx != true_idx)
+    wrong = wrong[np.argsort(-proba[wrong, pred_idx[wrong]], kind="stable")][:k]
+    out = []
+    for i in wrong:
+        item = inputs[i] if inputs is not None and isinstance(inputs[i], str) else None
+        out.append({"index": int(i), "true": str(classes[true_idx[i]]), "predicted": str(classes[pred_idx[i]]),
+                    "probability": float(proba[i, pred_idx[i]]), "true_probability": float(proba[i, true_idx[i]]),
+                    **({"input": item[:300]} if item is not None else {})})
+    return out
+
+
 def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: int = 1, on_stage=None,
-               resume: bool = False, overwrite: bool = False) -> dict:
+               resume: bool = False, overwrite: bool = False, time_limit: float | None = None) -> dict:
     """Train what ``recipe`` describes and write the run folder.
 
     Parameters
@@ -95,6 +113,9 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
         Go on from the run folder's checkpoint (its last finished epoch) instead of starting again.
     overwrite : bool, default=False
         Replace the run that ``out`` holds (its files only) instead of refusing the folder.
+    time_limit : float, default=None
+        Seconds of training: the fit stops after the last epoch that fits (``metrics["stopped"]`` says so) and
+        the run folder is written as for a finished run.
 
     Returns
     -------
@@ -108,10 +129,10 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
         where = resolve_device(device or recipe.estimator.get("device", "auto"))
         out = claim_run_dir(out or default_run_dir(recipe), resume=resume, overwrite=overwrite, device=where)
     with out as run:
-        return _fit_in(recipe, run.path, main, device, verbose, on_stage, resume)
+        return _fit_in(recipe, run.path, main, device, verbose, on_stage, resume, time_limit)
 
 
-def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, resume) -> dict:
+def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, resume, time_limit) -> dict:
     stage = on_stage if on_stage and main else (lambda text: None)
     if main and not resume:
         (out / "recipe.toml").write_text(recipe.to_toml())
@@ -154,12 +175,19 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
         persistence.save(model, out / "model")
         write_history(estimator.history_, out / "history.csv")
 
-    if main:
-        est.set_params(callbacks=[*(est.callbacks or []), checkpoint])
+    limit = None
+    if time_limit is not None:
+        from ._time_limit import TimeLimit
+
+        limit = TimeLimit(time_limit)
+    est.set_params(callbacks=[*(est.callbacks or []), *([checkpoint] if main else []), *([limit] if limit else [])])
     shape = G_train.grid_shape_ if stream else tuple(np.shape(G_train)[1:])
     stage(f"{'Resuming' if resume else 'Training'} on {len(y_train)} grids of shape {tuple(shape)}")
     t = time.perf_counter()
     est.fit(G_train, y_train, resume_from=out / CHECKPOINT if resume else None)
+    if limit is not None and limit.stopped_after is not None:
+        stage(f"Time limit {time_limit:g} s: stopped after epoch {est.n_iter_} of {est.max_epochs_} (the next would "
+              "not have finished in time)")
     timings["fit_s"] = time.perf_counter() - t
     est.set_params(callbacks=recipe.estimator.get("callbacks"), checkpoint=recipe.estimator.get("checkpoint"))
     if not main:
@@ -168,7 +196,8 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
 
     stage("Evaluating on the test split")
     t = time.perf_counter()
-    y_pred = est.predict(G_test)
+    proba = est.predict_proba(G_test)
+    y_pred = est.classes_[proba.argmax(1)]
     if stream:  # files the adapter skipped (on_error="skip") have no prediction
         y_test = np.asarray(y_test)[G_test.kept_]
     timings["predict_s"] = time.perf_counter() - t
@@ -176,7 +205,11 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
     metrics.update(
         n_train=int(len(y_train)), grid_shape=list(est.input_shape_), epochs=int(est.n_iter_), device=str(est.device_),
         timings=timings, versions=versions(), recipe=recipe.source,
+        top_errors=top_errors(proba, np.asarray(y_test), est.classes_, X_test if _named(X_test) else None),
     )
+    if limit is not None and limit.stopped_after is not None:
+        metrics["stopped"] = {"reason": "time limit", "time_limit_s": time_limit, "epochs": int(est.n_iter_),
+                              "planned_epochs": int(est.max_epochs_)}
     write_tmp(out / "metrics.json", json.dumps(metrics, indent=2).encode()).replace(out / "metrics.json")
     write_history(est.history_, out / "history.csv")
 
@@ -190,7 +223,16 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
     first = next(G_test.read([G_test.rows()[:1]]))[1] if stream else G_test[:1]
     example = np.asarray(first, dtype=np.float32).reshape(est.input_shape_)
     plots.plot_feature_maps(est.model_, example, out / "feature_maps.png")
+    if not stream:  # a stream's grids are decoded batch by batch, not indexable: metrics.json still lists them
+        plots.plot_top_errors(metrics["top_errors"], G_test, est.input_shape_, getattr(est, "modality_", "image"),
+                              out / "errors.png",
+                              texts=X_test if getattr(est, "modality_", "") == "text" else None)
     return {"run_dir": str(out), **metrics}
+
+
+def _named(X) -> bool:
+    """Are X's items files or texts (which metrics.json can name), rather than numbers?"""
+    return isinstance(X, list) or (isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "UO")
 
 
 def _streams(recipe: Recipe, model, X_train, X_test, verbose: int):

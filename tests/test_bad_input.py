@@ -156,7 +156,25 @@ def f(tmp_path, models, monkeypatch):
 
             Image.fromarray((np.random.default_rng(i).random((8, 8)) * 255).astype(np.uint8)).save(pngs / label / f"{i}.png")
     (pngs / "a" / "broken.png").write_bytes(b"not a png")
+    _data_mistakes(tmp_path)
     return {"tmp": tmp_path, "pid": os.getpid(), **models}
+
+
+def _data_mistakes(tmp_path):
+    """Data given to `gridcnn fit PATH` without a recipe, each wrong in one way."""
+    from PIL import Image
+
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    (tmp_path / "empty" / "a" / "notes.txt").write_text("")
+    for name in ("mixed/a/x.png", "mixed/b/y.wav", "oneclass/a/x.png", "oneclass/a/y.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        if name.endswith(".png"):
+            Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / name)
+        else:
+            (tmp_path / name).write_bytes(b"RIFF")
+    (tmp_path / "nolabel.csv").write_text("height,width,colour\n1,2,3\n4,5,6\n")
+    (tmp_path / "labelled.csv").write_text("height,species\n1,a\n2,b\n")
+    (tmp_path / "table.parquet").write_bytes(b"PAR1")
 
 
 def bad(**kw):
@@ -198,7 +216,8 @@ CASES = [
     ("grid too small", bad(kernel_size=9, padding=0), GridCNNError,
      "Grid 8x8 is too small for the convolution of block 1 (kernel 9x9, stride 1, padding 0)"),
     ("zero epochs", bad(max_epochs=0), GridCNNError,
-     "The 'max_epochs' parameter of GridCNNClassifier must be an int in the range [1, inf). Got 0 instead."),
+     "The 'max_epochs' parameter of GridCNNClassifier must be an int in the range [1, inf) or a str among {'auto'}. "
+     "Got 0 instead."),
     ("negative batch", bad(batch_size=-8), GridCNNError, "The 'batch_size' parameter"),
     ("zero lr", bad(lr=0.0), GridCNNError, "The 'lr' parameter of GridCNNClassifier must be a float in the range (0.0, inf)"),
     ("dropout above 1", bad(dropout=1.5), GridCNNError, "The 'dropout' parameter"),
@@ -353,6 +372,16 @@ CASES = [
     ("object array", ["check", "{tmp}/objects.npy"], 2, "objects.npy' holds Python objects (dtype object)"),
     ("scalar in an .npz", ["check", "{tmp}/scalar.npz"], 2, "array 'X' in '{tmp}/scalar.npz' is a single value (5.0, shape ())"),
     ("too little data to check", ["check", "{tmp}/tiny.csv"], 2, "X has 3 samples; the check needs at least 10"),
+    ("empty data folder", ["fit", "{tmp}/empty"], 1, "{tmp}/empty holds no image or sound files (1 other file(s))"),
+    ("images mixed with sounds", ["fit", "{tmp}/mixed"], 1, "{tmp}/mixed mixes 1 image and 1 sound files"),
+    ("one class only", ["fit", "{tmp}/oneclass"], 1, "has one class only ('a', 2 files): a classifier needs at least 2"),
+    ("table without a label column", ["fit", "{tmp}/nolabel.csv"], 2,
+     "which column holds the labels? None is named like one (label, labels, target, class, y, ...). Pass --target "
+     "COLUMN (target=COLUMN in Python); columns: height, width, colour."),
+    ("misspelt --target", ["fit", "{tmp}/labelled.csv", "--target", "specie"], 2,
+     "has no column 'specie'. Did you mean 'species'?"),
+    ("malformed --time-limit", ["fit", "{tmp}/labelled.csv", "--target", "species", "--time-limit", "ten minutes"], 2,
+     "--time-limit takes a duration such as 90s, 10m, 1h30m or a number of seconds. Got 'ten minutes' instead."),
 ]
 
 if not torch.cuda.is_available():
@@ -390,6 +419,15 @@ def test_on_error_skip_works_from_the_command_line(f):
     assert result.exit_code == 0, result.output
     assert json.loads((f["tmp"] / "run" / "metrics.json").read_text())["n_train"] + json.loads(
         (f["tmp"] / "run" / "metrics.json").read_text())["n_samples"] == 8  # 9 files, the broken one left out
+
+
+def test_parquet_without_pyarrow_says_how_to_install_it(f, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "pyarrow", None)  # as if pyarrow were not installed
+    monkeypatch.setitem(__import__("sys").modules, "pyarrow.parquet", None)
+    result = runner.invoke(app, ["fit", str(f["tmp"] / "table.parquet")])
+    assert result.exit_code == 2, result.output
+    assert 'needs pyarrow. Install it: pip install pyarrow (or: pip install "gridcnn[parquet]").' in result.output.replace("\n", "")
+    assert "Traceback" not in result.output
 
 
 def test_disk_full_names_the_file_and_removes_the_partial_one(f, monkeypatch):

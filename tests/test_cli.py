@@ -245,7 +245,10 @@ def test_class_names_no_font_draws_are_reported(tmp_path):
     assert plot_confusion([[1, 0], [0, 1]], ["猫", "犬"], tmp_path / "cm.png") == undrawable
 
 
-def test_debug_shows_the_traceback():
+def test_debug_shows_the_traceback(monkeypatch):
+    from gridcnn import cli
+
+    monkeypatch.setitem(cli.STATE, "debug", False)  # --debug sets it for the process: undo it for the tests after
     result = runner.invoke(app, ["--debug", "fit", "missing.toml"])
     assert result.exit_code != 0 and isinstance(result.exception, gridcnn.GridCNNError)
 

@@ -18,7 +18,8 @@ import gridcnn
 from gridcnn import GridCNNClassifier, GridCNNError
 
 # Small and quick, yet enough epochs for check_classifiers_train's accuracy bar on its toy blobs.
-CHECKED = GridCNNClassifier(max_epochs=20, lr=0.01, filters=8, hidden=16, pool="none", random_state=0, check_input="off")
+CHECKED = GridCNNClassifier(max_epochs=20, lr=0.01, lr_schedule="constant", augment_shift=0, filters=8, hidden=16,
+                            pool="none", random_state=0, check_input="off")
 
 
 @parametrize_with_checks([CHECKED], expected_failed_checks=lambda est: {})
@@ -63,7 +64,8 @@ def test_digits_pipeline_first_half_second_half(digits):
 def test_grid_search_over_the_pipeline(digits):
     X, y, X_test, y_test = digits
     pipe = Pipeline([("scale", FunctionTransformer(scale16)),
-                     ("cnn", GridCNNClassifier(input_shape=(8, 8), hidden=32, max_epochs=8, lr=3e-3, random_state=0))])
+                     ("cnn", GridCNNClassifier(input_shape=(8, 8), hidden=32, max_epochs=8, lr=3e-3, lr_schedule="constant",
+                                               augment_shift=0, random_state=0))])
     search = GridSearchCV(pipe, {"cnn__filters": [4, [8, 16]]}, cv=2).fit(X[:400], y[:400])
     # Each candidate's parameter reached its network: one block of 4 filters, or two of 8 and 16.
     scores = search.cv_results_["mean_test_score"]
@@ -159,8 +161,9 @@ def test_a_loaded_model_goes_on_training_and_improves(digits, tmp_path):
     # Fine-tuning a saved model on new data: a model file has no optimiser state, so a fresh optimiser takes over.
     X, y, X_test, y_test = digits
     X, X_test = scale16(X), scale16(X_test)
-    GridCNNClassifier(input_shape=(8, 8), filters=[8, 16], hidden=32, max_epochs=1, lr=3e-3, random_state=0).fit(
-        X[:300], y[:300]).save(tmp_path / "m")
+    # The defaults this was measured with: constant rate, no augmentation, no weight decay.
+    GridCNNClassifier(input_shape=(8, 8), filters=[8, 16], hidden=32, max_epochs=1, lr=3e-3, lr_schedule="constant",
+                      augment_shift=0, weight_decay=0.0, random_state=0).fit(X[:300], y[:300]).save(tmp_path / "m")
     loaded = gridcnn.load(tmp_path / "m")
     loss_before, acc_before = log_loss(y_test, loaded.predict_proba(X_test)), loaded.score(X_test, y_test)
     loaded.set_params(warm_start=True, max_epochs=4).fit(X[300:], y[300:])
@@ -211,13 +214,13 @@ def test_augment_shift_moves_grids_within_one_cell():
     from gridcnn._augment import random_shift
 
     x = torch.arange(1, 1 + 2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5)
-    shifted = random_shift(x, 1, torch.Generator().manual_seed(0))
+    shifted = random_shift(x, 1, 1, torch.Generator().manual_seed(0))
     for i in range(2):
         candidates = [torch.roll(torch.nn.functional.pad(x[i], (1, 1, 1, 1)), (dr, dc), (1, 2))[:, 1:-1, 1:-1]
                       for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
         assert any(torch.equal(shifted[i], c) for c in candidates)
     seq = torch.arange(1.0, 11.0).reshape(1, 1, 1, 10)
-    assert random_shift(seq, 2, torch.Generator().manual_seed(1)).shape == seq.shape  # height 1 is not shifted
+    assert random_shift(seq, 2, 2, torch.Generator().manual_seed(1)).shape == seq.shape  # height 1 is not shifted
 
 
 def test_sequences_are_one_by_l_grids():

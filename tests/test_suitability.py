@@ -348,8 +348,11 @@ def test_load_errors_say_what_to_do(tmp_path):
     (tmp_path / "t.csv").write_text("sepal,petal,species\n1,2,a\n3,4,b\n")
     with pytest.raises(GridCNNError, match="has no column 'specie'. Did you mean 'species'\\? Its columns: sepal, petal, species."):
         load_check_data(tmp_path / "t.csv", target="specie")
-    (tmp_path / "t.parquet").write_text("")
-    with pytest.raises(GridCNNError, match="expected a .csv, .tsv, .npy or .npz file, or a folder"):
+    (tmp_path / "t.xlsx").write_text("")
+    with pytest.raises(GridCNNError, match="expected a .csv, .tsv, .npy, .npz or .parquet file, or a folder"):
+        load_check_data(tmp_path / "t.xlsx")
+    (tmp_path / "t.parquet").write_text("")  # Parquet is read (gridcnn[parquet]); an empty file is refused
+    with pytest.raises(GridCNNError, match="is not a readable Parquet file"):
         load_check_data(tmp_path / "t.parquet")
     with pytest.raises(GridCNNError, match="does not exist"):
         load_check_data(tmp_path / "missing.csv")

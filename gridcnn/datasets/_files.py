@@ -71,6 +71,8 @@ class DataFile:
         import pandas as pd
 
         bad = [c for c in self.X.columns if not pd.api.types.is_numeric_dtype(self.X[c])]
+        if bad and len(self.X.columns) == 1:  # one text column: the texts are X (the embedding adapter reads them)
+            return self.X[bad[0]].fillna("").astype(str).tolist(), self.y
         if bad:
             raise GridCNNError(f"{self.source}: columns {bad[:5]} are not numeric; a CNN needs numbers in every cell.")
         return self.X.to_numpy(np.float32), self.y
@@ -106,6 +108,8 @@ def read_data(path, *, target: str | None = None, split: str | None = None) -> D
     """
     path = os.fspath(path)
     if os.path.isdir(path):
+        if split is not None and os.path.isdir(os.path.join(path, split)):  # train/ + test/ class folders
+            return read_folder(os.path.join(path, split), target)
         if split is not None:
             raise GridCNNError(_no_split(path, split, "a folder"))
         return read_folder(path, target)
@@ -252,7 +256,26 @@ def _is_number(text) -> bool:
 
 
 #: Suffix -> reader; `read_data` dispatches on it (folders go to `read_folder`).
-READERS = {".csv": read_table, ".tsv": read_table, ".txt": read_table, ".npy": read_npy, ".npz": read_npz}
+PARQUET_INSTALL = 'pip install pyarrow (or: pip install "gridcnn[parquet]")'
+
+
+def read_parquet(path, target=None) -> DataFile:
+    """A Parquet table (through pyarrow, the optional extra gridcnn[parquet])."""
+    import pandas as pd
+
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise GridCNNError(f"{path} is a Parquet file, which needs pyarrow. Install it: {PARQUET_INSTALL}.") from None
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise GridCNNError(f"{path!r} is not a readable Parquet file: {exc}.") from None
+    return table_data(frame, path, target)
+
+
+READERS = {".csv": read_table, ".tsv": read_table, ".txt": read_table, ".npy": read_npy, ".npz": read_npz,
+           ".parquet": read_parquet}
 
 
 def load_path(path, split: str | None = None, target: str | None = None):

@@ -1,0 +1,145 @@
+"""`gridcnn fit PATH` without a recipe: what `auto_recipe` chooses for each kind of data, the run folder it leaves
+(recipe that repeats it, errors.png, top errors), --time-limit, and `gridcnn evaluate RUN --data PATH`."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+from PIL import Image
+from typer.testing import CliRunner
+
+from gridcnn import GridCNNError
+from gridcnn._time_limit import parse_duration
+from gridcnn.auto import auto_recipe
+from gridcnn.cli import app
+from gridcnn.recipes import parse_recipe, read_recipe
+
+runner = CliRunner()
+
+
+def write_shapes(root, n=12, split=True):
+    """Bright squares top-left or bottom-right on 12x12 noise: easy, so two epochs learn something."""
+    rng = np.random.default_rng(0)
+    for part, m in ((("train", n), ("test", n // 2)) if split else ((None, n),)):
+        for label, (r, c) in (("tl", (1, 1)), ("br", (6, 6))):
+            folder = root / part / label if part else root / label
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(m):
+                img = rng.integers(0, 60, (12, 12)).astype(np.uint8)
+                img[r:r + 5, c:c + 5] = 250
+                Image.fromarray(img).save(folder / f"{i}.png")
+    return root
+
+
+def write_sounds(root, n=6):
+    t = np.arange(4000) / 8000
+    for label, f in (("low", 300), ("high", 1200)):
+        (root / label).mkdir(parents=True)
+        for i in range(n):
+            sf.write(root / label / f"{i}.wav", (0.5 * np.sin(2 * np.pi * (f + 20 * i) * t)).astype(np.float32), 8000)
+    return root
+
+
+def test_image_folder_with_train_and_test(tmp_path):
+    auto = auto_recipe(write_shapes(tmp_path / "shapes"))
+    r = auto.recipe
+    assert r.adapter == {"name": "image", "size": [12, 12], "mode": "L"}
+    assert (r.data["train_split"], r.data["test_split"]) == ("train", "test") and "test_fraction" not in r.data
+    assert r.estimator == {"random_state": 0, "validation_fraction": 0.1}
+    assert auto.kind == "image" and dict((w, c) for w, c, _ in auto.choices)["split"] == "train/ and test/"
+    assert parse_recipe(r.to_dict()).data == r.data  # what recipe.toml holds reads back the same
+
+
+def test_sound_folder(tmp_path):
+    auto = auto_recipe(write_sounds(tmp_path / "sounds"))
+    assert auto.kind == "audio" and auto.recipe.data["test_fraction"] == 0.2
+    assert auto.recipe.adapter == {"name": "spectrogram", "sample_rate": 8000, "duration": 0.5, "n_fft": 256,
+                                   "hop_length": 64, "n_mels": 40}
+
+
+def test_text_table_gets_the_embedding_adapter_and_kim(tmp_path):
+    path = tmp_path / "reviews.tsv"
+    pd.DataFrame({"text": ["good film", "bad film"] * 5, "Label": ["pos", "neg"] * 5}).to_csv(path, sep="\t", index=False)
+    auto = auto_recipe(path)
+    assert auto.kind == "text" and auto.recipe.data["target"] == "Label"  # found by its name, any case
+    assert auto.recipe.adapter["name"] == "embedding" and auto.recipe.estimator["architecture"] == "kim"
+
+
+def test_numeric_tables_are_checked_first(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 300
+    unordered = pd.DataFrame(rng.normal(size=(n, 10)), columns=[f"f{i}" for i in range(10)])
+    unordered["target"] = (unordered.f2 > 0).astype(int)
+    unordered.to_csv(tmp_path / "table.csv", index=False)
+    with pytest.raises(GridCNNError, match=r"no grid structure a CNN could use: .* \(--force trains a CNN anyway\.\)"):
+        auto_recipe(tmp_path / "table.csv")
+    assert auto_recipe(tmp_path / "table.csv", force=True).recipe.adapter["name"] == "sequence"
+    t = np.arange(40)
+    y = np.arange(n) % 2
+    waves = np.sin(2 * np.pi * t / np.where(y, 5, 13)[:, None] + rng.uniform(0, 6, (n, 1))) + rng.normal(0, .3, (n, 40))
+    ordered = pd.DataFrame(waves, columns=[f"t{i}" for i in range(40)]).assign(label=y)
+    pytest.importorskip("pyarrow")  # the optional extra gridcnn[parquet]; install.sh installs it
+    ordered.to_parquet(tmp_path / "signals.parquet")
+    auto = auto_recipe(tmp_path / "signals.parquet")
+    assert auto.kind == "sequence" and auto.recipe.adapter == {"name": "sequence", "standardize": "channel"}
+
+
+def test_npz_of_grids_and_of_split_arrays(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "g.npz", X_train=rng.random((20, 1, 6, 6)), y_train=np.arange(20) % 2,
+             X_test=rng.random((8, 1, 6, 6)), y_test=np.arange(8) % 2)
+    auto = auto_recipe(tmp_path / "g.npz")
+    assert auto.kind == "grid" and auto.recipe.adapter is None and auto.recipe.data["test_split"] == "test"
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("10m", 600), ("1h30m", 5400), ("1.5h", 5400), ("45", 45)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+def test_fit_path_writes_a_run_that_its_recipe_repeats(tmp_path):
+    data = write_shapes(tmp_path / "shapes")
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["fit", str(data), "--out", str(out), "--set", "estimator.max_epochs=3"])
+    assert result.exit_code == 0, result.output
+    assert "gridcnn chose" in result.output and "image, size=[12, 12], mode=L" in result.output
+    for name in ("recipe.toml", "metrics.json", "errors.png", "training_curves.png", "model/config.json"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    history = [line.split(",") for line in (out / "history.csv").read_text().splitlines()]
+    assert "valid_accuracy" in history[0] and history[1][history[0].index("valid_accuracy")]  # validation curve
+    for e in metrics["top_errors"]:  # most confident mistakes first, each named by its file
+        assert e["true"] != e["predicted"] and e["input"].startswith(str(data / "test"))
+    probs = [e["probability"] for e in metrics["top_errors"]]
+    assert probs == sorted(probs, reverse=True)
+
+    again = runner.invoke(app, ["fit", str(out / "recipe.toml"), "--out", str(tmp_path / "again")])
+    assert again.exit_code == 0, again.output
+    assert json.loads((tmp_path / "again" / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
+    assert read_recipe(out / "recipe.toml").estimator["max_epochs"] == 3
+
+    scored = runner.invoke(app, ["evaluate", str(out), "--data", str(data), "--json"])
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.output)["accuracy"] == metrics["accuracy"]  # data/test, as in the run
+
+
+def test_time_limit_stops_after_an_epoch_and_says_so(tmp_path):
+    data = write_shapes(tmp_path / "shapes", split=False)
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["fit", str(data), "--out", str(out), "--time-limit", "0.001s"])
+    assert result.exit_code == 0, result.output
+    assert "Time limit 0.001 s: stopped after epoch 1 of 100" in result.output.replace("\n", " ")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["stopped"] == {"reason": "time limit", "time_limit_s": 0.001, "epochs": 1, "planned_epochs": 100}
+    assert (out / "errors.png").is_file() and (out / "model" / "model.safetensors").is_file()
+
+
+def test_text_errors_are_listed_with_their_text(tmp_path):
+    from gridcnn.runs import top_errors
+
+    proba = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.7, 0.3]])
+    errors = top_errors(proba, np.array(["a", "a", "b", "b"]), np.array(["a", "b"]), ["w", "x", "y", "z"])
+    assert [(e["index"], e["predicted"], e["input"]) for e in errors] == [(3, "a", "z"), (1, "b", "x")]
+    assert errors[0]["probability"] == 0.7 and errors[0]["true_probability"] == 0.3
