@@ -17,7 +17,7 @@ from .exceptions import GridCNNError
 def check_callbacks(callbacks) -> None:
     """Every callback must be callable: found when ``fit`` starts, not after the first epoch."""
     for i, cb in enumerate(callbacks or ()):
-        if not callable(cb):
+        if not callable(cb) and not hasattr(cb, "on_epoch_end"):  # a function, or a training-loop Hook
             raise GridCNNError(
                 f"callbacks[{i}] is {cb!r} ({type(cb).__name__}), which cannot be called. Each callback is a function "
                 "called as callback(estimator, record) after every epoch; a recipe cannot name one (use the Python "

@@ -186,7 +186,8 @@ def fit(
 
 def _is_data(path: Path) -> bool:
     """Data given without a recipe: a folder, or a file that is not TOML (a recipe name has no suffix)."""
-    return path.is_dir() or path.suffix.lower() in (".csv", ".tsv", ".parquet", ".npz", ".npy")
+    suffix = path.suffix.lower()  # a folder named like a recipe is a mistaken recipe, not data
+    return suffix != ".toml" and (path.is_dir() or suffix in (".csv", ".tsv", ".parquet", ".npz", ".npy"))
 
 
 def _auto(path: Path, target, force: bool, overrides):

@@ -36,6 +36,9 @@ filters = [8, 16]
 hidden = [32]
 max_epochs = 4
 lr = 0.003
+lr_schedule = "constant"  # the settings this small run was sized with, before the tuned defaults
+weight_decay = 0.0
+augment_shift = 0
 random_state = 0
 """
 TONES_HZ = {"low": 300.0, "mid": 900.0, "high": 2400.0}

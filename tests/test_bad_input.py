@@ -216,7 +216,7 @@ CASES = [
     ("grid too small", bad(kernel_size=9, padding=0), GridCNNError,
      "Grid 8x8 is too small for the convolution of block 1 (kernel 9x9, stride 1, padding 0)"),
     ("zero epochs", bad(max_epochs=0), GridCNNError,
-     "The 'max_epochs' parameter of GridCNNClassifier must be an int in the range [1, inf) or a str among {'auto'}. "
+     "The 'max_epochs' parameter of GridCNNClassifier must be an int in the range [1, inf) or a str among {{'auto'}}. "
      "Got 0 instead."),
     ("negative batch", bad(batch_size=-8), GridCNNError, "The 'batch_size' parameter"),
     ("zero lr", bad(lr=0.0), GridCNNError, "The 'lr' parameter of GridCNNClassifier must be a float in the range (0.0, inf)"),

