@@ -26,11 +26,11 @@ from ._registry import did_you_mean
 from .exceptions import GridCNNError
 
 SECTIONS = ("data", "adapter", "estimator", "output")
-# Keys of [data] that choose the split; every other key goes to the dataset loader.
-SPLIT_KEYS = ("name", "path", "train_split", "test_split", "test_fraction", "random_state", "max_train", "max_test",
-              "stream", "cache", "num_workers")
-# Of those, the keys that say how image and sound files are read: decoded lazily from disk (see gridcnn.streaming).
+# Keys of [data] that say how image and sound files are read: decoded lazily from disk (see gridcnn.streaming).
 STREAM_KEYS = ("stream", "cache", "num_workers")
+# Keys of [data] that choose the split or the reading; every other key goes to the dataset loader.
+SPLIT_KEYS = ("name", "path", "train_split", "test_split", "test_fraction", "random_state", "max_train", "max_test",
+              *STREAM_KEYS)
 OUTPUT_KEYS = ("dir",)
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
