@@ -144,13 +144,30 @@ class _Lookup(nn.Module):
         return self.table[ids][:, None]
 
 
+class _Ids(nn.Module):
+    """Token ids (n, any length), -1 for padding -> id grids (n, 1, max_tokens, 1) for a network with a table."""
+
+    def __init__(self, max_tokens: int):
+        super().__init__()
+        self.max_tokens = int(max_tokens)
+
+    def forward(self, ids):
+        pad = torch.full_like(ids[:, :1], -1).expand(-1, self.max_tokens)
+        # +1: the network's row 0 is padding (what -1 becomes), row i + 1 token i, as EmbeddingGrid(output="ids").
+        return (torch.cat([ids, pad], dim=1)[:, : self.max_tokens] + 1).to(torch.float32)[:, None, :, None]
+
+
 def embedding(adapter) -> Frontend:
     from .adapters import text
 
     m, dim = int(adapter.max_tokens_), int(adapter.embedding_dim_)
     emb = adapter.embedding
+    ids = getattr(adapter, "output", "vectors") == "ids"  # the network holds the (fine-tuned) table itself
     in_graph = [f"pad with -1 or crop to {m} tokens", f"look each id up in the {dim}-wide embedding table "
                 "(-1 gives a zero row)", "add the channel axis: (n, 1, max_tokens, dim)"]
+    if ids:
+        in_graph = [f"pad with -1 or crop to {m} tokens", "shape the ids as grids (n, 1, max_tokens, 1)",
+                    f"look each id up in the network's own {dim}-wide table, trained with it (-1 gives a zero row)"]
     if isinstance(emb, str) and emb == "minilm":
         raise GridCNNError(
             "This text model embeds with embedding='minilm' (the contextual transformer), which an exported graph "
@@ -183,8 +200,8 @@ def embedding(adapter) -> Frontend:
             f"pass int64 ids (n, L), at most {m} per row are read; pad shorter rows with -1",
         ]
     example = np.random.default_rng(0).integers(-1, len(table), (2, m), dtype=np.int64)
-    return Frontend(_Lookup(np.asarray(table), m), "token_ids", "int64", ["batch", "length"], example, outside,
-                    in_graph, files)
+    module = _Ids(m) if ids else _Lookup(np.asarray(table), m)
+    return Frontend(module, "token_ids", "int64", ["batch", "length"], example, outside, in_graph, files)
 
 
 class _Sequence(nn.Module):

@@ -27,6 +27,8 @@ MAX_CLASSES = 1 << 20
 TOP_KEYS = {"format", "format_version", "versions", "weights_sha256", "estimator", "adapters"}
 ESTIMATOR_KEYS = {"params", "classes", "classes_dtype", "n_features_in", "input_shape", "spec", "history", "n_iter"}
 SPEC_KEYS = {"branches", "hidden", "dropout", "global_pool", "activation"}
+OPTIONAL_SPEC_KEYS = {"embedding"}  # only networks with a token table (non-static text CNNs) write it
+MAX_TABLE_ROWS = 1 << 24  # rows of a token table: float32 ids hold every id below 2**24 exactly
 BLOCK_KEYS = {"filters", "kernel_size", "stride", "padding", "pool", "pool_size", "batch_norm", "dropout"}
 ADAPTER_KEYS = {"name", "params", "state"}
 # Label dtypes a model file may name: bool, signed/unsigned ints, floats, fixed-width unicode. Never object.
@@ -195,7 +197,11 @@ def _size(value, key: str, *, full: bool = False, zero: bool = False) -> None:
 def _spec(spec):
     from .backbone import ACTIVATIONS, POOLS, BackboneSpec
 
-    _keys(spec, "estimator.spec", SPEC_KEYS, SPEC_KEYS)
+    _keys(spec, "estimator.spec", SPEC_KEYS, SPEC_KEYS | OPTIONAL_SPEC_KEYS)
+    if spec.get("embedding") is not None:
+        rows, dim = _int_list(spec["embedding"], "estimator.spec.embedding", 2, 2, MAX_TABLE_ROWS)
+        if dim > MAX_WIDTH:
+            raise _Bad("estimator.spec.embedding[1]", f"must be an int in [1, {MAX_WIDTH:,}]. Got {dim!r} instead")
     branches = spec["branches"]
     if not isinstance(branches, list) or not 1 <= len(branches) <= MAX_BLOCKS:
         raise _Bad("estimator.spec.branches", f"must be a list of 1 to {MAX_BLOCKS} branches. Got {_kind(branches)} instead")

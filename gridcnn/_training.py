@@ -39,10 +39,11 @@ def resolve_device(device: str) -> torch.device:
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     """The optimiser called ``name``; SGD gets Nesterov momentum 0.9, the setting most CNN papers use."""
-    params = list(params)
+    params = list(params)  # tensors, or parameter groups (dicts with "params" and their own settings)
+    tensors = [t for p in params for t in (p["params"] if isinstance(p, dict) else [p])]
     # fused: one kernel updates every parameter, where the default runs a dozen small ops per parameter tensor;
     # on small networks those ops are most of a CPU step (benchmarks/keras_speed.py). CPU and CUDA have it.
-    fused = {"fused": True} if params and all(p.device.type in ("cpu", "cuda") for p in params) else {}
+    fused = {"fused": True} if tensors and all(p.device.type in ("cpu", "cuda") for p in tensors) else {}
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **fused)
     if name == "adam":
@@ -54,8 +55,9 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.o
     raise AssertionError(name)  # the estimator's parameter validation lets no other name through
 
 
-def make_scheduler(name: str, optimizer, lr: float, epochs: int, steps_per_epoch: int):
-    """A per-batch learning-rate schedule over ``epochs``, or None for a constant rate."""
+def make_scheduler(name: str, optimizer, lr, epochs: int, steps_per_epoch: int):
+    """A per-batch learning-rate schedule over ``epochs``, or None for a constant rate; ``lr`` is the peak rate,
+    or a list of one per parameter group."""
     if name == "constant":
         return None
     total = max(1, epochs * steps_per_epoch)

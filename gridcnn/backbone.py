@@ -49,6 +49,9 @@ class BackboneSpec:
     dropout: float = 0.0
     global_pool: str | None = None
     activation: str = "relu"
+    # (rows, dim) of a trainable token table in front of the branches (Kim's non-static CNN): the network then takes
+    # token ids, grids (1, tokens, 1) with 0 for padding, and embeds them into (1, tokens, dim) itself.
+    embedding: tuple[int, int] | None = None
 
     def build(self, input_shape, n_outputs: int) -> "GridCNN":
         """Return the ``nn.Module`` for grids of ``input_shape`` = (C, H, W) and ``n_outputs`` classes."""
@@ -60,7 +63,10 @@ class BackboneSpec:
 
     def to_dict(self) -> dict:
         """A JSON-ready description, inverse of `from_dict`."""
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if d["embedding"] is None:  # a network over grids writes the spec it always wrote
+            del d["embedding"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "BackboneSpec":
@@ -78,6 +84,28 @@ def _tuplify(v):
     return v
 
 
+class TokenEmbedding(nn.Module):
+    """Token ids (n, 1, tokens, 1), 0 for padding, -> their rows of a trainable table, (n, 1, tokens, dim).
+
+    Row 0 is padding (zeros, never trained: ``padding_idx``) and row ``i + 1`` token ``i``'s vector, as
+    ``EmbeddingGrid(output="ids")`` numbers them, so the pretrained table copied in gives, before training, exactly
+    the grid the adapter's ``output="vectors"`` makes. The
+    weights start at zero without drawing random numbers: the estimator copies the pretrained table in, and the
+    convolutions draw the same initial weights as the static network's.
+    """
+
+    def __init__(self, rows: int, dim: int):
+        super().__init__()
+        self.embedding = nn.Embedding(rows, dim, padding_idx=0, _weight=torch.zeros(rows, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.embedding(x[:, 0, :, 0].long()).unsqueeze(1)
+        from ._embedding import EXPERIMENT
+        if EXPERIMENT["dropout"]:
+            out = nn.functional.dropout(out, EXPERIMENT["dropout"], self.training)
+        return out
+
+
 class Block(nn.Sequential):
     """One [conv, (bn), act, (pool), (drop)] block; its output is the block's feature map."""
 
@@ -85,8 +113,10 @@ class Block(nn.Sequential):
 class GridCNN(nn.Module):
     """Parallel convolutional branches (each a sequence of `Block` modules), concatenated, then the head."""
 
-    def __init__(self, branches: list[nn.Sequential], head: nn.Sequential):
+    def __init__(self, branches: list[nn.Sequential], head: nn.Sequential, embed: "TokenEmbedding | None" = None):
         super().__init__()
+        if embed is not None:  # registered first only when present: networks over grids keep their state_dict keys
+            self.embed = embed
         self.branches = nn.ModuleList(branches)
         self.head = head
         # Model files and checkpoints written before blocks were modules name layers "conv1", "b2_bn1"...: the
@@ -94,6 +124,8 @@ class GridCNN(nn.Module):
         self._register_load_state_dict_pre_hook(self._rename_flat_keys)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if "embed" in self._modules:
+            x = self.embed(x)
         if len(self.branches) == 1:
             z = self.branches[0](x).flatten(1)
         else:
@@ -102,8 +134,12 @@ class GridCNN(nn.Module):
 
     @torch.no_grad()
     def feature_maps(self, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
-        """The output of each block of the first branch, named "block1", "block2"..., for plots."""
+        """The output of each block of the first branch, named "block1", "block2"..., for plots (after the
+        "embedding" grid of a network that takes token ids)."""
         maps = []
+        if "embed" in self._modules:  # token ids are no picture: show the grid the table makes of them
+            x = self.embed(x)
+            maps.append(("embedding", x))
         for name, module in self.branches[0].named_children():
             x = module(x)
             if isinstance(module, Block):
@@ -297,6 +333,17 @@ def _plan(spec: BackboneSpec, input_shape, n_outputs: int):
     input_shape = tuple(int(v) for v in input_shape)
     multi = len(spec.branches) > 1
     rows, branches, n_flat = [], [], 0
+    embed = None
+    if spec.embedding is not None:
+        n_rows, dim = (int(v) for v in spec.embedding)
+        if input_shape[0] != 1 or input_shape[2] != 1:
+            raise GridCNNError(
+                f"A network with an embedding layer takes token ids, grids of shape (1, tokens, 1). Got grids of "
+                f"shape {input_shape} instead. Give the text adapter output='ids'."
+            )
+        embed = TokenEmbedding(n_rows, dim)
+        input_shape = (1, input_shape[1], dim)
+        rows.append((f"embedding ({n_rows:,} x {dim})", (input_shape[1], dim, 1), embed))
     for bi, blocks in enumerate(spec.branches, 1):
         prefix, where = (f"b{bi}_", f"branch {bi} ") if multi else ("", "")
         branch, (c, h, w), branch_rows = build_branch(blocks, input_shape, spec, prefix, where)
@@ -306,7 +353,7 @@ def _plan(spec: BackboneSpec, input_shape, n_outputs: int):
     rows.append(("flatten" if not multi else "concatenate", (n_flat,), None))
     head, head_rows = build_head(n_flat, spec, n_outputs)
     rows += head_rows
-    module = GridCNN(branches, head)
+    module = GridCNN(branches, head, embed)
     summary_rows = tuple((n, s, sum(p.numel() for p in m.parameters()) if m is not None else 0) for n, s, m in rows)
     total = sum(p.numel() for p in module.parameters())
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)

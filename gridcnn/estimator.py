@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import warnings
 from numbers import Integral, Real
@@ -15,6 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import _embedding as emb
 from . import checkpoint as ckpt
 from ._augment import MODALITIES, infer_modality, resolve_augment
 from ._distributed import broadcast_int, ensure_process_group, world
@@ -145,6 +147,12 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
     check_input : {"warn", "error", "off"}, default="warn"
         For 2-D input, run the quick suitability check and warn (or refuse) when the columns look like an
         unordered table, which a CNN cannot exploit.
+    embedding : str, path or (vocabulary, matrix), default=None
+        Kim's non-static CNN: the network starts with a token table, initialised from this pretrained table (the
+        value the text adapter's ``embedding`` takes: "minilm-static", a word-vector file, or a pair) and trained
+        with the network. X then holds token ids, grids (1, tokens, 1) as ``EmbeddingGrid(output="ids")`` makes
+        them (a recipe with that adapter setting passes its ``embedding`` on). The table is trained without
+        weight decay. None: X holds the grids themselves.
 
     Notes
     -----
@@ -225,6 +233,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         "callbacks": [*_SEQ, None],
         "warm_start": ["boolean"],
         "check_input": [StrOptions({"warn", "error", "off"})],
+        "embedding": [str, os.PathLike, tuple, list, None],
     }
 
     def __init__(
@@ -268,6 +277,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         callbacks=None,
         warm_start=False,
         check_input="warn",
+        embedding=None,
     ):
         self.architecture = architecture
         self.filters = filters
@@ -307,6 +317,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         self.callbacks = callbacks
         self.warm_start = warm_start
         self.check_input = check_input
+        self.embedding = embedding
 
     # -- public API ---------------------------------------------------------------------------------------------
 
@@ -369,6 +380,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         n, batches = self._batches(X, 1024)
+        if self.spec_.embedding is not None:
+            batches = self._checked_ids(batches)
         logits = predict_logits(self.model_, batches, n, self.device_, self.precision)
         return torch.softmax(logits.double(), dim=1).numpy()
 
@@ -460,7 +473,10 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         if self.architecture is None and grid is not None and params["filters"] is None and params["pool"] is None:
             # the default network, sized to the grid; a dropout given still wins
             params.update({k: v for k, v in grid_defaults(grid).items() if params.get(k) is None})
-        return resolve_spec(self.architecture, **params)
+        spec = resolve_spec(self.architecture, **params)
+        if self.embedding is not None:
+            spec = dataclasses.replace(spec, embedding=emb.table_shape(self.embedding))
+        return spec
 
     def _grids(self, X, *, reset: bool, y=None):
         """Validate X (and y) and return float32 grids of shape (n, C, H, W)."""
@@ -534,6 +550,11 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         take = X.iloc if hasattr(X, "iloc") else X
         return X.shape[0], (self._grids(take[s : s + size], reset=False) for s in range(0, X.shape[0], size))
 
+    def _checked_ids(self, batches):
+        for xb in batches:
+            emb.check_token_ids(xb, self.input_shape_, self.spec_.embedding[0], type(self).__name__)
+            yield xb
+
     def _check_grid(self, x_shape, grid):
         """X's rows must hold the grid the network was built for (same values, same (C, H, W) when 4-D)."""
         if int(np.prod(x_shape[1:])) != int(np.prod(grid)) or (len(x_shape) == 4 and tuple(x_shape[1:]) != tuple(grid)):
@@ -593,12 +614,20 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             self.device_ = resolve_device(self.device)
             self.spec_ = self._resolve_spec(self.input_shape_)
             self.history_, self.n_iter_ = [], 0
+        if self.spec_.embedding is not None and not streamed:
+            emb.check_token_ids(X, self.input_shape_, self.spec_.embedding[0], type(self).__name__)
         if reset or not hasattr(self, "augment_"):  # a model read back by gridcnn.load has no augment_ yet
             self.modality_ = infer_modality(self.input_shape_, self.spec_) if self.modality == "auto" else self.modality
             self.augment_ = resolve_augment(
                 self.modality_, self.input_shape_, shift=self.augment_shift, flip=self.augment_flip,
                 time_mask=self.augment_time_mask, freq_mask=self.augment_freq_mask,
                 token_dropout=self.augment_token_dropout)
+        if reset and self.modality_ == "text" and self.spec_.embedding is None and self.input_shape_[2] == 1:
+            raise GridCNNError(
+                f"X holds text grids one column wide, {self.input_shape_}: token ids (EmbeddingGrid(output='ids')), "
+                f"not vectors. A network over ids needs the table they index: pass {type(self).__name__}("
+                "embedding=...) the adapter's embedding (a recipe does it itself), or use output='vectors'."
+            )
         if self.checkpoint is not None:
             ckpt.check_checkpoint_path(self.checkpoint)
         if world_size > 1:
@@ -644,14 +673,18 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             if reset:
                 check_network_fits(self.spec_, self.input_shape_, len(self.classes_), self.batch_size, self.device_)
                 self.model_ = self.spec_.build(self.input_shape_, len(self.classes_)).to(self.device_)
+                if self.spec_.embedding is not None:
+                    emb.load_pretrained(self.model_, self.embedding)
             if reset or not hasattr(self, "optimizer_"):
                 # A model read back by gridcnn.load (or unpickled from a GPU) has weights but no optimiser state:
                 # fine-tuning it starts a fresh optimiser, as after any model download.
-                self.optimizer_ = make_optimizer(self.optimizer, self.model_.parameters(), self.lr, self.weight_decay)
+                params = (self.model_.parameters() if self.spec_.embedding is None else
+                          emb.param_groups(self.model_, self.weight_decay, None))
+                self.optimizer_ = make_optimizer(self.optimizer, params, self.lr, self.weight_decay)
             for group in self.optimizer_.param_groups:  # a schedule from an earlier fit must not leak into this one
-                group["lr"] = self.lr
-            scheduler = make_scheduler(self.lr_schedule if epochs > 1 else "constant", self.optimizer_, self.lr,
-                                       epochs, steps)
+                group["lr"] = self.lr * group.get(emb.LR_SCALE, 1.0)
+            scheduler = make_scheduler(self.lr_schedule if epochs > 1 else "constant", self.optimizer_,
+                                       [g["lr"] for g in self.optimizer_.param_groups], epochs, steps)
             resume = None if resume_from is None else ckpt.resume_state(header, tensors, self.optimizer_)
             try:
                 run_epochs(self.model_, self.optimizer_, train, config, self._hooks(data, steps, rank), valid=valid,

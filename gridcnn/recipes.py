@@ -248,6 +248,9 @@ def build_pipeline(recipe: Recipe, **estimator_overrides):
     adapter = get_adapter(recipe.adapter["name"], **params)
     if est.modality == "auto":  # the adapter knows what its grids are: augment them as such
         est.set_params(modality=adapter.modality)
+    if getattr(adapter, "output", None) == "ids" and est.embedding is None:
+        # Token ids need the table they index: the network starts from the adapter's and trains it (non-static).
+        est.set_params(embedding=adapter.embedding)
     return Pipeline([(recipe.adapter["name"], adapter), ("classifier", est)])
 
 

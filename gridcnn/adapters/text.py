@@ -64,13 +64,19 @@ class EmbeddingGrid(GridAdapter):
         Where the contextual model runs: "auto" (a GPU when there is one), "cpu", "cuda", "cuda:N" or "mps".
     verbose : int, default=0
         Show a progress bar while the contextual model embeds more than one batch.
+    output : {"vectors", "ids"}, default="vectors"
+        "vectors": the token x embedding grids above, for a network whose input is the vectors (Kim's static
+        CNN). "ids": grids (n, 1, max_tokens, 1) of token ids (1 + a token's row in `embedding_table`; 0 for
+        padding and unknown words), for a ``GridCNNClassifier(embedding=...)`` that looks them up in a table it trains
+        (Kim's non-static CNN; a recipe passes the adapter's ``embedding`` on). Not with "minilm", which has no
+        table of its own.
 
     Attributes
     ----------
     max_tokens_ : int
         Rows per grid.
     embedding_dim_ : int
-        Columns per grid (384 for MiniLM).
+        Width of the token vectors (384 for MiniLM): the grids' columns, or one column of ids with "ids".
     oov_rate_ : float
         Share of training tokens without a vector ([UNK] for MiniLM): a high value means the vectors do not fit
         the text (another language, another case convention).
@@ -105,15 +111,18 @@ class EmbeddingGrid(GridAdapter):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str],
         "verbose": ["verbose"],
+        "output": [StrOptions({"vectors", "ids"})],
     }
 
-    def __init__(self, embedding="minilm", max_tokens="auto", percentile=95, batch_size=64, device="auto", verbose=0):
+    def __init__(self, embedding="minilm", max_tokens="auto", percentile=95, batch_size=64, device="auto", verbose=0,
+                 output="vectors"):
         self.embedding = embedding
         self.max_tokens = max_tokens
         self.percentile = percentile
         self.batch_size = batch_size
         self.device = device
         self.verbose = verbose
+        self.output = output
 
     def _fit(self, X):
         texts = _check_texts(X)
@@ -135,6 +144,13 @@ class EmbeddingGrid(GridAdapter):
     def _transform(self, X):
         texts = _check_texts(X)
         source = _source(self.embedding)
+        if self.output == "ids":
+            out = np.zeros((len(texts), 1, self.max_tokens_, 1), dtype=np.float32)
+            for i, ids in enumerate(source.token_ids(texts, self.max_tokens_)):
+                # Row i is id i + 1, so 0 is padding (and unknown words, -1): zero-filling augmentations and the
+                # padding both leave a token out. float32 holds every id below 2**24 exactly.
+                out[i, 0, : len(ids), 0] = np.asarray(ids, dtype=np.float32) + 1
+            return out
         return source.embed(texts, self.max_tokens_, self.batch_size, self.device, self.verbose)
 
     def _check_parameters(self):
@@ -148,6 +164,12 @@ class EmbeddingGrid(GridAdapter):
                 f"word-vector text file or a (vocabulary, matrix) pair. Got {str(embedding)!r}, which is not a file."
                 f"{did_you_mean(str(embedding), MINILM_NAMES)}"
             )
+        if embedding == "minilm" and self.output == "ids":
+            raise GridCNNError(
+                "output='ids' gives token ids for a network to look up in a table, but embedding='minilm' computes "
+                "each vector from the whole sentence: there is no table. Use embedding='minilm-static' (its input "
+                "embedding table) or word vectors with output='ids'."
+            )
         if embedding == "minilm" and self.max_tokens != "auto" and self.max_tokens > MINILM_MAX_TOKENS:
             raise GridCNNError(
                 f"max_tokens={self.max_tokens} is longer than the {MINILM_MAX_TOKENS} tokens 'minilm' can read "
@@ -158,6 +180,22 @@ class EmbeddingGrid(GridAdapter):
         tags = super().__sklearn_tags__()
         tags.input_tags.string = True
         return tags
+
+
+def embedding_table(embedding) -> np.ndarray:
+    """The float32 (rows, dim) table whose row ``i`` is token ``i``'s vector, for an ``embedding`` parameter with one.
+
+    These are the rows ``EmbeddingGrid(embedding, output="ids")`` gives the ids of, and the vectors its
+    ``output="vectors"`` grids hold: MiniLM's input embedding table for "minilm-static", the word-vector matrix
+    for a file or a (vocabulary, matrix) pair.
+    """
+    if isinstance(embedding, str) and embedding == "minilm":
+        raise GridCNNError(
+            "embedding='minilm' computes each token's vector from the whole sentence: it has no table to look ids "
+            "up in. Use embedding='minilm-static' (its input embedding table) or word vectors."
+        )
+    source = _source(embedding)
+    return _minilm_table() if isinstance(source, _MiniLM) else source.matrix
 
 
 def _check_texts(X) -> list[str]:

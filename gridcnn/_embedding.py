@@ -1,0 +1,69 @@
+"""The estimator's token table (Kim's non-static CNN): the pretrained rows it starts from, the ids it accepts, and
+the optimiser groups that train it apart from the convolutions.
+
+``GridCNNClassifier(embedding=...)`` takes the same value as the text adapter's ``embedding`` parameter; the
+adapter, with ``output="ids"``, gives each token's row in that table plus one (0 for padding), and the network's first
+layer (`gridcnn.backbone.TokenEmbedding`) looks the rows up and trains them with the rest.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .exceptions import GridCNNError
+
+# Experiment knobs (temporary): weight decay of the table, and dropout on the embedded tokens.
+EXPERIMENT = {"table_weight_decay": 0.0, "lr_scale": None, "dropout": 0.0}
+# Parameter-group keys the estimator adds to the optimiser's groups: each group's rate is ``lr * lr_scale``.
+LR_SCALE = "lr_scale"
+
+
+def pretrained_table(embedding) -> np.ndarray:
+    """The (rows, dim) float32 table ``embedding`` names (see `gridcnn.adapters.text.embedding_table`)."""
+    from .adapters.text import embedding_table
+
+    return embedding_table(embedding)
+
+
+def table_shape(embedding) -> tuple[int, int]:
+    """(rows, dim) of the network's table: the pretrained rows and one padding row in front."""
+    rows, dim = pretrained_table(embedding).shape
+    return int(rows) + 1, int(dim)
+
+
+def load_pretrained(model: torch.nn.Module, embedding) -> None:
+    """Copy the pretrained vectors into the network's table (row 0, padding, stays zero)."""
+    table = torch.from_numpy(pretrained_table(embedding))
+    with torch.no_grad():
+        model.embed.embedding.weight[1:].copy_(table)
+
+
+def check_token_ids(X, grid, n_rows: int, owner: str) -> None:
+    """Refuse grids that are not (1, tokens, 1) ids of a table of ``n_rows`` rows (the padding row included)."""
+    if len(grid) != 3 or grid[0] != 1 or grid[2] != 1:
+        raise GridCNNError(
+            f"{owner}(embedding=...) looks token ids up in its table, so X must hold grids of shape (1, tokens, 1), "
+            f"as EmbeddingGrid(output='ids') makes them. Got grids of shape {tuple(grid)}, which hold token "
+            "vectors or other values. Give the adapter output='ids', or leave the classifier's embedding=None."
+        )
+    values = np.asarray(X)
+    bad = (values != np.round(values)) | (values < 0) | (values > n_rows - 1)
+    if bad.any():
+        value = values.reshape(-1)[np.flatnonzero(bad.reshape(-1))[0]]
+        raise GridCNNError(
+            f"X holds {value!r}, which is not a token id of {owner}'s table (whole numbers from 0, padding, to "
+            f"{n_rows - 1}). Make X with EmbeddingGrid(output='ids') and the same embedding as the classifier's."
+        )
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float, embedding_lr: float | None) -> list[dict]:
+    """The network's parameters as optimiser groups: the token table on its own, at ``embedding_lr`` times the
+    rate (the convolutions' rate when None) and without weight decay (decay would shrink every row, even those of
+    tokens the training texts never use, towards zero at every step)."""
+    table = model.embed.embedding.weight
+    rest = [p for p in model.parameters() if p is not table]
+    embedding_lr = EXPERIMENT["lr_scale"] if EXPERIMENT["lr_scale"] is not None else embedding_lr
+    wd = weight_decay if EXPERIMENT["table_weight_decay"] is None else EXPERIMENT["table_weight_decay"]
+    return [{"params": rest, LR_SCALE: 1.0},
+            {"params": [table], "weight_decay": wd, LR_SCALE: 1.0 if embedding_lr is None else embedding_lr}]
