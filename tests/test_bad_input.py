@@ -247,6 +247,20 @@ CASES = [
      "Document 1 is empty or only whitespace"),
     ("non-string text", lambda f: EmbeddingGrid(embedding="minilm-static").fit(["good film", 3]), GridCNNError, "Document 1"),
     ("misspelt image mode", lambda f: ImageGrid(mode="gray").fit(X8), GridCNNError, "Did you mean 'L'?"),
+    ("token table on image grids", lambda f: clf(embedding="minilm-static").fit(X8, Y8), GridCNNError,
+     "GridCNNClassifier(embedding=...) looks token ids up in its table, so X must hold grids of shape (1, tokens, 1), "
+     "as EmbeddingGrid(output='ids') makes them. Got grids of shape (1, 8, 8)"),
+    ("token table on values that are not ids", lambda f: clf(embedding="minilm-static").fit(X8.reshape(20, 1, 64, 1), Y8),
+     GridCNNError, "which is not a token id of GridCNNClassifier's table (whole numbers from 0, padding, to 30522)"),
+    ("token ids without the table", lambda f: Pipeline([
+        ("embedding", EmbeddingGrid(embedding="minilm-static", output="ids")),
+        ("classifier", clf(architecture="kim"))]).fit(["a good film", "a bad film"] * 3, [1, 0] * 3), GridCNNError,
+     "X holds text grids one column wide, (1, 5, 1): token ids (EmbeddingGrid(output='ids')), not vectors. A network "
+     "over ids needs the table they index"),
+    ("token ids of the contextual model", lambda f: EmbeddingGrid(embedding="minilm", output="ids").fit(["good film"]),
+     GridCNNError, "output='ids' gives token ids for a network to look up in a table, but embedding='minilm'"),
+    ("misspelt adapter output", lambda f: EmbeddingGrid(embedding="minilm-static", output="id").fit(["good film"]),
+     GridCNNError, "Got 'id' instead. Did you mean 'ids'?"),
     ("corrupt image", lambda f: ImageGrid().fit([str(f["tmp"] / "pngs/a/broken.png")]), GridCNNError,
      "as an image: cannot identify image file"),
     ("corrupt audio", lambda f: SpectrogramGrid().fit([str(f["tmp"] / "broken.wav")]), GridCNNError,
