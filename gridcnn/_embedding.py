@@ -15,8 +15,12 @@ from .exceptions import GridCNNError
 
 # Experiment knobs (temporary): weight decay of the table, and dropout on the embedded tokens.
 EXPERIMENT = {"table_weight_decay": 0.0, "lr_scale": None, "dropout": 0.0}
-# Parameter-group keys the estimator adds to the optimiser's groups: each group's rate is ``lr * lr_scale``.
+# The key the estimator adds to each optimiser group: the group's rate is ``lr * lr_scale`` all along a schedule.
 LR_SCALE = "lr_scale"
+# embedding_lr="auto": the table learns at a fiftieth of the network's rate. MiniLM's vectors are small (entries
+# about 0.04), so Adam's steps of about lr per entry rewrite them within an epoch at the convolutions' rate: on
+# the text recipe (seed 0) the table at 1x lr scored 77.7%, at 0.1x 80.3%, at 0.02x 81.0% (static: see RESULTS).
+AUTO_LR_SCALE = 0.02
 
 
 def pretrained_table(embedding) -> np.ndarray:
@@ -57,13 +61,12 @@ def check_token_ids(X, grid, n_rows: int, owner: str) -> None:
         )
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float, embedding_lr: float | None) -> list[dict]:
-    """The network's parameters as optimiser groups: the token table on its own, at ``embedding_lr`` times the
-    rate (the convolutions' rate when None) and without weight decay (decay would shrink every row, even those of
-    tokens the training texts never use, towards zero at every step)."""
+def param_groups(model: torch.nn.Module, lr: float, embedding_lr) -> list[dict]:
+    """The network's parameters as optimiser groups: the token table on its own, at ``embedding_lr`` ("auto":
+    `AUTO_LR_SCALE` times ``lr``), without weight decay (decay would pull every row towards zero at every step,
+    even the rows of tokens no training text uses)."""
     table = model.embed.embedding.weight
     rest = [p for p in model.parameters() if p is not table]
-    embedding_lr = EXPERIMENT["lr_scale"] if EXPERIMENT["lr_scale"] is not None else embedding_lr
-    wd = weight_decay if EXPERIMENT["table_weight_decay"] is None else EXPERIMENT["table_weight_decay"]
-    return [{"params": rest, LR_SCALE: 1.0},
-            {"params": [table], "weight_decay": wd, LR_SCALE: 1.0 if embedding_lr is None else embedding_lr}]
+    scale = AUTO_LR_SCALE if embedding_lr == "auto" else embedding_lr / lr
+    scale = EXPERIMENT["lr_scale"] if EXPERIMENT["lr_scale"] is not None else scale
+    return [{"params": rest, LR_SCALE: 1.0}, {"params": [table], "weight_decay": 0.0, LR_SCALE: scale}]

@@ -153,6 +153,9 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         with the network. X then holds token ids, grids (1, tokens, 1) as ``EmbeddingGrid(output="ids")`` makes
         them (a recipe with that adapter setting passes its ``embedding`` on). The table is trained without
         weight decay. None: X holds the grids themselves.
+    embedding_lr : float or "auto", default="auto"
+        Learning rate of the token table (its peak with one-cycle schedules; it follows ``lr_schedule``). "auto":
+        ``lr / 50``, small enough that fine-tuning moves pretrained vectors instead of overwriting them.
 
     Notes
     -----
@@ -234,6 +237,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "check_input": [StrOptions({"warn", "error", "off"})],
         "embedding": [str, os.PathLike, tuple, list, None],
+        "embedding_lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
     }
 
     def __init__(
@@ -278,6 +282,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         warm_start=False,
         check_input="warn",
         embedding=None,
+        embedding_lr="auto",
     ):
         self.architecture = architecture
         self.filters = filters
@@ -318,6 +323,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         self.warm_start = warm_start
         self.check_input = check_input
         self.embedding = embedding
+        self.embedding_lr = embedding_lr
 
     # -- public API ---------------------------------------------------------------------------------------------
 
@@ -679,7 +685,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
                 # A model read back by gridcnn.load (or unpickled from a GPU) has weights but no optimiser state:
                 # fine-tuning it starts a fresh optimiser, as after any model download.
                 params = (self.model_.parameters() if self.spec_.embedding is None else
-                          emb.param_groups(self.model_, self.weight_decay, None))
+                          emb.param_groups(self.model_, self.lr, self.embedding_lr))
                 self.optimizer_ = make_optimizer(self.optimizer, params, self.lr, self.weight_decay)
             for group in self.optimizer_.param_groups:  # a schedule from an earlier fit must not leak into this one
                 group["lr"] = self.lr * group.get(emb.LR_SCALE, 1.0)
