@@ -13,8 +13,6 @@ import torch
 
 from .exceptions import GridCNNError
 
-# Experiment knobs (temporary): weight decay of the table, and dropout on the embedded tokens.
-EXPERIMENT = {"table_weight_decay": 0.0, "lr_scale": None, "dropout": 0.0}
 # The key the estimator adds to each optimiser group: the group's rate is ``lr * lr_scale`` all along a schedule.
 LR_SCALE = "lr_scale"
 # embedding_lr="auto": the table learns at a fiftieth of the network's rate. MiniLM's vectors are small (entries
@@ -68,5 +66,4 @@ def param_groups(model: torch.nn.Module, lr: float, embedding_lr) -> list[dict]:
     table = model.embed.embedding.weight
     rest = [p for p in model.parameters() if p is not table]
     scale = AUTO_LR_SCALE if embedding_lr == "auto" else embedding_lr / lr
-    scale = EXPERIMENT["lr_scale"] if EXPERIMENT["lr_scale"] is not None else scale
     return [{"params": rest, LR_SCALE: 1.0}, {"params": [table], "weight_decay": 0.0, LR_SCALE: scale}]

@@ -27,7 +27,7 @@ MAX_CLASSES = 1 << 20
 TOP_KEYS = {"format", "format_version", "versions", "weights_sha256", "estimator", "adapters"}
 ESTIMATOR_KEYS = {"params", "classes", "classes_dtype", "n_features_in", "input_shape", "spec", "history", "n_iter"}
 SPEC_KEYS = {"branches", "hidden", "dropout", "global_pool", "activation"}
-OPTIONAL_SPEC_KEYS = {"embedding"}  # only networks with a token table (non-static text CNNs) write it
+OPTIONAL_SPEC_KEYS = {"embedding", "embedding_dropout"}  # only networks with a token table (non-static) write them
 MAX_TABLE_ROWS = 1 << 24  # rows of a token table: float32 ids hold every id below 2**24 exactly
 BLOCK_KEYS = {"filters", "kernel_size", "stride", "padding", "pool", "pool_size", "batch_norm", "dropout"}
 ADAPTER_KEYS = {"name", "params", "state"}
@@ -202,6 +202,8 @@ def _spec(spec):
         rows, dim = _int_list(spec["embedding"], "estimator.spec.embedding", 2, 2, MAX_TABLE_ROWS)
         if dim > MAX_WIDTH:
             raise _Bad("estimator.spec.embedding[1]", f"must be an int in [1, {MAX_WIDTH:,}]. Got {dim!r} instead")
+    if "embedding_dropout" in spec:
+        _fraction(spec["embedding_dropout"], "estimator.spec.embedding_dropout")
     branches = spec["branches"]
     if not isinstance(branches, list) or not 1 <= len(branches) <= MAX_BLOCKS:
         raise _Bad("estimator.spec.branches", f"must be a list of 1 to {MAX_BLOCKS} branches. Got {_kind(branches)} instead")

@@ -52,6 +52,7 @@ class BackboneSpec:
     # (rows, dim) of a trainable token table in front of the branches (Kim's non-static CNN): the network then takes
     # token ids, grids (1, tokens, 1) with 0 for padding, and embeds them into (1, tokens, dim) itself.
     embedding: tuple[int, int] | None = None
+    embedding_dropout: float = 0.0  # on the embedded vectors, in training
 
     def build(self, input_shape, n_outputs: int) -> "GridCNN":
         """Return the ``nn.Module`` for grids of ``input_shape`` = (C, H, W) and ``n_outputs`` classes."""
@@ -65,7 +66,7 @@ class BackboneSpec:
         """A JSON-ready description, inverse of `from_dict`."""
         d = dataclasses.asdict(self)
         if d["embedding"] is None:  # a network over grids writes the spec it always wrote
-            del d["embedding"]
+            del d["embedding"], d["embedding_dropout"]
         return d
 
     @classmethod
@@ -94,16 +95,13 @@ class TokenEmbedding(nn.Module):
     convolutions draw the same initial weights as the static network's.
     """
 
-    def __init__(self, rows: int, dim: int):
+    def __init__(self, rows: int, dim: int, dropout: float = 0.0):
         super().__init__()
         self.embedding = nn.Embedding(rows, dim, padding_idx=0, _weight=torch.zeros(rows, dim))
+        self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.embedding(x[:, 0, :, 0].long()).unsqueeze(1)
-        from ._embedding import EXPERIMENT
-        if EXPERIMENT["dropout"]:
-            out = nn.functional.dropout(out, EXPERIMENT["dropout"], self.training)
-        return out
+        return self.drop(self.embedding(x[:, 0, :, 0].long()).unsqueeze(1))
 
 
 class Block(nn.Sequential):
@@ -341,7 +339,7 @@ def _plan(spec: BackboneSpec, input_shape, n_outputs: int):
                 f"A network with an embedding layer takes token ids, grids of shape (1, tokens, 1). Got grids of "
                 f"shape {input_shape} instead. Give the text adapter output='ids'."
             )
-        embed = TokenEmbedding(n_rows, dim)
+        embed = TokenEmbedding(n_rows, dim, spec.embedding_dropout)
         input_shape = (1, input_shape[1], dim)
         rows.append((f"embedding ({n_rows:,} x {dim})", (input_shape[1], dim, 1), embed))
     for bi, blocks in enumerate(spec.branches, 1):
