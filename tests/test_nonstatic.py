@@ -145,3 +145,33 @@ def test_a_recipe_turns_it_on_with_the_adapters_output():
                                                              "output": "ids"}, estimator={"architecture": "kim"})
     pipe = build_pipeline(recipe)
     assert pipe[-1].embedding == "minilm-static" and pipe[-1].modality == "text"
+
+
+def test_resume_equals_an_uninterrupted_fit(tmp_path):
+    # The table's optimiser group (its own rate, no decay) and its dropout survive a checkpoint bit for bit.
+    ids = EmbeddingGrid(embedding=(VOCABULARY, MATRIX), max_tokens=8, output="ids").fit_transform(TEXTS)
+    params = dict(embedding=(VOCABULARY, MATRIX), max_epochs=4, lr_schedule="onecycle", batch_size=8)
+    whole = kim(**params).fit(ids, LABELS)
+
+    def stop_after_2(est, record):
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    ckpt = tmp_path / "ckpt.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        kim(**params, checkpoint=ckpt, callbacks=[stop_after_2]).fit(ids, LABELS)
+    resumed = kim(**params, checkpoint=ckpt).fit(ids, LABELS, resume_from=ckpt)
+    a, b = resumed.model_.state_dict(), whole.model_.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert [g["lr"] for g in resumed.optimizer_.param_groups] == [g["lr"] for g in whole.optimizer_.param_groups]
+
+
+@pytest.mark.slow
+def test_text_recipe_reaches_kims_non_static_number(one_thread):
+    from gridcnn.recipes import build_pipeline, load_split, read_recipe
+
+    recipe = read_recipe("text")
+    X_train, y_train, X_test, y_test = load_split(recipe)
+    model = build_pipeline(recipe).fit(X_train, y_train)
+    # FLOOR_NOTE
+    assert model.score(X_test, y_test) >= FLOOR

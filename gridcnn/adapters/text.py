@@ -165,11 +165,9 @@ class EmbeddingGrid(GridAdapter):
                 f"{did_you_mean(str(embedding), MINILM_NAMES)}"
             )
         if embedding == "minilm" and self.output == "ids":
-            raise GridCNNError(
-                "output='ids' gives token ids for a network to look up in a table, but embedding='minilm' computes "
-                "each vector from the whole sentence: there is no table. Use embedding='minilm-static' (its input "
-                "embedding table) or word vectors with output='ids'."
-            )
+            raise GridCNNError("output='ids' gives token ids for a network to look up in a table, but embedding='minilm' "
+                               "computes each vector from the whole sentence: there is no table. Use embedding="
+                               "'minilm-static' (its input embedding table) or word vectors with output='ids'.")
         if embedding == "minilm" and self.max_tokens != "auto" and self.max_tokens > MINILM_MAX_TOKENS:
             raise GridCNNError(
                 f"max_tokens={self.max_tokens} is longer than the {MINILM_MAX_TOKENS} tokens 'minilm' can read "
@@ -183,17 +181,11 @@ class EmbeddingGrid(GridAdapter):
 
 
 def embedding_table(embedding) -> np.ndarray:
-    """The float32 (rows, dim) table whose row ``i`` is token ``i``'s vector, for an ``embedding`` parameter with one.
-
-    These are the rows ``EmbeddingGrid(embedding, output="ids")`` gives the ids of, and the vectors its
-    ``output="vectors"`` grids hold: MiniLM's input embedding table for "minilm-static", the word-vector matrix
-    for a file or a (vocabulary, matrix) pair.
-    """
+    """The float32 (rows, dim) table of an ``embedding`` parameter: row ``i`` is the vector of the token that
+    ``output="ids"`` numbers ``i + 1`` (MiniLM's input table, or the word-vector matrix)."""
     if isinstance(embedding, str) and embedding == "minilm":
-        raise GridCNNError(
-            "embedding='minilm' computes each token's vector from the whole sentence: it has no table to look ids "
-            "up in. Use embedding='minilm-static' (its input embedding table) or word vectors."
-        )
+        raise GridCNNError("embedding='minilm' computes each token's vector from the whole sentence: it has no table. "
+                           "Use embedding='minilm-static' (its input embedding table) or word vectors.")
     source = _source(embedding)
     return _minilm_table() if isinstance(source, _MiniLM) else source.matrix
 
