@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.base import clone
 
 from gridcnn.recipes import RECIPES_DIR, at_most, build_pipeline, load_split, read_recipe
 
@@ -114,9 +115,13 @@ def run_dataset(name: str, profile: Profile, max_train: int | None) -> tuple[dic
         f"({transform_s:.1f} s to make)")
     models = {"gridcnn": fit_and_score(est, G_train, y_train, G_test, y_test)}
     models["gridcnn"]["epochs"] = int(est.n_iter_)
-    cols = int(np.prod(G_train.shape[1:]))
+    B_train, B_test = G_train, G_test
+    if getattr(adapter, "output", None) == "ids":  # a non-static text CNN reads ids; the baselines read the vectors
+        vectors = clone(adapter).set_params(output="vectors")
+        B_train, B_test = vectors.fit_transform(X_train), vectors.transform(X_test)
+    cols = int(np.prod(B_train.shape[1:]))
     rows = {k: max(1, cells // cols) for k, cells in profile.max_cells.items()}
-    models.update(run_baselines(G_train, y_train, G_test, y_test, rows, names=ds.baselines))
+    models.update(run_baselines(B_train, y_train, B_test, y_test, rows, names=ds.baselines))
     if name == "text":  # the usual text baseline reads the sentences, not the grids
         models["tfidf_logreg"] = fit_and_score(tfidf_baseline(), X_train, y_train, X_test, y_test)
     for key, r in models.items():
