@@ -175,6 +175,9 @@ def _data_mistakes(tmp_path):
     (tmp_path / "nolabel.csv").write_text("height,width,colour\n1,2,3\n4,5,6\n")
     (tmp_path / "labelled.csv").write_text("height,species\n1,a\n2,b\n")
     (tmp_path / "table.parquet").write_bytes(b"PAR1")
+    (tmp_path / "arrays").mkdir()
+    np.save(tmp_path / "arrays" / "X.npy", np.zeros((6, 4, 4), np.float32))
+    np.save(tmp_path / "arrays" / "short.npy", np.arange(5) % 2)
 
 
 def bad(**kw):
@@ -396,6 +399,16 @@ CASES = [
      "has no column 'specie'. Did you mean 'species'?"),
     ("malformed --time-limit", ["fit", "{tmp}/labelled.csv", "--target", "species", "--time-limit", "ten minutes"], 2,
      "--time-limit takes a duration such as 90s, 10m, 1h30m or a number of seconds. Got 'ten minutes' instead."),
+    ("npy without labels", ["fit", "{tmp}/arrays/X.npy"], 2,
+     "{tmp}/arrays/X.npy holds samples but where are the labels? No y.npy or labels.npy beside it. Pass --target "
+     "LABELS.npy (target= in Python), one label per sample"),
+    ("npy with a column as --target", ["fit", "{tmp}/arrays/X.npy", "--target", "label"], 2,
+     "--target label names a column, but X.npy is an .npy array: name the labels' own .npy file (--target y.npy)"),
+    ("npy labels file missing", ["fit", "{tmp}/arrays/X.npy", "--target", "labls.npy"], 2,
+     "The labels file 'labls.npy' does not exist (looked for it as given and beside '{tmp}/arrays/X.npy')."),
+    ("npy labels of another length", ["fit", "{tmp}/arrays/X.npy", "--target", "short.npy"], 1,
+     "'{tmp}/arrays/short.npy' holds an array of shape (5,); the labels of '{tmp}/arrays/X.npy' must be one per "
+     "sample: shape (6,)."),
 ]
 
 if not torch.cuda.is_available():
