@@ -173,5 +173,5 @@ def test_text_recipe_reaches_kims_non_static_number(one_thread):
     recipe = read_recipe("text")
     X_train, y_train, X_test, y_test = load_split(recipe)
     model = build_pipeline(recipe).fit(X_train, y_train)
-    # Seeds 0-4 of the shipped recipe: 80.30-81.54% (seed 0, this one: 81.54%); static: 80.07-80.72% over seeds 0-5.
-    assert model.score(X_test, y_test) >= 0.80
+    # Seeds 0-4 of the shipped recipe: 80.72-80.95% (seed 0, this one: 80.95%); static: 80.07-80.72% over seeds 0-5.
+    assert model.score(X_test, y_test) >= 0.805
