@@ -80,7 +80,7 @@ def load_array(archive, name: str, path):
     try:
         a = archive(path, allow_pickle=False) if callable(archive) else archive[name]
     except ValueError as exc:
-        if "allow_pickle" in str(exc):
+        if "allow_pickle" in str(exc) or "Python objects" in str(exc):  # np.load's message, or np.memmap's
             raise GridCNNError(
                 f"{where} holds Python objects (dtype object), which gridcnn does not unpickle (reading data must not "
                 "run code). Save numbers (X.astype(np.float32)) or strings (y.astype(str)) instead."

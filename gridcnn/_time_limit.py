@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+from ._distributed import broadcast_int
 from ._fit_loop import Hook
 from .exceptions import GridCNNError
 
@@ -51,6 +52,8 @@ class TimeLimit(Hook):
     def on_epoch_end(self, fit, record) -> None:
         self.longest = max(self.longest, record["time"])
         left = fit.done < fit.config.epochs
-        if left and time.perf_counter() - self.start + self.longest > self.seconds:
+        over = left and time.perf_counter() - self.start + self.longest > self.seconds
+        # Under torchrun rank 0's clock decides for all: ranks that disagreed would wait on each other forever.
+        if broadcast_int(int(over), next(fit.model.parameters()).device):
             self.stopped_after = record["epoch"]
             fit.stop = True

@@ -8,8 +8,9 @@ What ``gridcnn fit PATH`` runs, and what a notebook calls for the same decision.
 * a CSV, TSV or Parquet table: one text column -> the embedding adapter and Kim's CNN; numeric columns -> the
   suitability check first (a table whose columns could be permuted is refused with its evidence, unless
   ``force``), then the sequence adapter (columns in their order as a 1 x L signal);
-* an .npz holding ``X`` and ``y`` (or ``X_train``/``y_train`` + ``X_test``/``y_test``): grids as they are, or rows
-  checked like a numeric table.
+* an .npz holding ``X`` and ``y`` (or ``X_train``/``y_train`` + ``X_test``/``y_test``), or an .npy of samples with
+  its labels in another .npy (``target``, by default ``y.npy`` or ``labels.npy`` beside it): grids as they are, or
+  rows checked like a numeric table. An .npy is memory-mapped, so samples larger than memory train from disk.
 
 Everything else is the estimator's defaults (``max_epochs="auto"``, one-cycle rate, augmentation for the modality)
 with a stratified 10% validation split, so the run folder's curves show validation beside training.
@@ -46,9 +47,10 @@ def auto_recipe(path, target=None, *, force=False, random_state=0) -> AutoRecipe
     ----------
     path : str or Path
         A class-per-folder tree of images or sound files (optionally ``train/`` + ``test/``), a CSV/TSV/Parquet
-        table, or an .npz of arrays.
+        table, an .npz of arrays, or an .npy of samples.
     target : str, default=None
-        The label column of a table; default: the column named like a label ("label", "target", "class", ...).
+        The label column of a table; default: the column named like a label ("label", "target", "class", ...). For
+        an .npy of samples, the .npy file of their labels (default: ``y.npy`` or ``labels.npy`` beside it).
     force : bool, default=False
         Train on a numeric table even when the suitability check finds no order in its columns.
     random_state : int, default=0
@@ -80,8 +82,10 @@ def auto_recipe(path, target=None, *, force=False, random_state=0) -> AutoRecipe
         return _table(p, target, force, random_state)
     if suffix == ".npz":
         return _npz(p, force, random_state)
-    raise GridCNNError(f"gridcnn cannot tell what {p.name} holds: expected a folder, a .csv, .tsv, .parquet or .npz "
-                       "file (or a recipe ending in .toml).")
+    if suffix == ".npy":
+        return _npy(p, target, force, random_state)
+    raise GridCNNError(f"gridcnn cannot tell what {p.name} holds: expected a folder, a .csv, .tsv, .parquet, .npz or "
+                       ".npy file (or a recipe ending in .toml).")
 
 
 # -- folders --------------------------------------------------------------------------------------------------------
@@ -245,8 +249,41 @@ def _npz(p: Path, force: bool, seed: int) -> AutoRecipe:
         else:
             raise GridCNNError(f"{p} holds {sorted(names)}; expected arrays X and y, or X_train, y_train, X_test and "
                                "y_test.")
+    return _arrays(X, y, {"path": str(p), "random_state": seed}, split, force, seed, p)
+
+
+LABEL_FILES = ("y.npy", "labels.npy")  # where the labels of an .npy of samples are looked for by default
+
+
+def find_labels(p: Path, target) -> str:
+    """The labels file of the samples in ``p`` (an .npy): ``target``, else the one of `LABEL_FILES` beside it."""
+    from .datasets._files import labels_path
+
+    if target is not None:
+        if not str(target).lower().endswith(".npy"):
+            raise GridCNNError(f"--target {target} names a column, but {p.name} is an .npy array: name the labels' "
+                               "own .npy file (--target y.npy), one label per sample.")
+        return labels_path(p, target)
+    found = [p.parent / n for n in LABEL_FILES if (p.parent / n).is_file() and n != p.name]
+    if not found:
+        raise GridCNNError(f"{p} holds samples but where are the labels? No {' or '.join(LABEL_FILES)} beside it. Pass "
+                           "--target LABELS.npy (target= in Python), one label per sample, or save both with "
+                           "numpy.savez('data.npz', X=X, y=y).")
+    return str(found[0])
+
+
+def _npy(p: Path, target, force: bool, seed: int) -> AutoRecipe:
+    from .datasets._files import read_npy
+
+    labels = find_labels(p, target)
+    X, y = read_npy(p, labels).labelled()
+    data = {"path": str(p), "target": labels, "random_state": seed}
+    return _arrays(X, y, data, False, force, seed, p)
+
+
+def _arrays(X, y, data, split: bool, force: bool, seed: int, p: Path) -> AutoRecipe:
+    """Samples ``X`` with labels ``y`` from an array file: grids as they are, flat rows checked like a table."""
     _check_labels(y, p, "y")
-    data = {"path": str(p), "random_state": seed}
     data.update({"train_split": "train", "test_split": "test"} if split else {"test_fraction": 0.2})
     choices = [("data", f"{len(y)} arrays of shape {tuple(X.shape[1:])}, {len(np.unique(y))} classes", p.name),
                ("split", "X_test, y_test" if split else "20% held out for the test, stratified",
@@ -254,7 +291,7 @@ def _npz(p: Path, force: bool, seed: int) -> AutoRecipe:
     if X.ndim >= 3:
         choices.append(("adapter", "none", f"the arrays are already grids {tuple(X.shape[1:])}"))
         return _finish(data, None, {"random_state": seed, "validation_fraction": 0.1}, choices, "grid", p)
-    return _rows(X.reshape(len(X), -1).astype(np.float32), y, data, choices, force, seed, p)
+    return _rows(np.asarray(X).reshape(len(X), -1).astype(np.float32), y, data, choices, force, seed, p)
 
 
 def _rows(X, y, data, choices, force, seed, p) -> AutoRecipe:

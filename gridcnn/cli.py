@@ -79,7 +79,7 @@ def _options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks 
 def fit(
     recipe: Optional[Path] = typer.Argument(
         None, help="A recipe file (or a shipped recipe's name, such as audio), or your data: a class folder of images "
-        "or sound files, a .csv/.tsv/.parquet table or an .npz."),
+        "or sound files, a .csv/.tsv/.parquet table, an .npz, or an .npy of samples (labels: y.npy beside it)."),
     set_: list[str] = typer.Option([], "--set", help="Override a key: --set estimator.max_epochs=3 (repeatable)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<recipe>-<timestamp>)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N or mps; overrides the recipe."),
@@ -87,7 +87,7 @@ def fit(
     nproc: int = typer.Option(1, "--nproc", min=1, help="Train with N processes (DDP) on this machine via torchrun."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run that --out holds (refused otherwise)."),
     target: Optional[str] = typer.Option(None, "--target", help="Data tables: the label column (default: one named "
-                                         "like a label)."),
+                                         "like a label); an .npy of samples: its labels' .npy file."),
     time_limit: Optional[str] = typer.Option(None, "--time-limit", help="Stop after the last epoch that fits in this "
                                              "time: 90s, 10m, 1h30m."),
     force: bool = typer.Option(False, "--force", help="Data tables: train even when the suitability check finds no "
@@ -126,11 +126,15 @@ def fit(
         elif _is_data(recipe):
             if not recipe.exists():
                 raise GridCNNError(f"{recipe} does not exist. Give a recipe (.toml), a class folder, a .csv/.tsv/.parquet "
-                                   "table or an .npz file.")
+                                   "table, an .npz file or an .npy of samples.")
             if recipe.is_file() and recipe.suffix.lower() in (".csv", ".tsv", ".parquet"):
                 from .auto import find_target, read_frame
 
                 find_target(read_frame(recipe, header_only=True), recipe, target)  # a wrong --target: exit 2
+            if recipe.is_file() and recipe.suffix.lower() == ".npy":
+                from .auto import find_labels
+
+                find_labels(recipe, target)  # no labels file: exit 2
             r = None
         else:
             if target is not None or force:
@@ -156,11 +160,17 @@ def fit(
             err_console.print(f"[bold yellow]Warning:[/] {escape(str(w.message))}", highlight=False, soft_wrap=True)
         out = run.path
     if nproc > 1:
+        chosen = None
         if recipe is not None and _is_data(recipe):  # the workers run the recipe chosen here, not a choice of their own
             chosen = out / ".chosen-recipe.toml"  # not a run file: the workers' claim of the folder must not refuse it
             chosen.write_text(r.to_toml())
             recipe, set_ = chosen, []
-        raise typer.Exit(_launch(nproc, recipe, set_, out, device, resume, overwrite))
+        try:
+            status = _launch(nproc, recipe, set_, out, device, resume, overwrite, time_limit)
+        finally:
+            if chosen is not None:  # the run folder keeps recipe.toml, written by the workers
+                chosen.unlink(missing_ok=True)
+        raise typer.Exit(status)
     if main:
         console.print(f"[bold]gridcnn fit[/] {escape(r.source)} -> {escape(str(out))}"
                       + (f" ({world()[1]} processes)" if world()[1] > 1 else ""))
@@ -212,7 +222,7 @@ def _auto(path: Path, target, force: bool, overrides):
     return r
 
 
-def _launch(nproc: int, recipe, set_, out, device, resume, overwrite=False) -> int:
+def _launch(nproc: int, recipe, set_, out, device, resume, overwrite=False, time_limit=None) -> int:
     """Run this same ``gridcnn fit`` under torchrun with ``nproc`` processes; return the exit status.
 
     torchrun runs in this process so that a failed worker, which has already printed its one-line error, ends
@@ -231,6 +241,7 @@ def _launch(nproc: int, recipe, set_, out, device, resume, overwrite=False) -> i
         args += ["fit", str(recipe), "--out", str(out), *[a for item in set_ for a in ("--set", item)]]
         args += ["--overwrite"] if overwrite else []
     args += ["--device", device] if device else []
+    args += ["--time-limit", time_limit] if time_limit else []
     # Split the cores between the processes (torchrun would set one thread each and warn about it).
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     if not STATE["debug"]:  # torch's elastic modules set their own logger levels: quieten each of them

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 from PIL import Image
+from sklearn.datasets import load_digits
 from typer.testing import CliRunner
 
 from gridcnn import GridCNNError
@@ -92,6 +93,21 @@ def test_npz_of_grids_and_of_split_arrays(tmp_path):
              X_test=rng.random((8, 1, 6, 6)), y_test=np.arange(8) % 2)
     auto = auto_recipe(tmp_path / "g.npz")
     assert auto.kind == "grid" and auto.recipe.adapter is None and auto.recipe.data["test_split"] == "test"
+
+
+def test_fit_npy_with_its_labels_beside_it(tmp_path):
+    # An .npy of samples is memory-mapped; its labels come from y.npy beside it (or the .npy named by --target).
+    X, y = load_digits(return_X_y=True)
+    np.save(tmp_path / "X.npy", (X / 16).reshape(-1, 8, 8).astype(np.float32))
+    np.save(tmp_path / "y.npy", y)
+    auto = auto_recipe(tmp_path / "X.npy")
+    assert auto.kind == "grid" and auto.recipe.data["target"] == str(tmp_path / "y.npy")
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["fit", str(tmp_path / "X.npy"), "--out", str(out), "--set", "estimator.max_epochs=6"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "metrics.json").read_text())["accuracy"] >= 0.9  # 360 held-out digits
+    (tmp_path / "y.npy").rename(tmp_path / "digits.npy")
+    assert auto_recipe(tmp_path / "X.npy", target="digits.npy").recipe.data["target"] == str(tmp_path / "digits.npy")
 
 
 @pytest.mark.parametrize("text, seconds", [("90s", 90), ("10m", 600), ("1h30m", 5400), ("1.5h", 5400), ("45", 45)])

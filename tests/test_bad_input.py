@@ -76,6 +76,7 @@ TOMLS = {  # recipe file -> (text to replace, replacement)
     "nanlabel": ('name = "digits"', 'path = "{tmp}/nanlabel.csv"'),
     "stream": ("test_fraction", 'stream = "yes"\ntest_fraction'),
     "stream-arrays": ("test_fraction", "stream = true\ntest_fraction"),
+    "threads": ("test_fraction", "threads = 2\ntest_fraction"),
     "skip": ('name = "digits"\ntest_fraction = 0.25\n',
              'name = "image_folder"\npath = "{tmp}/pngs"\ntest_fraction = 0.5\n\n[adapter]\nname = "image"\n'),
 }
@@ -175,6 +176,9 @@ def _data_mistakes(tmp_path):
     (tmp_path / "nolabel.csv").write_text("height,width,colour\n1,2,3\n4,5,6\n")
     (tmp_path / "labelled.csv").write_text("height,species\n1,a\n2,b\n")
     (tmp_path / "table.parquet").write_bytes(b"PAR1")
+    (tmp_path / "arrays").mkdir()
+    np.save(tmp_path / "arrays" / "X.npy", np.zeros((6, 4, 4), np.float32))
+    np.save(tmp_path / "arrays" / "short.npy", np.arange(5) % 2)
 
 
 def bad(**kw):
@@ -259,6 +263,8 @@ CASES = [
      "Streaming decodes files through an image or spectrogram adapter; got SequenceGrid ('sequence')"),
     ("stream of one path", lambda f: StreamedGrids("folder", ImageGrid().fit(X8)), GridCNNError,
      "StreamedGrids takes a list of file paths; got one path 'folder'. For a class folder, use"),
+    ("stream threads not a bool", lambda f: StreamedGrids(["a.png"], ImageGrid().fit(X8), threads="yes"),
+     GridCNNError, "threads must be True or False. Got 'yes' instead."),
     ("negative stream workers", lambda f: StreamedGrids(["a.png"], ImageGrid().fit(X8), num_workers=-1), GridCNNError,
      "num_workers must be an int >= 0. Got -1 instead."),
     ("streamed labels of another length",
@@ -321,6 +327,8 @@ CASES = [
     ("recipe is a folder", ["fit", "{tmp}/folder.toml"], 2, "Recipe '{tmp}/folder.toml' is a folder; give a recipe file (.toml)"),
     ("recipe is binary", ["fit", "{tmp}/binary.toml"], 2, "binary.toml is not a TOML recipe: it is not UTF-8 text (byte 0 is 0x89)."),
     ("bad stream value", ["fit", "{tmp}/stream.toml"], 2, 'data.stream: must be true, false or "auto". Got \'yes\' instead.'),
+    ("bad threads value", ["fit", "{tmp}/threads.toml"], 2,
+     "data.threads: must be true or false (decode in threads instead of worker processes). Got 2 instead."),
     ("stream of arrays", ["fit", "{tmp}/stream-arrays.toml", "--out", "{tmp}/run"], 1,
      "[data] stream = true streams image or sound files through an [adapter] named image or spectrogram; these data "
      "are not a list of files.", {"run", "run/recipe.toml"}),
@@ -382,6 +390,16 @@ CASES = [
      "has no column 'specie'. Did you mean 'species'?"),
     ("malformed --time-limit", ["fit", "{tmp}/labelled.csv", "--target", "species", "--time-limit", "ten minutes"], 2,
      "--time-limit takes a duration such as 90s, 10m, 1h30m or a number of seconds. Got 'ten minutes' instead."),
+    ("npy without labels", ["fit", "{tmp}/arrays/X.npy"], 2,
+     "{tmp}/arrays/X.npy holds samples but where are the labels? No y.npy or labels.npy beside it. Pass --target "
+     "LABELS.npy (target= in Python), one label per sample"),
+    ("npy with a column as --target", ["fit", "{tmp}/arrays/X.npy", "--target", "label"], 2,
+     "--target label names a column, but X.npy is an .npy array: name the labels' own .npy file (--target y.npy)"),
+    ("npy labels file missing", ["fit", "{tmp}/arrays/X.npy", "--target", "labls.npy"], 2,
+     "The labels file 'labls.npy' does not exist (looked for it as given and beside '{tmp}/arrays/X.npy')."),
+    ("npy labels of another length", ["fit", "{tmp}/arrays/X.npy", "--target", "short.npy"], 1,
+     "'{tmp}/arrays/short.npy' holds an array of shape (5,); the labels of '{tmp}/arrays/X.npy' must be one per "
+     "sample: shape (6,)."),
 ]
 
 if not torch.cuda.is_available():

@@ -217,7 +217,7 @@ def test_ctrl_c_while_starting_is_one_line(tmp_path):
 
     recipe = tmp_path / "d.toml"
     recipe.write_text(DIGITS.format(epochs=1))
-    for delay in (1.0, 3.0):  # while the command line loads, and while the recipe, data and folder are prepared
+    for delay in (1.0, 2.0, 3.0):  # while the command line loads (imports), and while the recipe, data and folder are prepared
         p = subprocess.Popen([sys.executable, "-m", "gridcnn", "fit", str(recipe), "--out", str(tmp_path / "run")],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(delay)

@@ -81,7 +81,8 @@ def test_training_needs_labels_and_numbers(tmp_path):
     np.save(tmp_path / "x.npy", X)
     data = read_data(tmp_path / "x.npy")
     assert isinstance(data, DataFile) and data.kind == "array" and data.y is None
-    with pytest.raises(GridCNNError, match=r"holds no labels. An .npy file holds one array and no labels: save"):
+    with pytest.raises(GridCNNError, match=r"holds no labels. An .npy file holds one array and no labels: name the labels' own .npy file "
+                       r"\(target='y.npy', --target y.npy\), or save"):
         load_path(tmp_path / "x.npy")
     (tmp_path / "t.csv").write_text("a,b\n1,2\n3,4\n")
     with pytest.raises(GridCNNError, match="holds no labels. Name the label column with target=COLUMN"):

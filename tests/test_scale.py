@@ -249,6 +249,20 @@ def test_cli_nproc_reports_a_data_mistake_in_one_line_per_rank(tmp_path):
     assert "Traceback" not in done.stderr and "ChildFailedError" not in done.stderr
 
 
+@pytest.mark.slow
+def test_cli_nproc_fits_data_without_a_recipe_within_a_time_limit(tmp_path, one_thread):
+    # Rank 0's clock decides when to stop (ranks that disagreed would hang); the workers' recipe file is removed.
+    np.save(tmp_path / "X.npy", X.reshape(-1, 8, 8))
+    np.save(tmp_path / "y.npy", y)
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "gridcnn", "fit", str(tmp_path / "X.npy"), "--nproc", "2", "--out",
+                           str(out), "--time-limit", "0.001s"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "gridcnn chose" in done.stdout and "stopped after epoch 1 of" in done.stdout.replace("\n", " ")
+    assert json.loads((out / "metrics.json").read_text())["stopped"]["epochs"] == 1
+    assert (out / "recipe.toml").is_file() and not (out / ".chosen-recipe.toml").exists()
+
+
 TINY = DIGITS_RECIPE.replace("max_epochs = 10", "max_epochs = 1").replace("random_state = 0\n\n", "random_state = 0\nmax_train = 200\nmax_test = 100\n\n", 1)
 
 

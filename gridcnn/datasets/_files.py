@@ -8,6 +8,7 @@ returning a `DataFile` and one line in that table.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 
@@ -59,7 +60,8 @@ class DataFile:
         """
         if self.y is None:
             how = {
-                "array": "An .npy file holds one array and no labels: save samples and labels together with "
+                "array": "An .npy file holds one array and no labels: name the labels' own .npy file "
+                         "(target='y.npy', --target y.npy), or save samples and labels together with "
                          "numpy.savez('data.npz', X=X, y=y).",
                 "table": f"Name the label column with target=COLUMN ([data] target in a recipe, --target in the "
                          f"CLI), or call it one of {', '.join(LABEL_NAMES)}.",
@@ -183,14 +185,34 @@ def table_data(frame, path, target=None) -> DataFile:
 
 
 def read_npy(path, target=None) -> DataFile:
-    """One array, no labels."""
-    if target is not None:
+    """One array, memory-mapped (a file larger than memory trains without being copied); labels from the .npy file
+    that ``target`` names (``"y.npy"``: beside the samples unless the path says otherwise), else none."""
+    path = os.fspath(path)
+    if target is not None and not str(target).lower().endswith(".npy"):
         raise GridCNNError(
-            f"target={target!r} names a table column or an .npz array, but {path!r} holds one array. Save samples "
-            "and labels together with numpy.savez('data.npz', X=X, y=y), or leave out the target."
+            f"target={target!r} names a table column or an .npz array, but {path!r} holds one array. Name the labels' "
+            "own .npy file (target='y.npy', --target y.npy), or save both with numpy.savez('data.npz', X=X, y=y)."
         )
-    X = load_array(np.load, None, path)
-    return DataFile(X, None, "array", path, [f"Read an array of shape {X.shape} from {os.path.basename(path)}."])
+    X = load_array(functools.partial(np.load, mmap_mode="r"), None, path)
+    notes = [f"Read an array of shape {X.shape} from {os.path.basename(path)} (memory-mapped)."]
+    if target is None:
+        return DataFile(X, None, "array", path, notes)
+    labels = labels_path(path, target)
+    y = np.asarray(load_array(np.load, None, labels))
+    if y.ndim != 1 or len(y) != len(X):
+        raise GridCNNError(f"{labels!r} holds an array of shape {y.shape}; the labels of {path!r} must be one per "
+                           f"sample: shape ({len(X)},).")
+    return DataFile(X, y, "array", path, [*notes, f"Labels: {len(y)} from {os.path.basename(labels)}."])
+
+
+def labels_path(path, target) -> str:
+    """The labels file ``target`` of the samples at ``path``: as given when it exists, else beside the samples."""
+    beside = os.path.join(os.path.dirname(os.fspath(path)), os.fspath(target))
+    for candidate in (os.fspath(target), beside):
+        if os.path.isfile(candidate):
+            return candidate
+    raise GridCNNError(f"The labels file {os.fspath(target)!r} does not exist (looked for it as given and beside "
+                       f"{os.fspath(path)!r}). Save one label per sample with numpy.save('y.npy', y).")
 
 
 def read_npz(path, target=None, split=None) -> DataFile:
