@@ -184,11 +184,12 @@ def main():
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--trainers", nargs="+", choices=sorted(FITS), help="only these (default: all installed)")
     parser.add_argument("--before", help="folder holding an earlier gridcnn package, timed alongside "
                         "(e.g. git archive main gridcnn | tar -x -C /tmp/before)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    r = compare(args.n, args.epochs, args.repeats, before=args.before)
+    r = compare(args.n, args.epochs, args.repeats, names=args.trainers, before=args.before)
     print(f"{args.n} rows x {args.epochs} epochs, batch 32, median of {args.repeats} interleaved fits (seeds 0-"
           f"{args.repeats - 1}), {r['threads']} torch threads")
     print("| trainer | fit (s) | test accuracy, per seed | mean | GridCNNClassifier / this |\n|---|---|---|---|---|")

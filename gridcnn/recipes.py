@@ -3,7 +3,7 @@
 A recipe has four sections, whose keys are exactly the arguments of what they build::
 
     [data]        dataset name (or path) + loader arguments, the split (test_split or test_fraction), and how
-                  image and sound files are read: stream = "auto" | true | false, cache, num_workers
+                  image and sound files are read: stream = "auto" | true | false, cache, num_workers, threads
     [adapter]     adapter name + constructor arguments (absent when the data already are grids)
     [estimator]   GridCNNClassifier keyword arguments
     [output]      dir: the run folder (default runs/<recipe>-<timestamp>)
@@ -27,7 +27,7 @@ from .exceptions import GridCNNError
 
 SECTIONS = ("data", "adapter", "estimator", "output")
 # Keys of [data] that say how image and sound files are read: decoded lazily from disk (see gridcnn.streaming).
-STREAM_KEYS = ("stream", "cache", "num_workers")
+STREAM_KEYS = ("stream", "cache", "num_workers", "threads")
 # Keys of [data] that choose the split or the reading; every other key goes to the dataset loader.
 SPLIT_KEYS = ("name", "path", "train_split", "test_split", "test_fraction", "random_state", "max_train", "max_test",
               *STREAM_KEYS)
@@ -184,6 +184,9 @@ def parse_recipe(raw: dict, source: str = "<recipe>") -> Recipe:
     workers = data.get("num_workers", 0)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         _fail(source, "data.num_workers", f"must be an int >= 0. Got {workers!r} instead.")
+    if "threads" in data and not isinstance(data["threads"], bool):
+        _fail(source, "data.threads", f"must be true or false (decode in threads instead of worker processes). Got "
+              f"{data['threads']!r} instead.")
 
     adapter = raw.get("adapter")
     if adapter is not None:

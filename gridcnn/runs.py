@@ -241,9 +241,9 @@ def _streams(recipe: Recipe, model, X_train, X_test, verbose: int):
 
     data = recipe.data
     adapter = fit_adapter(model.steps[0][1], X_train, random_state=data.get("random_state", 0))
-    workers = data.get("num_workers", 2)
-    train = StreamedGrids(X_train, adapter, cache=data.get("cache", True), num_workers=workers, verbose=verbose)
-    return train, StreamedGrids(X_test, adapter, cache=False, num_workers=workers)
+    workers = {"num_workers": data.get("num_workers", 2), "threads": data.get("threads", False)}
+    train = StreamedGrids(X_train, adapter, cache=data.get("cache", True), verbose=verbose, **workers)
+    return train, StreamedGrids(X_test, adapter, cache=False, **workers)
 
 
 def _prepare_stream(stream, device: str) -> None:

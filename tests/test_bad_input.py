@@ -76,6 +76,7 @@ TOMLS = {  # recipe file -> (text to replace, replacement)
     "nanlabel": ('name = "digits"', 'path = "{tmp}/nanlabel.csv"'),
     "stream": ("test_fraction", 'stream = "yes"\ntest_fraction'),
     "stream-arrays": ("test_fraction", "stream = true\ntest_fraction"),
+    "threads": ("test_fraction", "threads = 2\ntest_fraction"),
     "skip": ('name = "digits"\ntest_fraction = 0.25\n',
              'name = "image_folder"\npath = "{tmp}/pngs"\ntest_fraction = 0.5\n\n[adapter]\nname = "image"\n'),
 }
@@ -276,6 +277,8 @@ CASES = [
      "Streaming decodes files through an image or spectrogram adapter; got SequenceGrid ('sequence')"),
     ("stream of one path", lambda f: StreamedGrids("folder", ImageGrid().fit(X8)), GridCNNError,
      "StreamedGrids takes a list of file paths; got one path 'folder'. For a class folder, use"),
+    ("stream threads not a bool", lambda f: StreamedGrids(["a.png"], ImageGrid().fit(X8), threads="yes"),
+     GridCNNError, "threads must be True or False. Got 'yes' instead."),
     ("negative stream workers", lambda f: StreamedGrids(["a.png"], ImageGrid().fit(X8), num_workers=-1), GridCNNError,
      "num_workers must be an int >= 0. Got -1 instead."),
     ("streamed labels of another length",
@@ -338,6 +341,8 @@ CASES = [
     ("recipe is a folder", ["fit", "{tmp}/folder.toml"], 2, "Recipe '{tmp}/folder.toml' is a folder; give a recipe file (.toml)"),
     ("recipe is binary", ["fit", "{tmp}/binary.toml"], 2, "binary.toml is not a TOML recipe: it is not UTF-8 text (byte 0 is 0x89)."),
     ("bad stream value", ["fit", "{tmp}/stream.toml"], 2, 'data.stream: must be true, false or "auto". Got \'yes\' instead.'),
+    ("bad threads value", ["fit", "{tmp}/threads.toml"], 2,
+     "data.threads: must be true or false (decode in threads instead of worker processes). Got 2 instead."),
     ("stream of arrays", ["fit", "{tmp}/stream-arrays.toml", "--out", "{tmp}/run"], 1,
      "[data] stream = true streams image or sound files through an [adapter] named image or spectrogram; these data "
      "are not a list of files.", {"run", "run/recipe.toml"}),

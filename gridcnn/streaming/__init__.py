@@ -5,7 +5,8 @@ Three parts, kept apart so results do not depend on the number of workers (as in
 - order: the estimator draws one permutation per epoch (under torchrun each rank takes its shard of it, as
   ``DistributedSampler`` does) and asks for batches in that order (`_loader.GivenBatches`);
 - mapping: `_decode.FileGrids` maps an index to one decoded grid, through the fitted adapter;
-- decoding: DataLoader worker processes run that mapping, a bounded number of batches ahead (`_loader.Decoder`).
+- decoding: DataLoader worker processes (or threads) run that mapping, a bounded number of batches ahead
+  (`_loader.Decoder`).
 
 The first decoding pass can write every grid into a memory-mapped cache (`_cache`) that later epochs and runs read.
 """
@@ -26,7 +27,7 @@ def stream_folder(path, adapter, extensions=None, **kwargs):
     """``(StreamedGrids, labels)`` for a folder with one subfolder per class; ``adapter`` is fitted (on a seeded
     sample, see `fit_adapter`) if it is not.
 
-    ``kwargs`` go to `StreamedGrids` (``cache``, ``num_workers``, ``prefetch``, ``verbose``).
+    ``kwargs`` go to `StreamedGrids` (``cache``, ``num_workers``, ``threads``, ``prefetch``, ``verbose``).
     """
     from ..datasets._folders import list_class_folder
 

@@ -71,9 +71,14 @@ class FileGrids(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int):
+        return self.decode(index, self.adapter)
+
+    def decode(self, index: int, adapter):
+        """Item ``index`` decoded by ``adapter`` (a decoding thread passes its own copy: `transform` sets
+        attributes on the adapter, which threads sharing one would overwrite under each other)."""
         path = str(self.paths[index])
         try:
-            return torch.from_numpy(self.adapter.transform_one(path))  # the adapter's per-item decode
+            return torch.from_numpy(adapter.transform_one(path))  # the adapter's per-item decode
         except GridCNNError as exc:
             return Failure(int(index), path, str(exc))
         except Exception as exc:  # anything the decoders raise past the adapter: still one line, naming the file

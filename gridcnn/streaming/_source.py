@@ -42,6 +42,10 @@ class StreamedGrids:
         time, so a change to any of them rebuilds it. False decodes the files again every epoch.
     num_workers : int, default=2
         Decoding worker processes; 0 decodes in this process.
+    threads : bool, default=False
+        Decode in ``num_workers`` threads of this process instead of worker processes: no start-up, no copy of
+        each grid between processes, for decoders that release the GIL (PNG/JPEG, WAV/FLAC, resampling). The
+        first decoding pass, which trains nothing, gains most (benchmarks/RESULTS.md, "Streaming from files").
     prefetch : int, default=2
         Batches decoded ahead per worker (with the cache: batches read ahead by one thread).
     verbose : int, default=0
@@ -65,7 +69,7 @@ class StreamedGrids:
     >>> GridCNNClassifier().fit(X, labels).predict(StreamedGrids(test_paths, X.adapter, cache=False))  # doctest: +SKIP
     """
 
-    def __init__(self, paths, adapter, *, cache=True, num_workers=2, prefetch=2, verbose=0):
+    def __init__(self, paths, adapter, *, cache=True, num_workers=2, threads=False, prefetch=2, verbose=0):
         if isinstance(paths, (str, os.PathLike)):
             raise GridCNNError(
                 f"StreamedGrids takes a list of file paths; got one path {os.fspath(paths)!r}. For a class folder, "
@@ -80,7 +84,10 @@ class StreamedGrids:
             raise GridCNNError("StreamedGrids got no paths. Pass at least one file.")
         self.adapter = adapter
         self.cache = cache
+        if not isinstance(threads, bool):
+            raise GridCNNError(f"threads must be True or False. Got {threads!r} instead.")
         self.num_workers = int(num_workers)
+        self.threads = threads
         self.prefetch = int(prefetch)
         self.verbose = verbose
         self._dataset = FileGrids(self.paths, adapter)  # checks the adapter (a fitted file adapter) now
@@ -96,7 +103,7 @@ class StreamedGrids:
     def __repr__(self) -> str:
         cache = "no cache" if self.cache is False else f"cache={str(self.cache_path_ or self.cache)!r}"
         return f"StreamedGrids({len(self.paths)} files, {type(self.adapter).__name__}, {cache}, " \
-               f"num_workers={self.num_workers})"
+               f"num_workers={self.num_workers}{', threads' if self.threads else ''})"
 
     # -- preparation ---------------------------------------------------------------------------------------------
 
@@ -147,7 +154,7 @@ class StreamedGrids:
         _barrier(world_size)
         mine = np.arange(rank, len(self.paths), world_size)
         rows = [mine[s : s + _BUILD_BATCH] for s in range(0, len(mine), _BUILD_BATCH)]
-        decoder = Decoder(self._dataset, self.num_workers, self.prefetch)
+        decoder = Decoder(self._dataset, self.num_workers, self.prefetch, threads=self.threads)
         error = None
         with decode_progress(len(mine), f"Decoding {len(self.paths)} files", enabled=bool(self.verbose) and rank == 0) as bar:
             try:
@@ -206,7 +213,7 @@ class StreamedGrids:
         # more than a few small batches, however large the batches asked for (prediction asks for 1024 rows).
         batches = [np.asarray(b) for b in batches]
         parts = [(i, b[s : s + _DECODE_ROWS]) for i, b in enumerate(batches) for s in range(0, len(b), _DECODE_ROWS)]
-        decoder = Decoder(self._dataset, self.num_workers, self.prefetch, pin_memory=pin_memory)
+        decoder = Decoder(self._dataset, self.num_workers, self.prefetch, pin_memory=pin_memory, threads=self.threads)
         done: list = []
         for (owner, _), (kept, grids, failures) in zip(parts, decoder.run([p for _, p in parts])):
             for f in failures:
