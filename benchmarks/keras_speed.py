@@ -38,9 +38,16 @@ TRAINERS = {"gridcnn": "GridCNNClassifier.fit", "keras": "Keras 3 fit (torch bac
             "before": "GridCNNClassifier.fit, code before issue 17"}
 
 
+# Keras' training, pinned: constant Adam 1e-3, no weight decay, no augmentation, no validation split. Left to the
+# estimator's defaults (one-cycle, decay 0.05 -- an L2 term under plain Adam -- random shifts) the comparison
+# measured those instead: 87.9% against Keras' 94.6% on 60,000 rows.
+TRAINING = dict(optimizer="adam", lr=1e-3, lr_schedule="constant", weight_decay=0.0, augment_shift=0,
+                validation_fraction=None, batch_size=32)
+
+
 def estimator(epochs: int, seed: int) -> GridCNNClassifier:
-    return GridCNNClassifier(**NETWORK, optimizer="adam", lr=1e-3, batch_size=32, max_epochs=epochs,
-                             device="cpu", check_input="off", random_state=seed)
+    return GridCNNClassifier(**NETWORK, **TRAINING, max_epochs=epochs, device="cpu", check_input="off",
+                             random_state=seed)
 
 
 def fit_gridcnn(X, y, epochs, seed):

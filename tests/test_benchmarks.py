@@ -107,6 +107,12 @@ def test_keras_network_is_the_guides_and_every_trainer_learns():
         sys.path.remove(str(ROOT / "benchmarks"))
     net = keras_speed._module(np.zeros((1, 1, 28, 28), np.float32))
     assert sum(p.numel() for p in net.parameters()) == 6 * 4 + 6 + 1014 * 10 + 10  # Conv2D(6, 2), Dense(10)
+    # Keras' training too: the estimator's defaults changed once under this benchmark and it measured them instead.
+    params = keras_speed.estimator(1, 0).get_params()
+    assert {k: params[k] for k in ("optimizer", "lr", "lr_schedule", "weight_decay", "augment_shift", "augment_flip",
+                                   "validation_fraction", "batch_size")} == {
+        "optimizer": "adam", "lr": 1e-3, "lr_schedule": "constant", "weight_decay": 0.0, "augment_shift": 0,
+        "augment_flip": False, "validation_fraction": None, "batch_size": 32}
     result = keras_speed.compare(n=512, epochs=1, repeats=1, before=str(ROOT))
     assert {"gridcnn", "hand", "before"} <= set(result["median_s"])
     # Chance is 10%; after 16 Adam steps the five landed at 20-48% (each its own initial weights).
