@@ -220,3 +220,14 @@ def test_weights_saved_with_flat_layer_names_still_load(name):
     fresh.load_state_dict(flat)
     for key, value in fresh.state_dict().items():
         torch.testing.assert_close(value, module.state_dict()[key] + (1.0 if value.is_floating_point() else 0))
+
+
+def test_text_grids_get_kims_network_by_default():
+    # modality="text" (what a recipe's text adapter passes on) with no layer given: Kim's three full-width branches;
+    # a layer given, or another modality, keeps the grid-sized image default.
+    from gridcnn import GridCNNClassifier
+
+    assert GridCNNClassifier(modality="text")._resolve_spec((1, 40, 16)) == get_preset("kim")
+    assert GridCNNClassifier(modality="text", dropout=0.3)._resolve_spec((1, 40, 16)).dropout == 0.3
+    assert len(GridCNNClassifier(modality="text", filters=[8, 16])._resolve_spec((1, 40, 16)).branches) == 1
+    assert len(GridCNNClassifier()._resolve_spec((1, 40, 16)).branches) == 1
