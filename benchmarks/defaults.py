@@ -52,6 +52,16 @@ def best_baseline(G_train, y_train, G_test, y_test):
     return BASELINES[name], res[name]["accuracy"]
 
 
+def text_baseline(X_train, y_train, X_test, y_test):
+    """Texts get the text baseline on the sentences: sklearn's models on a grid of token ids or vectors are not one."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    tfidf = make_pipeline(TfidfVectorizer(ngram_range=(1, 2)), LogisticRegression(max_iter=1000))
+    return "TF-IDF + LogisticRegression", tfidf.fit(X_train, y_train).score(X_test, y_test)
+
+
 def digits_row():
     from sklearn.datasets import load_digits
 
@@ -62,11 +72,13 @@ def digits_row():
     bare_acc, bare_s = bare.score(X[h:], y[h:]), time.perf_counter() - t
     recipe = read_recipe("digits")
     est = build_pipeline(recipe).steps[-1][1].set_params(input_shape=(8, 8))
+    t = time.perf_counter()
     recipe_acc = est.fit(X[:h] / 16, y[:h]).score(X[h:] / 16, y[h:])
+    recipe_s = time.perf_counter() - t
     name, base = best_baseline(X[:h] / 16, y[:h], X[h:] / 16, y[h:])
     return {"data": "digits, first half / second half", "train": h, "test": len(X) - h, "bare": bare_acc,
-            "bare_epochs": bare.n_iter_, "bare_s": bare_s, "recipe": recipe_acc, "baseline": base,
-            "baseline_name": name}
+            "bare_epochs": bare.n_iter_, "bare_s": bare_s, "recipe": recipe_acc, "recipe_s": recipe_s,
+            "baseline": base, "baseline_name": name}
 
 
 def shipped_row(name: str, max_train: int | None):
@@ -79,18 +91,22 @@ def shipped_row(name: str, max_train: int | None):
     t = time.perf_counter()
     bare = build_pipeline(bare_recipe).steps[-1][1].fit(G_train, y_train)
     bare_acc, bare_s = bare.score(G_test, y_test), time.perf_counter() - t
+    t = time.perf_counter()
     shipped = build_pipeline(recipe).steps[-1][1].fit(G_train, y_train)
-    base_name, base = best_baseline(G_train, y_train, G_test, y_test)
+    recipe_acc, recipe_s = shipped.score(G_test, y_test), time.perf_counter() - t
+    if (recipe.adapter or {}).get("name") == "embedding":
+        base_name, base = text_baseline(X_train, y_train, X_test, y_test)
+    else:
+        base_name, base = best_baseline(G_train, y_train, G_test, y_test)
     return {"data": f"{recipe.data['name']} ({name}.toml)", "train": len(y_train), "test": len(y_test),
-            "bare": bare_acc, "bare_epochs": bare.n_iter_, "bare_s": bare_s, "recipe": shipped.score(G_test, y_test),
-            "baseline": base, "baseline_name": base_name}
+            "bare": bare_acc, "bare_epochs": bare.n_iter_, "bare_s": bare_s, "recipe": recipe_acc,
+            "recipe_s": recipe_s, "baseline": base, "baseline_name": base_name}
 
 
 def unseen_rows(root: Path, time_limit: float | None = None):
     from gridcnn.auto import auto_recipe
     from gridcnn.runs import fit_recipe
 
-    rows = []
     for path, kw in ((root / "shapes", {}), (root / "sounds", {}), (root / "reviews.csv", {}),
                      (root / "signals.csv", {}), (root / "table.csv", {"force": True})):
         auto = auto_recipe(path, **kw)
@@ -99,21 +115,15 @@ def unseen_rows(root: Path, time_limit: float | None = None):
         fit_s = time.perf_counter() - t
         X_train, y_train, X_test, y_test = load_split(auto.recipe)
         if auto.kind == "text":
-            from sklearn.feature_extraction.text import TfidfVectorizer
-            from sklearn.linear_model import LogisticRegression
-            from sklearn.pipeline import make_pipeline
-
-            tfidf = make_pipeline(TfidfVectorizer(ngram_range=(1, 2)), LogisticRegression(max_iter=1000))
-            base_name, base = "TF-IDF + LogisticRegression", tfidf.fit(X_train, y_train).score(X_test, y_test)
+            base_name, base = text_baseline(X_train, y_train, X_test, y_test)
         else:
             G_train, G_test = grids(auto.recipe, X_train, y_train, X_test)
             base_name, base = best_baseline(G_train, y_train, G_test, y_test)
         epochs = f"{result['epochs']}" + (f" of {result['stopped']['planned_epochs']}" if "stopped" in result else "")
-        rows.append({"data": path.name, "kind": auto.kind, "train": len(y_train), "test": len(y_test),
+        yield {"data": path.name, "kind": auto.kind, "train": len(y_train), "test": len(y_test),
                      "auto": result["accuracy"], "epochs": epochs, "fit_s": fit_s, "baseline": base,
                      "baseline_name": base_name,
-                     "adapter": next(c for w, c, _ in auto.choices if w == "adapter")})
-    return rows
+                     "adapter": next(c for w, c, _ in auto.choices if w == "adapter")}
 
 
 def main(argv=None):
@@ -127,25 +137,32 @@ def main(argv=None):
     args = parser.parse_args(argv)
     start = time.perf_counter()
     names = args.names or ([] if args.unseen else ["digits", "image", "audio", "sequence", "text"])
-    rows = [digits_row() if n == "digits" else shipped_row(n, args.max_train) for n in names]
-    print(f"Machine: {machine()}\n")
-    if rows:
-        print("| data set | train / test | bare defaults | epochs (auto) | time (s) | its recipe | best sklearn baseline |")
-        print("|---|---|---|---|---|---|---|")
-        for r in rows:
-            print(f"| {r['data']} | {r['train']:,} / {r['test']:,} | {fmt(r['bare'])} | {r['bare_epochs']} | "
-                  f"{r['bare_s']:.0f} | {fmt(r['recipe'])} | {fmt(r['baseline'])} ({r['baseline_name']}) |")
-    unseen = unseen_rows(args.unseen, args.time_limit) if args.unseen else []
-    if unseen:
-        print("\n| data (never seen) | gridcnn chose | train / test | `gridcnn fit PATH` | epochs | time (s) | best sklearn baseline |")
-        print("|---|---|---|---|---|---|---|")
-        for r in unseen:
-            print(f"| {r['data']} | {r['adapter']} | {r['train']:,} / {r['test']:,} | {fmt(r['auto'])} | {r['epochs']} | "
-                  f"{r['fit_s']:.0f} | {fmt(r['baseline'])} ({r['baseline_name']}) |")
-    print(f"\nWhole run {(time.perf_counter() - start) / 60:.1f} min.")
-    if args.json:
-        args.json.write_text(json.dumps({"shipped": rows, "unseen": unseen}, indent=2, default=float))
+    results = {"machine": machine(), "shipped": [], "unseen": []}
 
+    def save():  # after every row: a run stopped hours in keeps what it measured
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2, default=float))
+
+    print(f"Machine: {machine()}\n", flush=True)
+    if names:
+        print("| data set | train / test | bare defaults | epochs (auto) | time (s) | its recipe | time (s) | "
+              "best sklearn baseline |\n|---|---|---|---|---|---|---|---|", flush=True)
+    for n in names:
+        r = digits_row() if n == "digits" else shipped_row(n, args.max_train)
+        results["shipped"].append(r)
+        save()
+        print(f"| {r['data']} | {r['train']:,} / {r['test']:,} | {fmt(r['bare'])} | {r['bare_epochs']} | "
+              f"{r['bare_s']:.0f} | {fmt(r['recipe'])} | {r['recipe_s']:.0f} | {fmt(r['baseline'])} "
+              f"({r['baseline_name']}) |", flush=True)
+    if args.unseen:
+        print("\n| data (never seen) | gridcnn chose | train / test | `gridcnn fit PATH` | epochs | time (s) | "
+              "best sklearn baseline |\n|---|---|---|---|---|---|---|", flush=True)
+        for r in unseen_rows(args.unseen, args.time_limit):
+            results["unseen"].append(r)
+            save()
+            print(f"| {r['data']} | {r['adapter']} | {r['train']:,} / {r['test']:,} | {fmt(r['auto'])} | "
+                  f"{r['epochs']} | {r['fit_s']:.0f} | {fmt(r['baseline'])} ({r['baseline_name']}) |", flush=True)
+    print(f"\nWhole run {(time.perf_counter() - start) / 60:.1f} min.")
 
 if __name__ == "__main__":
     main()

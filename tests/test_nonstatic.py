@@ -173,5 +173,6 @@ def test_text_recipe_reaches_kims_non_static_number(one_thread):
     recipe = read_recipe("text")
     X_train, y_train, X_test, y_test = load_split(recipe)
     model = build_pipeline(recipe).fit(X_train, y_train)
-    # Seeds 0-4 of the shipped recipe: 80.72-80.95% (seed 0, this one: 80.95%); static: 80.07-80.72% over seeds 0-5.
-    assert model.score(X_test, y_test) >= 0.805
+    # Seeds 0-4 of the shipped recipe (400 maps): 81.30-81.95%, mean 81.61% (seed 0, this one: 81.89%); with Kim's
+    # 100 maps 80.72-80.95%; static 80.07-80.72% over seeds 0-5.
+    assert model.score(X_test, y_test) >= 0.81  # above every seed of the 100-map recipe
