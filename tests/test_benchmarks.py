@@ -117,3 +117,25 @@ def test_keras_network_is_the_guides_and_every_trainer_learns():
     assert {"gridcnn", "hand", "before"} <= set(result["median_s"])
     # Chance is 10%; after 16 Adam steps the five landed at 20-48% (each its own initial weights).
     assert all(a > 0.15 for a in result["accuracy"].values()), result["accuracy"]
+
+
+@pytest.mark.slow
+def test_defaults_run_on_unseen_data_writes_a_row_per_data_set(tmp_path):
+    # benchmarks/defaults.py's unseen part end to end on tiny generated data, each fit cut to one epoch by the time
+    # limit: the JSON it saves after each row and the markdown rows (a full run takes over an hour to reach its end).
+    data, out = tmp_path / "unseen", tmp_path / "defaults.json"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "unseen_data.py"), str(data), "20"], check=True,
+                   capture_output=True, timeout=120)
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "defaults.py"), "--unseen", str(data),
+                           "--time-limit", "0.001", "--json", str(out)], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    rows = json.loads(out.read_text())["unseen"]
+    assert [r["data"] for r in rows] == ["shapes", "sounds", "reviews.csv", "signals.csv", "table.csv"]
+    assert [r["kind"] for r in rows] == ["image", "audio", "text", "sequence", "sequence"]
+    for r in rows:
+        assert 0 <= r["auto"] <= 1 and 0 <= r["baseline"] <= 1 and r["epochs"].startswith("1 of "), r
+    assert rows[2]["baseline_name"] == "TF-IDF + LogisticRegression"
+    assert sum(line.startswith(("| shapes", "| sounds", "| reviews", "| signals", "| table")) for line in
+               proc.stdout.splitlines()) == 5

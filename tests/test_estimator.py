@@ -257,3 +257,13 @@ def test_verbose_shows_a_progress_bar(capsys, digits):
                       random_state=0).fit(scale16(digits[0][:100]), digits[1][:100])
     out = capsys.readouterr().out
     assert "epoch 2/2" in out and "val acc" in out
+
+
+def test_a_validation_share_smaller_than_the_classes_takes_one_row_of_each(digits):
+    # 30 rows of 10 classes at 10%: 3 rows cannot hold one of each class (train_test_split refused it, and a small
+    # class folder given to `gridcnn fit PATH` failed there); the split takes 10, one per class.
+    X, y = scale16(digits[0]), digits[1]
+    rows = np.concatenate([np.flatnonzero(y == k)[:3] for k in range(10)])
+    clf = GridCNNClassifier(input_shape=(8, 8), filters=4, hidden=8, max_epochs=2, validation_fraction=0.1,
+                            random_state=0).fit(X[rows], y[rows])
+    assert all(round(h["valid_accuracy"] * 10, 6).is_integer() for h in clf.history_)  # 10 validation rows
