@@ -108,7 +108,8 @@ def unseen_rows(root: Path, time_limit: float | None = None):
                      (root / "signals.csv", {}), (root / "table.csv", {"force": True})):
         auto = auto_recipe(path, **kw)
         t = time.perf_counter()
-        result = fit_recipe(auto.recipe, root / "runs" / path.stem, verbose=0, time_limit=time_limit)
+        result = fit_recipe(auto.recipe, root / "runs" / path.stem, verbose=0, time_limit=time_limit,
+                            overwrite=True)  # a second run over the same folder replaces the first one's runs
         fit_s = time.perf_counter() - t
         X_train, y_train, X_test, y_test = load_split(auto.recipe)
         if auto.kind == "text":
