@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from gridcnn import GridCNNClassifier
+from gridcnn._fit_loop import Hook
 from gridcnn.datasets import load_dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -38,6 +39,7 @@ NETWORK = dict(filters=[6], kernel_size=2, padding="valid", pool="max", pool_siz
                dropout=0.0)
 TRAINERS = {"gridcnn": "GridCNNClassifier.fit", "keras": "Keras 3 fit (torch backend)",
             "skorch": "skorch NeuralNetClassifier", "hand": "hand-written loop",
+            "gridcnn-glorot": "GridCNNClassifier.fit, Keras' initial weights",
             "before": "GridCNNClassifier.fit, code before issue 17"}
 
 
@@ -55,6 +57,23 @@ def estimator(epochs: int, seed: int) -> GridCNNClassifier:
 
 def fit_gridcnn(X, y, epochs, seed):
     clf = estimator(epochs, seed).fit(X, y)
+    return lambda Xt: clf.predict(Xt)
+
+
+class GlorotInit(Hook):
+    """Keras' initialisation (Glorot-uniform kernels, zero biases) in place of torch's Kaiming-uniform, drawn before
+    the first step: the same network then starts where Keras' does, and only the training differs."""
+
+    def on_fit_start(self, fit):
+        with torch.no_grad():
+            for m in fit.model.modules():
+                if isinstance(m, (nn.Conv2d, nn.Conv1d, nn.Linear)):
+                    nn.init.xavier_uniform_(m.weight)
+                    nn.init.zeros_(m.bias)
+
+
+def fit_gridcnn_glorot(X, y, epochs, seed):
+    clf = estimator(epochs, seed).set_params(callbacks=[GlorotInit()]).fit(X, y)
     return lambda Xt: clf.predict(Xt)
 
 
@@ -98,7 +117,8 @@ def fit_hand(X, y, epochs, seed):
     return predict
 
 
-FITS = {"gridcnn": fit_gridcnn, "keras": fit_keras, "skorch": fit_skorch, "hand": fit_hand}
+FITS = {"gridcnn": fit_gridcnn, "keras": fit_keras, "skorch": fit_skorch, "hand": fit_hand,
+        "gridcnn-glorot": fit_gridcnn_glorot}
 
 _BEFORE = """
 import json, sys, time, numpy as np, torch

@@ -8,10 +8,12 @@ import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "benchmarks" / "run.py"
@@ -107,6 +109,12 @@ def test_keras_network_is_the_guides_and_every_trainer_learns():
         sys.path.remove(str(ROOT / "benchmarks"))
     net = keras_speed._module(np.zeros((1, 1, 28, 28), np.float32))
     assert sum(p.numel() for p in net.parameters()) == 6 * 4 + 6 + 1014 * 10 + 10  # Conv2D(6, 2), Dense(10)
+    # The "Keras' initial weights" trainer: Glorot-uniform kernels and zero biases where torch draws Kaiming-uniform
+    # (for the dense layer within 1 / sqrt(1014) = 0.031; Glorot's bound is sqrt(6 / 1024) = 0.077).
+    keras_speed.GlorotInit().on_fit_start(types.SimpleNamespace(model=net))
+    layers = [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert len(layers) == 2 and all(not m.bias.any() for m in layers)
+    assert 1 / np.sqrt(1014) < layers[1].weight.abs().max() <= np.sqrt(6 / 1024)
     # Keras' training too: the estimator's defaults changed once under this benchmark and it measured them instead.
     params = keras_speed.estimator(1, 0).get_params()
     assert {k: params[k] for k in ("optimizer", "lr", "lr_schedule", "weight_decay", "augment_shift", "augment_flip",
