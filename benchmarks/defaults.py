@@ -141,7 +141,7 @@ def main(argv=None):
         if args.json:
             args.json.write_text(json.dumps(results, indent=2, default=float))
 
-    print(f"Machine: {machine()}\n", flush=True)
+    print(f"Machine: {results['machine']}\n", flush=True)
     if names:
         print("| data set | train / test | bare defaults | epochs (auto) | time (s) | its recipe | time (s) | "
               "best sklearn baseline |\n|---|---|---|---|---|---|---|---|", flush=True)

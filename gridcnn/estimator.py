@@ -667,13 +667,13 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         fraction = self.validation_fraction or (0.1 if self.early_stopping else None)
         if fraction is not None:
             counts = np.bincount(y_idx)
-            n_classes = int((counts > 0).sum())
-            stratify = y_idx if counts[counts > 0].min() >= 2 else None
+            counts = counts[counts > 0]
+            stratify = y_idx if counts.min() >= 2 else None
             size = fraction
-            if stratify is not None and int(np.ceil(fraction * len(y_idx))) < n_classes:
+            if stratify is not None and np.ceil(fraction * len(y_idx)) < len(counts):
                 # A stratified share smaller than the classes cannot hold one of each (28 rows, 4 classes, 10%):
                 # take one row per class instead (4 of 28), as small zero-config folders need.
-                size = n_classes
+                size = len(counts)
             # A stream is split by row positions: the same split train_test_split makes of the grids themselves.
             X, X_val, y_idx, y_val = train_test_split(X.rows() if streamed else X, y_idx, test_size=size,
                                                       random_state=seed, stratify=stratify)

@@ -11,13 +11,17 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
-@pytest.fixture
-def one_thread():
+def _single_thread():
     """Train on one thread: the test grids are small, and on a busy 2-core machine two threads stall each other."""
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+one_thread = pytest.fixture(_single_thread)
+# For module-scoped fixtures that train (a reference fit compared bit for bit with fits under one_thread).
+one_thread_per_module = pytest.fixture(scope="module")(_single_thread)
 
 
 # -- small trained models of each modality, shared by the export, serve and browser tests (issue 16) ------------

@@ -77,16 +77,11 @@ def without_time(history):
 
 
 @pytest.fixture(scope="module")
-def in_memory(pngs):
+def in_memory(pngs, one_thread_per_module):
     # On one thread, as the streamed fits it is compared with (one_thread): kernels split over two threads sum in
     # another order, and the fits then differ in the last bits outside pytest-xdist's one-thread workers.
     paths, y, adapter = pngs
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return GridCNNClassifier(**RANDOM).fit(adapter.transform(paths), y)
-    finally:
-        torch.set_num_threads(n)
+    return GridCNNClassifier(**RANDOM).fit(adapter.transform(paths), y)
 
 
 @pytest.mark.parametrize("workers", [0, 1, 2])
