@@ -43,7 +43,10 @@ def user_errors(code: int = DATA):
         yield
     except OtherRankFailed:
         # Rank 0 prints the one line; give it time to, and to exit first, so torchrun stops this process and names
-        # rank 0's failure as the cause (a launcher that does not stop it lets it exit after the pause).
+        # rank 0's failure as the cause (a launcher that does not stop it lets it exit after the pause). Leave the
+        # process group first: once rank 0 closed its connections, a waiting rank still in the group was seen
+        # to abort (SIGABRT) under load before rank 0 had exited, and torchrun then named that as the cause.
+        _leave_process_group()
         time.sleep(10)
         raise typer.Exit(code) from None
     except (GridCNNError, ValueError, OSError) as exc:
