@@ -223,7 +223,9 @@ def test_ctrl_c_while_starting_is_one_line(tmp_path):
         time.sleep(delay)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=300)
-        assert p.returncode == 130, err
+        # 130, or death by the SIGINT itself (-2), which a shell also reports as 130: seen once in a few runs at 1 s,
+        # with the one line already written (the interpreter re-raises a KeyboardInterrupt it counts as unhandled).
+        assert p.returncode in (130, -signal.SIGINT), err
         assert "Traceback" not in err and err.count("Interrupted") == 1, err
 
 
