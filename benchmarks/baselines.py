@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.svm import SVC
 
-from gridcnn.recipes import at_most  # the seeded row subset recipes use for max_train
+from gridcnn.workflow.recipes import at_most  # the seeded row subset recipes use for max_train
 
 #: name -> table label, in the order of the tables and the chart.
 BASELINES = {

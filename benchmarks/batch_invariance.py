@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from gridcnn import GridCNNClassifier
-from gridcnn import _training
+from gridcnn.training import steps as _training
 
 MODES = {"as given (<= 1024)": None, "chunk 1": 1, "chunk 16": 16, "chunk 64": 64, "chunk 256": 256}
 

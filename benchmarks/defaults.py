@@ -29,7 +29,7 @@ from recipes import machine  # noqa: E402
 from text_baseline import tfidf_baseline  # noqa: E402
 
 from gridcnn import GridCNNClassifier  # noqa: E402
-from gridcnn.recipes import build_pipeline, load_split, parse_recipe, read_recipe  # noqa: E402
+from gridcnn.workflow.recipes import build_pipeline, load_split, parse_recipe, read_recipe  # noqa: E402
 
 #: Rows the quadratic or tree baselines get at most (as in benchmarks/run.py).
 MAX_ROWS = {"svc_rbf": 20000, "hist_gb": 10000}
@@ -101,8 +101,8 @@ def shipped_row(name: str, max_train: int | None):
 
 
 def unseen_rows(root: Path, time_limit: float | None = None):
-    from gridcnn.auto import auto_recipe
-    from gridcnn.runs import fit_recipe
+    from gridcnn.workflow.auto import auto_recipe
+    from gridcnn.workflow.runs import fit_recipe
 
     for path, kw in ((root / "shapes", {}), (root / "sounds", {}), (root / "reviews.csv", {}),
                      (root / "signals.csv", {}), (root / "table.csv", {"force": True})):

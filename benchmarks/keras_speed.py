@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 from gridcnn import GridCNNClassifier
-from gridcnn._fit_loop import Hook
-from gridcnn.datasets import load_dataset
+from gridcnn.training.loop import Hook
+from gridcnn.data import load_dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from overhead import hand_loop  # noqa: E402

@@ -25,7 +25,7 @@ import soundfile as sf
 import torch
 from threadpoolctl import threadpool_limits
 
-from gridcnn.adapters.audio import SpectrogramGrid
+from gridcnn.adapters.audio.adapter import SpectrogramGrid
 
 SR, N_FFT, HOP, N_MELS = 16000, 512, 160, 64
 

@@ -74,7 +74,7 @@ def run_case(case: str, folder: str) -> None:
         X = X.reshape(len(X), -1)  # each digit read row by row: a signal of 784 steps
         adapter = SequenceGrid().fit(X[:ROWS_PER_FIT])
         if case.endswith("one_batch"):  # what transform did before batching: the whole X in one conversion
-            from gridcnn.adapters import _base
+            from gridcnn.adapters import base as _base
 
             _base.BATCH_ROWS = len(X)
         call = lambda: adapter.transform(X)  # noqa: E731
@@ -140,7 +140,7 @@ def write_data(folder: str, rows: int) -> float:
     import numpy as np
     from numpy.lib.format import open_memmap
 
-    from gridcnn.datasets import load_dataset
+    from gridcnn.data import load_dataset
 
     digits, _ = load_dataset("mnist")
     path = os.path.join(folder, "X.npy")
@@ -155,7 +155,7 @@ def write_data(folder: str, rows: int) -> float:
 
 def fit_model(folder: str) -> None:
     from gridcnn import GridCNNClassifier
-    from gridcnn.datasets import load_dataset
+    from gridcnn.data import load_dataset
 
     X, y = load_dataset("mnist", split="train")
     clf = GridCNNClassifier("lenet5", max_epochs=1, random_state=0).fit(X[:ROWS_PER_FIT], y[:ROWS_PER_FIT])

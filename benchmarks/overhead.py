@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from gridcnn import GridCNNClassifier
-from gridcnn.datasets import load_dataset
+from gridcnn.data import load_dataset
 
 
 def hand_loop(spec, X, y, n_classes, epochs, batch_size, lr, seed):

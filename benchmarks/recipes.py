@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from gridcnn.recipes import RECIPES_DIR, read_recipe
-from gridcnn.runs import fit_recipe
+from gridcnn.workflow.recipes import RECIPES_DIR, read_recipe
+from gridcnn.workflow.runs import fit_recipe
 
 
 def machine() -> str:

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from gridcnn import GridCNNClassifier
-from gridcnn.datasets import load_dataset
-from gridcnn.recipes import read_recipe
+from gridcnn.data import load_dataset
+from gridcnn.workflow.recipes import read_recipe
 from overhead import hand_loop
 
 _BEFORE = """

@@ -19,7 +19,7 @@ BEGIN, END = "<!-- run.py:begin -->", "<!-- run.py:end -->"
 
 def machine_info() -> dict:
     """CPU, cores, memory, torch threads, load and the versions the numbers depend on."""
-    from gridcnn.runs import versions
+    from gridcnn.workflow.runs import versions
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     info = {"cpu": cpu_name(), "cores": os.cpu_count(), "memory_gib": _memory_gib(), "gpu": gpu,

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from sklearn.base import clone
 
-from gridcnn.recipes import RECIPES_DIR, at_most, build_pipeline, load_split, read_recipe
+from gridcnn.workflow.recipes import RECIPES_DIR, at_most, build_pipeline, load_split, read_recipe
 
 import logmel
 import report
@@ -148,7 +148,7 @@ def run_speed(name: str, profile: Profile, est, G_train, y_train, G_test, y_test
 
 def run_extras(profile: Profile) -> tuple[dict, list]:
     """Log-mel throughput against librosa, and the suitability check's time on MNIST's 10,000 test digits."""
-    from gridcnn.datasets import load_dataset
+    from gridcnn.data import load_dataset
 
     lm = logmel.measure(logmel.chirps(profile.clips))
     log(f"log-mel: librosa {lm['librosa_s']:.2f} s, SpectrogramGrid {lm['adapter_s']['cpu']:.2f} s "

@@ -43,8 +43,8 @@ def train_model(folder: Path) -> Path:
 
     from gridcnn import GridCNNClassifier
     from gridcnn.adapters import ImageGrid
-    from gridcnn.datasets import load_dataset
-    from gridcnn.persistence import save
+    from gridcnn.data import load_dataset
+    from gridcnn.modelfile.persistence import save
 
     X, y = load_dataset("mnist", split="train")
     model = make_pipeline(ImageGrid(mode="L", size=[28, 28]),
@@ -154,8 +154,8 @@ def inference(run: Path, threads: int) -> dict:
     import torch
 
     import gridcnn
-    from gridcnn.datasets import load_dataset
-    from gridcnn.export import export_onnx
+    from gridcnn.data import load_dataset
+    from gridcnn.export.onnx import export_onnx
 
     X, _ = load_dataset("mnist", split="test")
     X = to_uint8(X)
@@ -234,7 +234,7 @@ def main(argv=None) -> int:
     parser.add_argument("--results-md", type=Path, help="replace this file's serve.py section with the results")
     args = parser.parse_args(argv)
     results = {"machine": machine(), "date": time.strftime("%Y-%m-%d")}
-    from gridcnn.datasets import load_dataset
+    from gridcnn.data import load_dataset
 
     digits = [png(x) for x in to_uint8(load_dataset("mnist", split="test")[0][:1000])]
     run = args.run or Path("runs/serve-benchmark-model")

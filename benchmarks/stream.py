@@ -72,7 +72,7 @@ def make_folder(root: Path, n: int) -> Path:
         return root
     from PIL import Image
 
-    from gridcnn.datasets import load_dataset
+    from gridcnn.data import load_dataset
 
     X, y = load_dataset("mnist")
     rng = np.random.default_rng(0)
@@ -165,7 +165,7 @@ def speed(root: Path, cache: Path, repeats: int) -> dict:
 
     from gridcnn import GridCNNClassifier
     from gridcnn.adapters import ImageGrid
-    from gridcnn.datasets import load_dataset
+    from gridcnn.data import load_dataset
     from gridcnn.streaming import StreamedGrids, fit_adapter
 
     paths, y = load_dataset("image_folder", path=root)

@@ -68,7 +68,7 @@ def main():
     import numpy as np  # after pinning, so their thread pools see the limit
     import torch
 
-    from gridcnn.datasets import load_dataset
+    from gridcnn.data import load_dataset
     X, y = load_dataset("mnist", split="test")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"machine: {cpu_name()}, {cores} of {os.cpu_count()} cores used, load average {load:.1f}; "

@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
-from gridcnn.recipes import build_pipeline, load_split, read_recipe
+from gridcnn.workflow.recipes import build_pipeline, load_split, read_recipe
 
 
 def tfidf_baseline():

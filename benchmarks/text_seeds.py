@@ -14,7 +14,7 @@ import time
 import numpy as np
 from sklearn.base import clone
 
-from gridcnn.recipes import build_pipeline, load_split, read_recipe
+from gridcnn.workflow.recipes import build_pipeline, load_split, read_recipe
 
 from recipes import machine  # noqa: E402  (benchmarks/recipes.py, beside this script)
 

@@ -18,7 +18,7 @@ def main() -> None:
 
     signal.signal(signal.SIGINT, on_sigint)
     try:
-        from .cli import main as run
+        from gridcnn.cli.commands import main as run
 
         run()
     except SystemExit:

@@ -6,7 +6,7 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from .exceptions import GridCNNError
+from gridcnn.exceptions import GridCNNError
 
 T = TypeVar("T")
 

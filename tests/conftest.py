@@ -77,8 +77,8 @@ def sentences(n: int, seed: int):
 @pytest.fixture(scope="session")
 def image_run(tmp_path_factory):
     """A run folder (model, recipe, metrics) of a small CNN on sklearn's 8x8 digits: a few seconds."""
-    from gridcnn.recipes import read_recipe
-    from gridcnn.runs import fit_recipe
+    from gridcnn.workflow.recipes import read_recipe
+    from gridcnn.workflow.runs import fit_recipe
 
     root = tmp_path_factory.mktemp("image-run")
     (root / "digits.toml").write_text(DIGITS_RUN)
@@ -108,7 +108,7 @@ def audio_model(tmp_path_factory):
         SpectrogramGrid(sample_rate=8000, duration=0.25, n_fft=256, hop_length=128, n_mels=16, device="cpu"),
         GridCNNClassifier(filters=[4, 8], hidden=[16], max_epochs=6, lr=0.01, random_state=0, device="cpu"),
     ).fit(paths, labels)
-    from gridcnn.persistence import save
+    from gridcnn.modelfile.persistence import save
 
     save(model, root / "model")
     return root / "model", paths, labels
@@ -121,7 +121,7 @@ def text_model(tmp_path_factory):
 
     from gridcnn import GridCNNClassifier
     from gridcnn.adapters import EmbeddingGrid
-    from gridcnn.persistence import save
+    from gridcnn.modelfile.persistence import save
 
     texts, labels = sentences(60, 0)
     model = make_pipeline(

@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from gridcnn.adapters import ADAPTERS, GridAdapter, ImageGrid, SequenceGrid, SpectrogramGrid, get_adapter
 from gridcnn.exceptions import GridCNNError
-from gridcnn.recipes import parse_recipe
+from gridcnn.workflow.recipes import parse_recipe
 
 RNG = np.random.default_rng(0)
 VECTORS = (["good", "bad", "film", "plot"], RNG.normal(size=(4, 6)).astype(np.float32))

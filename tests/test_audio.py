@@ -17,9 +17,9 @@ import torch
 from sklearn.base import clone
 
 from gridcnn.adapters import ADAPTERS
-from gridcnn.adapters.audio import SpectrogramGrid
-from gridcnn.datasets import get_dataset, load_dataset
-from gridcnn.datasets import _audio as audio_datasets
+from gridcnn.adapters.audio.adapter import SpectrogramGrid
+from gridcnn.data import get_dataset, load_dataset
+from gridcnn.data import audio as audio_datasets
 from gridcnn.exceptions import GridCNNError
 
 SR = 16000
@@ -357,8 +357,8 @@ def test_short_fit_recognises_held_out_voices_and_predicts_from_the_cli(small_di
     from typer.testing import CliRunner
 
     from gridcnn import GridCNNClassifier
-    from gridcnn.cli import app
-    from gridcnn.persistence import save
+    from gridcnn.cli.commands import app
+    from gridcnn.modelfile.persistence import save
 
     (Xtr, ytr), (Xte, yte) = small_digits
     # A small grid (51 frames x 32 bands) and network keep this to seconds; seeds 0-2 scored 92-95% here.
@@ -394,7 +394,7 @@ def test_fitted_adapter_survives_save_and_load_in_a_pipeline(tmp_path):
     from sklearn.pipeline import Pipeline
 
     from gridcnn import GridCNNClassifier, load
-    from gridcnn.persistence import save
+    from gridcnn.modelfile.persistence import save
 
     X = np.stack([chirp(0.5), chirp(0.5)[::-1]] * 6) + 0.01 * np.random.default_rng(0).standard_normal((12, 8000))
     y = np.arange(12) % 2

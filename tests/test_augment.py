@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from gridcnn import GridCNNClassifier
-from gridcnn._augment import Augment, random_flip, random_mask, random_shift, resolve_augment, token_dropout
+from gridcnn.training.augment import Augment, random_flip, random_mask, random_shift, resolve_augment, token_dropout
 from gridcnn.backbone import resolve_spec
-from gridcnn._augment import infer_modality
+from gridcnn.training.augment import infer_modality
 
 
 def gen(seed=0):
@@ -107,7 +107,7 @@ def test_augmentation_changes_training_but_not_the_seeded_result():
 
 
 def test_auto_epochs_follow_the_step_budget():
-    from gridcnn._training import auto_epochs
+    from gridcnn.training.steps import auto_epochs
 
     assert auto_epochs(15) == 100  # 898 digits in batches of 64: the cap
     assert auto_epochs(63) == 32  # MNIST-1D's 4,000 signals

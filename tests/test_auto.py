@@ -12,10 +12,10 @@ from sklearn.datasets import load_digits
 from typer.testing import CliRunner
 
 from gridcnn import GridCNNError
-from gridcnn._time_limit import parse_duration
-from gridcnn.auto import auto_recipe
-from gridcnn.cli import app
-from gridcnn.recipes import parse_recipe, read_recipe
+from gridcnn.training.hooks.time_limit import parse_duration
+from gridcnn.workflow.auto import auto_recipe
+from gridcnn.cli.commands import app
+from gridcnn.workflow.recipes import parse_recipe, read_recipe
 
 runner = CliRunner()
 
@@ -153,7 +153,7 @@ def test_time_limit_stops_after_an_epoch_and_says_so(tmp_path):
 
 
 def test_text_errors_are_listed_with_their_text(tmp_path):
-    from gridcnn.runs import top_errors
+    from gridcnn.workflow.runs import top_errors
 
     proba = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.7, 0.3]])
     errors = top_errors(proba, np.array(["a", "a", "b", "b"]), np.array(["a", "b"]), ["w", "x", "y", "z"])

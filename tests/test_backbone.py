@@ -202,26 +202,6 @@ def test_feature_maps_are_block_outputs(name):
         torch.testing.assert_close(got, z)
 
 
-@pytest.mark.parametrize("name", PRESETS.names())
-def test_weights_saved_with_flat_layer_names_still_load(name):
-    # Model files written before blocks were modules name layers "conv1", "b2_bn1"...
-    spec = get_preset(name)
-    module = spec.build(PRESET_INPUTS[name], 3)
-    multi = len(module.branches) > 1
-    flat = {}
-    for key, value in module.state_dict().items():
-        parts = key.split(".")
-        if parts[0] == "branches" and parts[2].startswith("block"):
-            b, i, kind = int(parts[1]), parts[2].removeprefix("block"), parts[3]
-            key = ".".join(["branches", parts[1], f"{f'b{b + 1}_' if multi else ''}{kind}{i}", *parts[4:]])
-        flat[key] = value + 1.0 if value.is_floating_point() else value
-    assert any(k.startswith("branches.0.") and "block" not in k for k in flat)
-    fresh = spec.build(PRESET_INPUTS[name], 3)
-    fresh.load_state_dict(flat)
-    for key, value in fresh.state_dict().items():
-        torch.testing.assert_close(value, module.state_dict()[key] + (1.0 if value.is_floating_point() else 0))
-
-
 def test_text_grids_get_kims_network_by_default():
     # modality="text" (what a recipe's text adapter passes on) with no layer given: Kim's three full-width branches;
     # a layer given, or another modality, keeps the grid-sized image default.

@@ -21,8 +21,8 @@ import gridcnn
 from gridcnn import GridCNNClassifier, GridCNNError
 from gridcnn.adapters import EmbeddingGrid, ImageGrid, SequenceGrid, SpectrogramGrid, get_adapter
 from gridcnn.backbone import get_preset
-from gridcnn.cli import app
-from gridcnn.datasets import load_dataset
+from gridcnn.cli.commands import app
+from gridcnn.data import load_dataset
 from gridcnn.streaming import StreamedGrids
 
 X8 = np.random.default_rng(0).random((20, 8, 8)).astype(np.float32)
@@ -41,11 +41,11 @@ def models(tmp_path_factory):
     model.save(root / "m")
     signals = np.random.default_rng(1).random((20, 16))
     pipe = Pipeline([("sequence", SequenceGrid()), ("classifier", clf())]).fit(signals, Y8)
-    gridcnn.persistence.save(pipe, root / "pipe")
+    gridcnn.modelfile.persistence.save(pipe, root / "pipe")
     texts = ["a good film", "a bad film", "great fun", "dull and long"] * 3
     text = Pipeline([("embedding", EmbeddingGrid(embedding="minilm-static")),
                      ("classifier", clf(kernel_size=(2, "full"), pool="none", global_pool="max"))])
-    gridcnn.persistence.save(text.fit(texts, np.arange(12) % 2), root / "text")
+    gridcnn.modelfile.persistence.save(text.fit(texts, np.arange(12) % 2), root / "text")
     return {"fitted": model, "model": root / "m", "pipe": root / "pipe", "text": root / "text"}
 
 
@@ -465,7 +465,7 @@ def test_parquet_without_pyarrow_says_how_to_install_it(f, monkeypatch):
 def test_disk_full_names_the_file_and_removes_the_partial_one(f, monkeypatch):
     import errno
 
-    import gridcnn.serialization as serialization
+    import gridcnn.modelfile.codec as serialization
 
     real = open
 

@@ -13,7 +13,7 @@ from sklearn.datasets import load_digits
 from typer.testing import CliRunner
 
 import gridcnn
-from gridcnn.cli import app
+from gridcnn.cli.commands import app
 
 runner = CliRunner()
 
@@ -110,7 +110,7 @@ def test_listings():
 
 @pytest.mark.slow
 def test_ctrl_c_keeps_the_last_finished_epoch(tmp_path, monkeypatch):
-    import gridcnn._fit_loop as fit_loop
+    import gridcnn.training.loop as fit_loop
 
     real, calls = fit_loop.train_epoch, []
 
@@ -185,7 +185,7 @@ def test_unwritable_output_folder(tmp_path):
 def test_a_run_folder_is_locked_while_written_and_never_overwritten(tmp_path, monkeypatch):
     import os
 
-    import gridcnn.runs as runs
+    import gridcnn.workflow.runs as runs
 
     recipe, out = tmp_path / "d.toml", tmp_path / "run"
     recipe.write_text(DIGITS.format(epochs=1))
@@ -238,7 +238,7 @@ def test_check_takes_the_label_column_fit_takes(tmp_path):
 
 
 def test_class_names_no_font_draws_are_reported(tmp_path):
-    from gridcnn.plots import label_fonts, plot_confusion
+    from gridcnn.workflow.plots import label_fonts, plot_confusion
 
     assert label_fonts(["cat", "dog", "Кошка"])[1] == []  # DejaVu Sans draws Latin and Cyrillic
     families, undrawable = label_fonts(["猫", "犬"])
@@ -248,7 +248,7 @@ def test_class_names_no_font_draws_are_reported(tmp_path):
 
 
 def test_debug_shows_the_traceback(monkeypatch):
-    from gridcnn import cli
+    from gridcnn.cli import commands as cli
 
     monkeypatch.setitem(cli.STATE, "debug", False)  # --debug sets it for the process: undo it for the tests after
     result = runner.invoke(app, ["--debug", "fit", "missing.toml"])

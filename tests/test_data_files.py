@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from gridcnn.cli import app
-from gridcnn.datasets import DataFile, load_path, read_data
+from gridcnn.cli.commands import app
+from gridcnn.data import DataFile, load_path, read_data
 from gridcnn.exceptions import GridCNNError
-from gridcnn.recipes import load_split, parse_recipe
+from gridcnn.workflow.recipes import load_split, parse_recipe
 from gridcnn.suitability import load_check_data
 
 RNG = np.random.default_rng(0)

@@ -11,7 +11,7 @@ import pytest
 from sklearn.datasets import load_digits
 
 from gridcnn import GridCNNClassifier
-from gridcnn.recipes import build_pipeline, load_split, parse_recipe, read_recipe
+from gridcnn.workflow.recipes import build_pipeline, load_split, parse_recipe, read_recipe
 
 pytestmark = pytest.mark.slow
 

@@ -211,7 +211,7 @@ def test_torch_tensors_and_4d_input(digits):
 
 
 def test_augment_shift_moves_grids_within_one_cell():
-    from gridcnn._augment import random_shift
+    from gridcnn.training.augment import random_shift
 
     x = torch.arange(1, 1 + 2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5)
     shifted = random_shift(x, 1, 1, torch.Generator().manual_seed(0))

@@ -8,10 +8,10 @@ from typer.testing import CliRunner
 
 import gridcnn
 from gridcnn import GridCNNClassifier, GridCNNError
-from gridcnn.cli import app
+from gridcnn.cli.commands import app
 
 ort = pytest.importorskip("onnxruntime", reason="the export extra (pip install 'gridcnn[export]') is not installed")
-from gridcnn.export import export_onnx  # noqa: E402
+from gridcnn.export.onnx import export_onnx  # noqa: E402
 
 runner = CliRunner()
 
@@ -169,7 +169,7 @@ def test_missing_extra_says_how_to_install(image_run, monkeypatch):
 
 def test_contextual_minilm_is_refused_with_the_alternative():
     from gridcnn.adapters import EmbeddingGrid
-    from gridcnn.export import frontend
+    from gridcnn.export.onnx import frontend
 
     adapter = EmbeddingGrid(embedding="minilm", max_tokens=8)
     adapter.max_tokens_, adapter.embedding_dim_ = 8, 384  # fitted as far as the export reads it

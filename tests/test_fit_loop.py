@@ -5,9 +5,9 @@ import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from gridcnn._fit_loop import FitState, Hook, LoopConfig, TensorSource, run_epochs
-from gridcnn._hooks import EarlyStopping
-from gridcnn._training import make_optimizer
+from gridcnn.training.loop import FitState, Hook, LoopConfig, TensorSource, run_epochs
+from gridcnn.training.hooks.early_stopping import EarlyStopping
+from gridcnn.training.steps import make_optimizer
 from gridcnn.backbone import resolve_spec
 
 X, y = load_digits(return_X_y=True)

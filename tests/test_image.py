@@ -17,9 +17,9 @@ from sklearn.pipeline import make_pipeline
 from gridcnn import GridCNNClassifier, GridCNNError, load
 from gridcnn.adapters import ADAPTERS
 from gridcnn.adapters.image import INTERPOLATIONS, ImageGrid
-from gridcnn.datasets import get_dataset, load_dataset
-from gridcnn.datasets._folders import list_class_folder
-from gridcnn.persistence import save
+from gridcnn.data import get_dataset, load_dataset
+from gridcnn.data.folders import list_class_folder
+from gridcnn.modelfile.persistence import save
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, size=(5, 12, 10, 3), dtype=np.uint8)  # (n, H, W, C); H != W catches swapped axes

@@ -10,7 +10,7 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 from gridcnn import GridCNNClassifier, GridCNNError
-from gridcnn._pipeline import grid_shape, split_pipeline
+from gridcnn.estimator.pipeline import grid_shape, split_pipeline
 from gridcnn.adapters import SequenceGrid
 
 
@@ -38,7 +38,7 @@ def test_grid_shape_refuses_what_does_not_fit():
 
 
 def test_importing_plots_keeps_the_callers_matplotlib_backend():
-    code = ("import matplotlib; matplotlib.use('svg'); import gridcnn.plots, gridcnn.runs, gridcnn.suitability; "
+    code = ("import matplotlib; matplotlib.use('svg'); import gridcnn.workflow.plots, gridcnn.workflow.runs, gridcnn.suitability; "
             "print(matplotlib.get_backend())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "svg"

@@ -19,12 +19,12 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from gridcnn import GridCNNClassifier
-from gridcnn import estimator as estimator_module
-from gridcnn.adapters import _base
-from gridcnn.adapters.audio import SpectrogramGrid
+from gridcnn.estimator import classifier as estimator_module
+from gridcnn.adapters import base as _base
+from gridcnn.adapters.audio.adapter import SpectrogramGrid
 from gridcnn.adapters.image import ImageGrid
 from gridcnn.adapters.sequence import SequenceGrid
-from gridcnn.datasets import load_dataset
+from gridcnn.data import load_dataset
 from gridcnn.exceptions import GridCNNError
 
 SMALL_BATCH = 7  # 1,797 digits = 256 batches of 7 and a last one of 5; 20 clips = 7 + 7 + 6

@@ -10,9 +10,9 @@ from sklearn.pipeline import make_pipeline
 
 import gridcnn
 from gridcnn import GridCNNClassifier
-from gridcnn._fit_loop import Hook
-from gridcnn.adapters.text import EmbeddingGrid, embedding_table
-from gridcnn.persistence import save
+from gridcnn.training.loop import Hook
+from gridcnn.adapters.text.adapter import EmbeddingGrid, embedding_table
+from gridcnn.modelfile.persistence import save
 
 VOCABULARY = ["good", "bad", "film", "the", "great", "awful", "was", "and", "fun", "dull", "unused"]
 MATRIX = np.random.default_rng(0).standard_normal((len(VOCABULARY), 6)).astype(np.float32)
@@ -70,7 +70,7 @@ def test_before_training_the_network_computes_what_the_static_one_does():
     a = nonstatic.build((1, 8, 1), 2)
     torch.manual_seed(0)
     b = plain.build((1, 8, 6), 2)
-    gridcnn._embedding.load_pretrained(a, (VOCABULARY, MATRIX))
+    gridcnn.adapters.text.token_table.load_pretrained(a, (VOCABULARY, MATRIX))
     with torch.no_grad():
         got = a.eval()(torch.from_numpy(ids.transform(TEXTS)))
         want = b.eval()(torch.from_numpy(vectors.transform(TEXTS)))
@@ -101,7 +101,7 @@ def test_static_model_files_do_not_change(tmp_path):
 
 def test_onnx_export_takes_token_ids_and_matches_torch(tmp_path):
     ort = pytest.importorskip("onnxruntime")
-    from gridcnn.export import export_onnx
+    from gridcnn.export.onnx import export_onnx
 
     model = make_pipeline(EmbeddingGrid(embedding=(VOCABULARY, MATRIX), max_tokens=8, output="ids"),
                           kim(embedding=(VOCABULARY, MATRIX))).fit(TEXTS, LABELS)
@@ -139,7 +139,7 @@ def test_served_text_model_answers(tmp_path):
 
 
 def test_a_recipe_turns_it_on_with_the_adapters_output():
-    from gridcnn.recipes import Recipe, build_pipeline
+    from gridcnn.workflow.recipes import Recipe, build_pipeline
 
     recipe = Recipe(data={"name": "movie_reviews"}, adapter={"name": "embedding", "embedding": "minilm-static",
                                                              "output": "ids"}, estimator={"architecture": "kim"})
@@ -168,7 +168,7 @@ def test_resume_equals_an_uninterrupted_fit(tmp_path):
 
 @pytest.mark.slow
 def test_text_recipe_reaches_kims_non_static_number(one_thread):
-    from gridcnn.recipes import build_pipeline, load_split, read_recipe
+    from gridcnn.workflow.recipes import build_pipeline, load_split, read_recipe
 
     recipe = read_recipe("text")
     X_train, y_train, X_test, y_test = load_split(recipe)

@@ -9,8 +9,8 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 from gridcnn import GridCNNClassifier, GridCNNError
-from gridcnn._pipeline import split_pipeline
-from gridcnn.recipes import (RECIPES_DIR, build_pipeline, load_split, parse_override, parse_recipe, read_recipe,
+from gridcnn.estimator.pipeline import split_pipeline
+from gridcnn.workflow.recipes import (RECIPES_DIR, build_pipeline, load_split, parse_override, parse_recipe, read_recipe,
                              recipe_from_pipeline)
 
 SHIPPED = sorted(RECIPES_DIR.glob("*.toml"))

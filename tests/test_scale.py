@@ -15,7 +15,7 @@ from sklearn.datasets import load_digits
 
 import gridcnn
 from gridcnn import GridCNNClassifier, GridCNNError
-from gridcnn.checkpoint import read_checkpoint
+from gridcnn.modelfile.checkpoint import read_checkpoint
 
 X, y = load_digits(return_X_y=True)
 X = (X / 16).astype(np.float32)
@@ -148,7 +148,7 @@ import sys, json, numpy as np, torch
 from safetensors.torch import save_file
 from sklearn.datasets import load_digits
 from gridcnn import GridCNNClassifier
-from gridcnn._distributed import world
+from gridcnn.training.distributed import world
 X, y = load_digits(return_X_y=True)
 X = (X / 16).astype(np.float32)
 clf = GridCNNClassifier(**json.loads(sys.argv[2])).fit(X[:1200], y[:1200])
@@ -212,8 +212,8 @@ random_state = 0
 
 @pytest.mark.slow
 def test_cli_nproc_two_trains_the_one_process_model_into_one_run_folder(tmp_path, one_thread):
-    from gridcnn.recipes import read_recipe
-    from gridcnn.runs import fit_recipe
+    from gridcnn.workflow.recipes import read_recipe
+    from gridcnn.workflow.runs import fit_recipe
 
     recipe = tmp_path / "digits.toml"
     recipe.write_text(DIGITS_RECIPE)

@@ -11,7 +11,7 @@ from sklearn.preprocessing import StandardScaler
 
 from gridcnn.adapters import ADAPTERS
 from gridcnn.adapters.sequence import SequenceGrid
-from gridcnn.datasets import get_dataset, load_dataset
+from gridcnn.data import get_dataset, load_dataset
 from gridcnn.exceptions import GridCNNError
 
 
@@ -163,7 +163,7 @@ def test_saved_pipeline_predicts_the_same(tmp_path, signals):
     from sklearn.pipeline import make_pipeline
 
     from gridcnn import GridCNNClassifier, load
-    from gridcnn.persistence import save
+    from gridcnn.modelfile.persistence import save
 
     y = np.arange(len(signals)) % 2
     model = make_pipeline(SequenceGrid(), GridCNNClassifier(filters=8, max_epochs=1, random_state=0)).fit(signals, y)

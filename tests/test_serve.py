@@ -250,7 +250,7 @@ def test_serve_without_the_extra_says_what_to_install(image_run, monkeypatch):
 
     from typer.testing import CliRunner
 
-    from gridcnn.cli import app
+    from gridcnn.cli.commands import app
 
     monkeypatch.setitem(sys.modules, "uvicorn", None)
     result = CliRunner().invoke(app, ["serve", str(image_run)])

@@ -20,11 +20,11 @@ from PIL import Image
 
 import gridcnn
 import gridcnn.adapters
-from gridcnn.datasets import load_dataset
+from gridcnn.data import load_dataset
 from gridcnn import GridCNNClassifier, GridCNNError
-from gridcnn.adapters.audio import SpectrogramGrid
+from gridcnn.adapters.audio.adapter import SpectrogramGrid
 from gridcnn.adapters.image import ImageGrid
-from gridcnn.checkpoint import read_checkpoint
+from gridcnn.modelfile.checkpoint import read_checkpoint
 from gridcnn.streaming import StreamedGrids, fit_adapter, stream_folder
 from gridcnn.streaming import _cache, _decode
 
@@ -340,9 +340,9 @@ device = "cpu"
 def test_a_streamed_recipe_trains_what_the_in_memory_recipe_trains(pngs, tmp_path, one_thread):
     from typer.testing import CliRunner
 
-    from gridcnn.cli import app
-    from gridcnn.recipes import read_recipe
-    from gridcnn.runs import fit_recipe
+    from gridcnn.cli.commands import app
+    from gridcnn.workflow.recipes import read_recipe
+    from gridcnn.workflow.runs import fit_recipe
 
     root = os.path.dirname(os.path.dirname(pngs[0][0]))
     runs = {}
@@ -373,9 +373,9 @@ import json, sys
 import numpy as np, torch
 from safetensors.torch import save_file
 from gridcnn import GridCNNClassifier
-from gridcnn._distributed import world
+from gridcnn.training.distributed import world
 from gridcnn.adapters import ImageGrid
-from gridcnn.datasets import load_dataset
+from gridcnn.data import load_dataset
 from gridcnn.streaming import StreamedGrids, _decode
 
 seen, real = [], _decode.FileGrids.__getitem__

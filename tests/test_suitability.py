@@ -30,7 +30,7 @@ def grouped_table(n=1000, n_groups=10, size=5, r=0.6, seed=0):
 
 @pytest.fixture(scope="module")
 def mnist():
-    from gridcnn.datasets import load_dataset
+    from gridcnn.data import load_dataset
 
     X, y = load_dataset("mnist", split="test")
     return X[:3000], y[:3000]
@@ -38,14 +38,14 @@ def mnist():
 
 @pytest.fixture(scope="module")
 def mnist1d():
-    from gridcnn.datasets import load_dataset
+    from gridcnn.data import load_dataset
 
     return load_dataset("mnist1d")
 
 
 @pytest.fixture(scope="module")
 def spoken_digits():
-    from gridcnn.datasets import load_dataset
+    from gridcnn.data import load_dataset
 
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng is not installed, so there are no spoken-digit clips")
@@ -188,7 +188,7 @@ def test_mnist_images_are_grids(mnist):
 
 @pytest.mark.slow
 def test_spectrograms_of_spoken_digits_are_grids(spoken_digits):
-    from gridcnn.adapters.audio import SpectrogramGrid
+    from gridcnn.adapters.audio.adapter import SpectrogramGrid
 
     grids = SpectrogramGrid(device="cpu").fit_transform(spoken_digits[0])
     report = check_suitability(grids, random_state=0)
@@ -197,8 +197,8 @@ def test_spectrograms_of_spoken_digits_are_grids(spoken_digits):
 
 @pytest.mark.slow
 def test_token_rows_are_ordered_but_embedding_columns_are_not():
-    from gridcnn.adapters.text import EmbeddingGrid
-    from gridcnn.datasets import load_dataset
+    from gridcnn.adapters.text.adapter import EmbeddingGrid
+    from gridcnn.data import load_dataset
 
     reviews, _ = load_dataset("movie_reviews")
     grids = EmbeddingGrid(device="cpu").fit_transform(list(reviews[:300]))
@@ -229,7 +229,7 @@ def test_shuffled_grids_are_rejected_axis_by_axis(which, mnist, request):
     elif which == "mnist":
         X = mnist[0]
     else:
-        from gridcnn.adapters.audio import SpectrogramGrid
+        from gridcnn.adapters.audio.adapter import SpectrogramGrid
 
         X = SpectrogramGrid(device="cpu").fit_transform(request.getfixturevalue("spoken_digits")[0])
     both = check_suitability(_shuffle(_shuffle(X, -1), -2), random_state=0)

@@ -10,8 +10,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import train_test_split
 
 from gridcnn.adapters import ADAPTERS, get_adapter
-from gridcnn.adapters.text import EmbeddingGrid
-from gridcnn.datasets import get_dataset, load_dataset
+from gridcnn.adapters.text.adapter import EmbeddingGrid
+from gridcnn.data import get_dataset, load_dataset
 from gridcnn.exceptions import GridCNNError
 
 SENTENCES = ["A gripping, beautifully acted film.", "Dull and far too long; I walked out after an hour."]
@@ -182,7 +182,7 @@ def test_saved_pipeline_predicts_the_same(tmp_path):
     from sklearn.pipeline import make_pipeline
 
     from gridcnn import GridCNNClassifier, load
-    from gridcnn.persistence import save
+    from gridcnn.modelfile.persistence import save
 
     X, y = ["a good film", "a bad film", "great fun", "awful and dull"] * 5, [1, 0, 1, 0] * 5
     model = make_pipeline(EmbeddingGrid(embedding="minilm-static"),
@@ -212,7 +212,7 @@ def test_own_word_vectors_in_memory_survive_save_and_load(tmp_path):
     from sklearn.pipeline import make_pipeline
 
     from gridcnn import GridCNNClassifier, load
-    from gridcnn.persistence import save
+    from gridcnn.modelfile.persistence import save
 
     vocabulary, matrix = ["good", "bad", "film"], np.eye(3, 4, dtype=np.float32)
     model = make_pipeline(

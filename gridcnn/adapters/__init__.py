@@ -3,10 +3,10 @@
 Each adapter is registered under the short name a recipe's ``[adapter]`` section uses.
 """
 
-from ._base import ADAPTERS, GridAdapter, get_adapter
-from .audio import SpectrogramGrid
-from .image import ImageGrid
-from .sequence import SequenceGrid
-from .text import EmbeddingGrid
+from gridcnn.adapters.base import ADAPTERS, GridAdapter, get_adapter
+from gridcnn.adapters.audio.adapter import SpectrogramGrid
+from gridcnn.adapters.image import ImageGrid
+from gridcnn.adapters.sequence import SequenceGrid
+from gridcnn.adapters.text.adapter import EmbeddingGrid
 
 __all__ = ["ADAPTERS", "EmbeddingGrid", "GridAdapter", "ImageGrid", "SequenceGrid", "SpectrogramGrid", "get_adapter"]

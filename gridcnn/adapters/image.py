@@ -9,9 +9,9 @@ import numpy as np
 from PIL import Image
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..exceptions import GridCNNError
-from . import _base
-from ._base import ADAPTERS, IMAGE_EXTENSIONS, GridAdapter  # noqa: F401  (IMAGE_EXTENSIONS: re-exported)
+from gridcnn.exceptions import GridCNNError
+from gridcnn.adapters import base as _base
+from gridcnn.adapters.base import ADAPTERS, IMAGE_EXTENSIONS, GridAdapter  # noqa: F401  (IMAGE_EXTENSIONS: re-exported)
 
 INTERPOLATIONS = {
     "nearest": Image.Resampling.NEAREST,
@@ -144,7 +144,7 @@ class ImageGrid(GridAdapter):
         if isinstance(X, (str, os.PathLike)):
             raise GridCNNError(
                 f"X is one path ({os.fspath(X)!r}); ImageGrid expects a list of image paths or an image array. "
-                "For a folder with one subfolder per class, use gridcnn.datasets.load_dataset('image_folder', "
+                "For a folder with one subfolder per class, use gridcnn.data.load_dataset('image_folder', "
                 "path=...)."
             )
         if isinstance(X, Image.Image):

@@ -8,8 +8,8 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ..exceptions import GridCNNError
-from ._base import ADAPTERS, GridAdapter, map_rows
+from gridcnn.exceptions import GridCNNError
+from gridcnn.adapters.base import ADAPTERS, GridAdapter, map_rows
 
 
 @ADAPTERS.register("sequence")

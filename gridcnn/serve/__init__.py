@@ -6,7 +6,7 @@ install when it is called.
 
 from __future__ import annotations
 
-from ..exceptions import GridCNNError
+from gridcnn.exceptions import GridCNNError
 
 
 def require_serve() -> None:
@@ -25,7 +25,7 @@ def require_serve() -> None:
 def create_app(model, **options):
     """The FastAPI app serving ``model``; see `gridcnn.serve.app.create_app` for the options."""
     require_serve()
-    from .app import create_app as factory
+    from gridcnn.serve.app import create_app as factory
 
     return factory(model, **options)
 

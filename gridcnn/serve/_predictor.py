@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from sklearn.pipeline import Pipeline
 
-from ..exceptions import GridCNNError
+from gridcnn.exceptions import GridCNNError
 
 MAX_MAPS = 8  # feature maps shown per block: enough to see what a block reacts to, small enough to send each time
 FILE_KINDS = {"image": "image", "spectrogram": "sound"}

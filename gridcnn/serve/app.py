@@ -18,10 +18,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from ..exceptions import GridCNNError
-from ._batcher import Batcher
-from ._limits import BodyLimit
-from ._predictor import Predictor, RequestError
+from gridcnn.exceptions import GridCNNError
+from gridcnn.serve._batcher import Batcher
+from gridcnn.serve._limits import BodyLimit
+from gridcnn.serve._predictor import Predictor, RequestError
 
 STATIC = Path(__file__).parent / "static"
 
@@ -48,7 +48,7 @@ def create_app(model, *, max_upload_mb: float = 10.0, max_inputs: int = 64, batc
     """
     run_dir = None
     if isinstance(model, (str, Path)):
-        from ..persistence import load
+        from gridcnn.modelfile.persistence import load
 
         run_dir = Path(model)
         model = load(run_dir)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._plan import (FIT_SAMPLE, STREAM_THRESHOLD_BYTES, file_adapter, fit_adapter, grid_bytes, is_file_list,
+from gridcnn.streaming._plan import (FIT_SAMPLE, STREAM_THRESHOLD_BYTES, file_adapter, fit_adapter, grid_bytes, is_file_list,
                     predict_files, should_stream)
-from ._source import StreamedGrids, StreamSource
+from gridcnn.streaming._source import StreamedGrids, StreamSource
 
 __all__ = ["FIT_SAMPLE", "STREAM_THRESHOLD_BYTES", "StreamSource", "StreamedGrids", "file_adapter", "fit_adapter",
            "grid_bytes", "is_file_list", "predict_files", "should_stream", "stream_folder"]
@@ -29,11 +29,11 @@ def stream_folder(path, adapter, extensions=None, **kwargs):
 
     ``kwargs`` go to `StreamedGrids` (``cache``, ``num_workers``, ``threads``, ``prefetch``, ``verbose``).
     """
-    from ..datasets._folders import list_class_folder
+    from gridcnn.data.folders import list_class_folder
 
     if extensions is None:
-        from .._audio_io import AUDIO_EXTENSIONS
-        from ..adapters.image import IMAGE_EXTENSIONS
+        from gridcnn.adapters.audio.clips import AUDIO_EXTENSIONS
+        from gridcnn.adapters.image import IMAGE_EXTENSIONS
 
         extensions = IMAGE_EXTENSIONS if adapter.registry_name == "image" else AUDIO_EXTENSIONS
     paths, labels = list_class_folder(path, extensions)

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..exceptions import GridCNNError
-from ..serialization import jsonable, versions
+from gridcnn.exceptions import GridCNNError
+from gridcnn.modelfile.codec import jsonable, versions
 
 _TRANSIENT = ("skipped_", "kept_")  # what the adapter's last call left out, not part of its fitted state
 
 
 def default_folder() -> Path:
     """``<gridcnn cache>/streams`` (``$GRIDCNN_CACHE``, else ``~/.cache/gridcnn``)."""
-    from ..datasets import cache_dir
+    from gridcnn.data import cache_dir
 
     return cache_dir() / "streams"
 

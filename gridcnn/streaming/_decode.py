@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..exceptions import GridCNNError
+from gridcnn.exceptions import GridCNNError
 
 #: Adapters that decode a file per item; others take arrays or texts that are in memory already.
 FILE_ADAPTERS = ("image", "spectrogram")

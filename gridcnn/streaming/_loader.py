@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from ..exceptions import GridCNNError
-from ._decode import collate
+from gridcnn.exceptions import GridCNNError
+from gridcnn.streaming._decode import collate
 
 
 class GivenBatches(Sampler):

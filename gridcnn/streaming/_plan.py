@@ -8,8 +8,8 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from ..exceptions import GridCNNError
-from ._decode import FILE_ADAPTERS
+from gridcnn.exceptions import GridCNNError
+from gridcnn.streaming._decode import FILE_ADAPTERS
 
 #: ``stream = "auto"`` in a recipe streams when the training grids, held as float32, would take more than this.
 STREAM_THRESHOLD_BYTES = 1 << 30
@@ -80,7 +80,7 @@ def predict_files(model, paths, num_workers: int | None = None):
     Bit for bit what ``model.predict_proba(paths)`` gives, in memory that does not grow with the number of files.
     Files the adapter skips (``on_error="skip"``) are left out of both.
     """
-    from ._source import StreamedGrids
+    from gridcnn.streaming._source import StreamedGrids
 
     adapter, est = file_adapter(model), model.steps[-1][1]
     workers = num_workers if num_workers is not None else (2 if len(paths) >= WORKERS_FROM else 0)

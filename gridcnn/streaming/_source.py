@@ -10,10 +10,10 @@ from numbers import Integral
 import numpy as np
 import torch
 
-from ..exceptions import GridCNNError
-from . import _cache
-from ._decode import FileGrids
-from ._loader import Decoder, batches_of, read_ahead
+from gridcnn.exceptions import GridCNNError
+from gridcnn.streaming import _cache
+from gridcnn.streaming._decode import FileGrids
+from gridcnn.streaming._loader import Decoder, batches_of, read_ahead
 
 _BUILD_BATCH = 64  # files per batch of the first decoding pass: enough to keep workers busy, little memory
 _DECODE_ROWS = 64  # files a worker decodes into one batch when reading without a cache
@@ -146,7 +146,7 @@ class StreamedGrids:
 
     def _build(self, path, digest, key, shape, rank: int, world_size: int) -> None:
         """The first decoding pass: every file (this rank's share under torchrun) into the temporary .npy."""
-        from .._progress import decode_progress
+        from gridcnn.training.progress import decode_progress
 
         tmp = path.with_name(path.name + (f".{os.getpid()}.tmp" if world_size == 1 else ".tmp"))
         if rank == 0:

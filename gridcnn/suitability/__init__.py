@@ -7,10 +7,10 @@
 ``_load`` and ``_plot``.
 """
 
-from ._check import AxisVerdict, SuitabilityReport, check_suitability, quick_check
-from ._load import load_check_data
-from ._model import ModelResult
-from ._plot import plot_suitability
+from gridcnn.suitability._check import AxisVerdict, SuitabilityReport, check_suitability, quick_check
+from gridcnn.suitability._load import load_check_data
+from gridcnn.suitability._model import ModelResult
+from gridcnn.suitability._plot import plot_suitability
 
 __all__ = ["AxisVerdict", "ModelResult", "SuitabilityReport", "check_suitability", "load_check_data",
            "plot_suitability", "quick_check"]

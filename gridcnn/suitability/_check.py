@@ -25,12 +25,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import InvalidParameterError, Interval, StrOptions, validate_parameter_constraints
 from sklearn.utils.multiclass import type_of_target
 
-from .._registry import did_you_mean
-from ..exceptions import GridCNNError
-from ..serialization import jsonable
-from ._model import ModelResult, model_test
-from ._stats import axis_similarity, locality_test
-from ._text import describe
+from gridcnn._registry import did_you_mean
+from gridcnn.exceptions import GridCNNError
+from gridcnn.modelfile.codec import jsonable
+from gridcnn.suitability._model import ModelResult, model_test
+from gridcnn.suitability._stats import axis_similarity, locality_test
+from gridcnn.suitability._text import describe
 
 LAYOUTS = ("L", "HW", "CHW", "HWC")
 N_SHUFFLES = 2  # shuffled orders per axis in the model stage: their mean is steadier than one, and cheap enough

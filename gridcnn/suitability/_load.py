@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..datasets import read_data
-from ..exceptions import GridCNNError
+from gridcnn.data import read_data
+from gridcnn.exceptions import GridCNNError
 
 # Files read at most from a folder: the check subsamples to 2,000 samples anyway, so reading more only costs time.
 MAX_FILES = 2000
 
 
 def load_check_data(path, target=None):
-    """Read data for `check_suitability` with `gridcnn.datasets.read_data`: a table, an array file or a class folder.
+    """Read data for `check_suitability` with `gridcnn.data.read_data`: a table, an array file or a class folder.
 
     Tables, .npy and .npz files are read exactly as ``gridcnn fit`` reads them (the same label column and .npz
     keys), but labels are optional here and a table's non-numeric columns are kept, for the report to name.
@@ -21,10 +21,10 @@ def load_check_data(path, target=None):
     Parameters
     ----------
     path : str or PathLike
-        See `gridcnn.datasets.read_data`.
+        See `gridcnn.data.read_data`.
     target : str, default=None
         The table column, or .npz array, holding the labels (default: one named as in
-        `gridcnn.datasets.LABEL_NAMES`, if any).
+        `gridcnn.data.LABEL_NAMES`, if any).
 
     Returns
     -------
@@ -44,7 +44,7 @@ def load_check_data(path, target=None):
         paths, labels = [paths[i] for i in keep], labels[keep]
         notes.append(f"Checked {MAX_FILES} of them, drawn at random.")
     if data.kind == "image":
-        from ..adapters.image import ImageGrid
+        from gridcnn.adapters.image import ImageGrid
 
         try:
             grids = ImageGrid().fit_transform(paths)
@@ -53,7 +53,7 @@ def load_check_data(path, target=None):
             grids = ImageGrid(size=(64, 64)).fit_transform(paths)
             notes.append("The images were resized to 64 x 64 to share one size.")
         return grids, labels, notes
-    from ..adapters.audio import SpectrogramGrid
+    from gridcnn.adapters.audio.adapter import SpectrogramGrid
 
     adapter = SpectrogramGrid(device="cpu")
     grids = adapter.fit_transform(paths)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from ._stats import grouped_orders, random_orders
+from gridcnn.suitability._stats import grouped_orders, random_orders
 
 # Optimiser steps per network: enough for these small networks to converge on a few thousand samples, and it
 # keeps one fit to about a second on a laptop core whatever the number of samples.

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from ..exceptions import GridCNNError
+from gridcnn.exceptions import GridCNNError
 
 
 def plot_suitability(report, path):

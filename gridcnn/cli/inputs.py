@@ -1,0 +1,73 @@
+"""What `gridcnn predict` feeds a model: file and folder arguments expanded into the inputs its adapter reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from gridcnn.estimator.pipeline import split_pipeline
+from gridcnn.exceptions import GridCNNError
+
+
+def looks_like_path(item: str) -> bool:
+    """An argument that names a file rather than being a text: a .txt suffix, or a path separator and no spaces."""
+    return item.endswith(".txt") or (any(sep in item for sep in ("/", "\\")) and " " not in item.strip())
+
+
+def gather_inputs(model, inputs: list[str]):
+    """Return ``(names, X)``: one name per input row and X in the form the model's first step expects.
+
+    Sound and image models take file paths (folders are searched recursively); text models take each argument
+    as a text, or each line of a .txt file; models without an adapter take grids from .npy files.
+    """
+    adapters, est = split_pipeline(model)
+    adapter = adapters[0].registry_name if adapters else None
+    if adapter == "embedding":
+        names, texts = [], []
+        for item in inputs:
+            p = Path(item)
+            if p.suffix == ".txt" and p.is_file():
+                lines = [l for l in p.read_text().splitlines() if l.strip()]
+                names += [f"{p}:{i + 1}" for i in range(len(lines))]
+                texts += lines
+            elif looks_like_path(item) and not p.exists():
+                raise GridCNNError(
+                    f"Input {item!r} looks like a file path, but there is no such file. Give an existing .txt file "
+                    "(one text per line), or quote the text itself (a text with '/' in it and no spaces reads as a "
+                    "path)."
+                )
+            elif p.is_dir():
+                raise GridCNNError(f"Input {item!r} is a folder; a text model takes texts or .txt files.")
+            else:
+                names.append(item)
+                texts.append(item)
+        return names, texts
+    if adapter in ("image", "spectrogram"):
+        from gridcnn.adapters.image import IMAGE_EXTENSIONS
+        from gridcnn.adapters.audio.clips import AUDIO_EXTENSIONS
+
+        exts = IMAGE_EXTENSIONS if adapter == "image" else AUDIO_EXTENSIONS
+        files = []
+        for item in inputs:
+            p = Path(item)
+            if p.is_dir():
+                found = sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in exts and f.is_file())
+                if not found:
+                    raise GridCNNError(f"Folder {p} holds no file ending in {', '.join(exts)}.")
+                files += found
+            elif p.is_file():
+                files.append(str(p))
+            else:
+                raise GridCNNError(f"Input {item!r} does not exist. Give files or folders of {adapter} inputs.")
+        return files, files
+    names, arrays = [], []
+    for item in inputs:
+        p = Path(item)
+        if p.suffix != ".npy" or not p.is_file():
+            raise GridCNNError(f"Input {item!r}: this model takes grids from .npy files (one grid or a stack of them).")
+        a = np.load(p, allow_pickle=False)
+        single = a.shape == tuple(est.input_shape_) or a.ndim == len(est.input_shape_) - 1
+        a = a[None] if single else a
+        names += [str(p)] if single else [f"{p}[{i}]" for i in range(len(a))]
+        arrays.append(a)
+    return names, np.concatenate(arrays)

@@ -1,0 +1,41 @@
+"""scikit-learn's declarative parameter check, with "did you mean" for misspelt option strings."""
+
+from __future__ import annotations
+
+from sklearn.utils._param_validation import InvalidParameterError, StrOptions, validate_parameter_constraints
+
+from gridcnn._registry import did_you_mean
+from gridcnn.exceptions import GridCNNError
+
+
+def validate_params(estimator, names=None, synonyms: dict | None = None) -> None:
+    """Check ``estimator``'s parameters (``names``, default all) against its ``_parameter_constraints``.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+        Anything with ``get_params`` and a ``_parameter_constraints`` table.
+    names : iterable of str, default=None
+        Only these parameters.
+    synonyms : dict, default=None
+        Words users type for an option ({"gray": "L"}), suggested when no spelling is close.
+
+    Raises
+    ------
+    GridCNNError
+        sklearn's message ("The 'pool' parameter of X must be one of {...}. Got 'maxx' instead.") and a hint.
+    """
+    params = estimator.get_params(deep=False)
+    constraints_of = estimator._parameter_constraints
+    for name in names or constraints_of:
+        constraints = constraints_of[name]
+        try:
+            validate_parameter_constraints({name: constraints}, {name: params[name]}, type(estimator).__name__)
+        except InvalidParameterError as exc:
+            value = params[name]
+            hint = ""
+            if isinstance(value, str):
+                options = [o for c in constraints if isinstance(c, StrOptions) for o in c.options]
+                alias = (synonyms or {}).get(value.lower())
+                hint = f" Did you mean '{alias}'?" if alias and not did_you_mean(value, options) else did_you_mean(value, options)
+            raise GridCNNError(f"{exc}{hint}") from None

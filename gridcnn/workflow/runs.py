@@ -1,0 +1,272 @@
+"""Run folders: train a recipe and write what it made (model, recipe, metrics, history, plots); read them back.
+
+Nothing here prints; the CLI shows progress through the ``on_stage`` hook and the estimator's own progress bar.
+Files are written as soon as they exist (the recipe first, then after every epoch the model, the history and a
+checkpoint to resume from), so a run that is interrupted or fails keeps what it wrote before. Under torchrun every
+rank trains and rank 0 alone writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+from gridcnn.modelfile import persistence
+
+from gridcnn.workflow import plots
+from gridcnn.training.distributed import is_main
+from gridcnn.estimator.pipeline import split_pipeline
+from gridcnn.workflow.run_folder import RunFolder, claim_run_dir
+from gridcnn.exceptions import GridCNNError
+from gridcnn.workflow.recipes import Recipe, build_pipeline, load_split
+from gridcnn.modelfile.codec import write_tmp
+
+CHECKPOINT = "checkpoint.safetensors"
+HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "valid_loss", "valid_accuracy", "lr", "time")
+
+
+def default_run_dir(recipe: Recipe) -> Path:
+    """``[output] dir`` of the recipe, else ``runs/<recipe>-<timestamp>``."""
+    if recipe.output.get("dir"):
+        return Path(recipe.output["dir"])
+    return Path("runs") / f"{recipe.stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def write_history(history: list[dict], path: Path) -> None:
+    """One row per epoch; written after every epoch so an interrupted run keeps its curve."""
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(history)
+    write_tmp(path, text.getvalue().encode()).replace(path)
+
+
+def compute_metrics(y_true, y_pred, labels) -> dict:
+    """Accuracy, per-class precision / recall / F1 / support and the confusion matrix, JSON-ready."""
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "n_samples": int(len(y_true)),
+        "per_class": {
+            str(c): {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i, c in enumerate(labels)
+        },
+        "macro_f1": float(np.mean(f)),
+        "labels": [str(c) for c in labels],
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+
+
+def versions() -> dict:
+    """Versions of what the numbers depend on, for metrics.json and benchmark records."""
+    import sklearn
+    import torch
+
+    from gridcnn import __version__
+
+    return {"gridcnn": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "scikit-learn": sklearn.__version__, "numpy": np.__version__, "machine": platform.platform()}
+
+
+def top_errors(proba, y_true, classes, inputs, k: int = 9) -> list[dict]:
+    """The ``k`` misclassified examples with the most confident predictions (fastai's top losses, wrong ones only):
+    index, true and predicted label, probability of the prediction and of the true class, and the input (its
+    file path or text when it has one)."""
+    proba = np.asarray(proba)
+    true_idx = np.searchsorted(classes, y_true)
+    pred_idx = proba.argmax(1)
+    wrong = np.flatnonzero(pred_idx != true_idx)
+    wrong = wrong[np.argsort(-proba[wrong, pred_idx[wrong]], kind="stable")][:k]
+    out = []
+    for i in wrong:
+        item = inputs[i] if inputs is not None and isinstance(inputs[i], str) else None
+        out.append({"index": int(i), "true": str(classes[true_idx[i]]), "predicted": str(classes[pred_idx[i]]),
+                    "probability": float(proba[i, pred_idx[i]]), "true_probability": float(proba[i, true_idx[i]]),
+                    **({"input": item[:300]} if item is not None else {})})
+    return out
+
+
+def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: int = 1, on_stage=None,
+               resume: bool = False, overwrite: bool = False, time_limit: float | None = None) -> dict:
+    """Train what ``recipe`` describes and write the run folder.
+
+    Parameters
+    ----------
+    recipe : Recipe
+        A recipe from `gridcnn.workflow.recipes.read_recipe`.
+    out : str, Path or RunFolder, default=None
+        The run folder (defaults to `default_run_dir`), or one claimed already with `claim_run_dir`. A folder that
+        holds a run is refused unless ``resume`` or ``overwrite``; the folder is locked while the fit writes it.
+    device : str, default=None
+        Overrides the recipe's ``estimator.device``.
+    verbose : int, default=1
+        Passed to the estimator (1 shows its progress bar).
+    on_stage : callable, default=None
+        Called with a short text as each stage starts ("Loading data", ...).
+    resume : bool, default=False
+        Go on from the run folder's checkpoint (its last finished epoch) instead of starting again.
+    overwrite : bool, default=False
+        Replace the run that ``out`` holds (its files only) instead of refusing the folder.
+    time_limit : float, default=None
+        Seconds of training: the fit stops after the last epoch that fits (``metrics["stopped"]`` says so) and
+        the run folder is written as for a finished run.
+
+    Returns
+    -------
+    result : dict
+        ``run_dir`` and the metrics written to ``metrics.json`` (only ``run_dir`` on ranks other than 0).
+    """
+    main = is_main()
+    if not isinstance(out, RunFolder):
+        from gridcnn.training.steps import resolve_device
+
+        where = resolve_device(device or recipe.estimator.get("device", "auto"))
+        out = claim_run_dir(out or default_run_dir(recipe), resume=resume, overwrite=overwrite, device=where)
+    with out as run:
+        return _fit_in(recipe, run.path, main, device, verbose, on_stage, resume, time_limit)
+
+
+def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, resume, time_limit) -> dict:
+    stage = on_stage if on_stage and main else (lambda text: None)
+    if main and not resume:
+        (out / "recipe.toml").write_text(recipe.to_toml())
+    timings = {}
+
+    stage("Loading data")
+    t = time.perf_counter()
+    X_train, y_train, X_test, y_test = load_split(recipe)
+    timings["load_s"] = time.perf_counter() - t
+
+    overrides = {"verbose": verbose if main else 0, "checkpoint": str(out / CHECKPOINT)}
+    if device:
+        overrides["device"] = device
+    model = build_pipeline(recipe, **overrides)
+    adapters, est = split_pipeline(model)
+    from gridcnn.streaming import should_stream
+
+    stream = should_stream(recipe.data.get("stream", "auto"), model, X_train)
+    stage("Turning data into grids" + (" as they are read (streamed from the files)" if stream else ""))
+    t = time.perf_counter()
+    G_train, G_test = X_train, X_test
+    if stream:  # decoded batch by batch during training; files left out take their labels along there
+        G_train, G_test = _streams(recipe, model, X_train, X_test, verbose if main else 0)
+        adapters = []
+    for adapter in adapters:  # a recipe has at most one; its inputs left out (on_error="skip") take their labels along
+        if device and "device" in adapter.get_params():
+            adapter.set_params(device=device)
+        G_train = adapter.fit_transform(G_train, y_train)
+        y_train = adapter.drop_skipped(y_train)
+        G_test = adapter.transform(G_test)
+        y_test = adapter.drop_skipped(y_test)
+    timings["transform_s"] = time.perf_counter() - t
+    if stream and G_train.cache is not False:
+        stage(f"Decoding {len(X_train)} files into the grid cache (once; later epochs and runs read it)")
+        t = time.perf_counter()
+        _prepare_stream(G_train, device or est.device)
+        timings["decode_s"] = time.perf_counter() - t
+
+    def checkpoint(estimator, record):
+        persistence.save(model, out / "model")
+        write_history(estimator.history_, out / "history.csv")
+
+    limit = None
+    if time_limit is not None:
+        from gridcnn.training.hooks.time_limit import TimeLimit
+
+        limit = TimeLimit(time_limit)
+    est.set_params(callbacks=[*(est.callbacks or []), *([checkpoint] if main else []), *([limit] if limit else [])])
+    shape = G_train.grid_shape_ if stream else tuple(np.shape(G_train)[1:])
+    stage(f"{'Resuming' if resume else 'Training'} on {len(y_train)} grids of shape {tuple(shape)}")
+    t = time.perf_counter()
+    est.fit(G_train, y_train, resume_from=out / CHECKPOINT if resume else None)
+    if limit is not None and limit.stopped_after is not None:
+        stage(f"Time limit {time_limit:g} s: stopped after epoch {est.n_iter_} of {est.max_epochs_} (the next would "
+              "not have finished in time)")
+    timings["fit_s"] = time.perf_counter() - t
+    est.set_params(callbacks=recipe.estimator.get("callbacks"), checkpoint=recipe.estimator.get("checkpoint"))
+    if not main:
+        return {"run_dir": str(out)}
+    persistence.save(model, out / "model")  # the final weights (early stopping may have restored an earlier epoch)
+
+    stage("Evaluating on the test split")
+    t = time.perf_counter()
+    proba = est.predict_proba(G_test)
+    y_pred = est.classes_[proba.argmax(1)]
+    if stream:  # files the adapter skipped (on_error="skip") have no prediction
+        y_test = np.asarray(y_test)[G_test.kept_]
+    timings["predict_s"] = time.perf_counter() - t
+    metrics = compute_metrics(np.asarray(y_test), y_pred, est.classes_)
+    metrics.update(
+        n_train=int(len(y_train)), grid_shape=list(est.input_shape_), epochs=int(est.n_iter_), device=str(est.device_),
+        timings=timings, versions=versions(), recipe=recipe.source,
+        top_errors=top_errors(proba, np.asarray(y_test), est.classes_, X_test if _named(X_test) else None),
+    )
+    if limit is not None and limit.stopped_after is not None:
+        metrics["stopped"] = {"reason": "time limit", "time_limit_s": time_limit, "epochs": int(est.n_iter_),
+                              "planned_epochs": int(est.max_epochs_)}
+    write_tmp(out / "metrics.json", json.dumps(metrics, indent=2).encode()).replace(out / "metrics.json")
+    write_history(est.history_, out / "history.csv")
+
+    stage("Drawing plots")
+    plots.plot_history(est.history_, out / "training_curves.png")
+    undrawable = plots.plot_confusion(metrics["confusion_matrix"], metrics["labels"], out / "confusion_matrix.png")
+    if undrawable:
+        stage(f"No installed font draws the class names {undrawable[:3]}: they show as boxes in confusion_matrix.png "
+              "(metrics.json has them right). Install a font that has them, such as Noto Sans CJK, and draw again.")
+    plots.plot_filters(est.model_, out / "filters.png")
+    first = next(G_test.read([G_test.rows()[:1]]))[1] if stream else G_test[:1]
+    example = np.asarray(first, dtype=np.float32).reshape(est.input_shape_)
+    plots.plot_feature_maps(est.model_, example, out / "feature_maps.png")
+    if not stream:  # a stream's grids are decoded batch by batch, not indexable: metrics.json still lists them
+        plots.plot_top_errors(metrics["top_errors"], G_test, est.input_shape_, getattr(est, "modality_", "image"),
+                              out / "errors.png",
+                              texts=X_test if getattr(est, "modality_", "") == "text" else None)
+    return {"run_dir": str(out), **metrics}
+
+
+def _named(X) -> bool:
+    """Are X's items files or texts (which metrics.json can name), rather than numbers?"""
+    return isinstance(X, list) or (isinstance(X, np.ndarray) and X.ndim == 1 and X.dtype.kind in "UO")
+
+
+def _streams(recipe: Recipe, model, X_train, X_test, verbose: int):
+    """The recipe's training and test files as `StreamedGrids`, the adapter fitted on a seeded sample of them."""
+    from gridcnn.streaming import StreamedGrids, fit_adapter
+
+    data = recipe.data
+    adapter = fit_adapter(model.steps[0][1], X_train, random_state=data.get("random_state", 0))
+    workers = {"num_workers": data.get("num_workers", 2), "threads": data.get("threads", False)}
+    train = StreamedGrids(X_train, adapter, cache=data.get("cache", True), verbose=verbose, **workers)
+    return train, StreamedGrids(X_test, adapter, cache=False, **workers)
+
+
+def _prepare_stream(stream, device: str) -> None:
+    """Build (or open) a stream's cache now, so the first decoding pass is timed and shown apart from training;
+    under torchrun the ranks split the files between them."""
+    from gridcnn.training.distributed import ensure_process_group, world
+    from gridcnn.training.steps import resolve_device
+
+    rank, size, _ = world()
+    if size > 1:
+        ensure_process_group(resolve_device(device))
+    stream.prepare(rank, size)
+
+
+def evaluate_model(model, X, y) -> dict:
+    """Metrics of a loaded model (estimator or pipeline) on raw inputs X with labels y."""
+    from gridcnn.streaming import file_adapter, is_file_list, predict_files
+
+    classes = split_pipeline(model)[1].classes_
+    if file_adapter(model) is not None and is_file_list(X):  # decoded batch by batch, not all in memory
+        proba, kept = predict_files(model, list(X))
+        keep = np.isin(np.asarray([str(p) for p in X]), kept)
+        return compute_metrics(np.asarray(y)[keep], classes[proba.argmax(axis=1)], classes)
+    return compute_metrics(np.asarray(y), model.predict(X), classes)
