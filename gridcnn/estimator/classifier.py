@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 from gridcnn.backbone import ACTIVATIONS, POOLS, PRESETS
 from gridcnn.estimator import fitting
 from gridcnn.estimator.grids import batches
-from gridcnn.estimator.inputs import check_callbacks, check_input_shape, check_sizes
+from gridcnn.estimator.inputs import check_answers, check_callbacks, check_input_shape, check_sizes
 from gridcnn.estimator.params import validate_params
 from gridcnn.exceptions import GridCNNError
 from gridcnn.modelfile.codec import write_model
@@ -355,6 +355,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         n, grids = batches(self, X, 1024)
         logits = predict_logits(self.model_, grids, n, self.device_, self.precision)
+        check_answers(logits, X, type(self).__name__)  # never NaN probabilities: overflowing rows are refused
         return torch.softmax(logits.double(), dim=1).numpy()
 
     def predict(self, X):
