@@ -96,6 +96,16 @@ def test_a_family_network_fits_saves_loads_and_resumes_exactly(tmp_path, one_thr
     loaded = gridcnn.load(tmp_path / "model")
     np.testing.assert_array_equal(loaded.predict_proba(RGB), whole.predict_proba(RGB))
     assert str(loaded.summary()) == str(whole.summary())
+    # the pictures and the explanation of a run work on stages as on blocks
+    from gridcnn.backbone.explain import grad_cam
+    from gridcnn.workflow import plots
+
+    explained = grad_cam(whole.model_, RGB[:3])
+    assert explained.heatmaps.shape == (3, 32, 32) and explained.layers == ["block4"]
+    np.testing.assert_allclose(explained.probabilities, whole.predict_proba(RGB[:3]), atol=1e-5)
+    plots.plot_feature_maps(whole.model_, RGB[0], tmp_path / "maps.png")
+    plots.plot_filters(whole.model_, tmp_path / "filters.png")
+    assert (tmp_path / "maps.png").stat().st_size > 1000 and (tmp_path / "filters.png").stat().st_size > 1000
 
     def stop(est, record):
         if record["epoch"] == 1:

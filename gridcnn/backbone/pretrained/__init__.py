@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import torch
 
-from gridcnn._registry import did_you_mean
 from gridcnn.backbone.pretrained.layouts import LAYOUTS, their_name
 from gridcnn.backbone.pretrained.sources import WEIGHTS, Weights, published, read_file
 from gridcnn.exceptions import GridCNNError
@@ -20,8 +19,8 @@ def check_has_weights(name) -> None:
     if name not in WEIGHTS:
         shown = "the default network" if name is None else repr(name)
         raise GridCNNError(
-            f"pretrained needs a preset with published weights, and {shown} has none.{did_you_mean(name or '', WEIGHTS)} "
-            f"Presets with weights: {', '.join(WEIGHTS)}."
+            f"pretrained needs a preset with published weights, and {shown} has none. Presets with weights: "
+            f"{', '.join(WEIGHTS)}; or leave pretrained=False to train from scratch."
         )
 
 
