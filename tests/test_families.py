@@ -408,3 +408,29 @@ def test_pretrained_true_reads_torch_hubs_cache_without_a_network(tmp_path, monk
     clf = GridCNNClassifier("resnet18", pretrained=True, max_epochs=1, lr=1e-12, batch_size=6,
                             random_state=0).fit(RGB[:6], Y3[:6])
     torch.testing.assert_close(clf.model_.branches[0].block2[0].conv1.weight, state["layer1.0.conv1.weight"])
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s["branches"][0][1].update(kind="residul"),
+     "estimator.spec.branches[0][1].kind: must be one of 'conv_bn', 'residual', 'inception', 'dense', 'mbconv', "
+     "'bn_act'. Got 'residul' (str) instead. Did you mean 'residual'?"),
+    (lambda s: s["branches"][0][1].update(blocks=10**9), "estimator.spec.branches[0][1].blocks: must be an int in [1, 256]"),
+    (lambda s: s["branches"][0][1].update(stride=2),
+     "estimator.spec: describes a layer the weights lack (branches.0.block2.0.downsample.0.weight)"),
+    (lambda s: s.update(min_size=0), "estimator.spec.min_size: must be an int in [1, 16,777,216]. Got 0 (int) instead."),
+    (lambda s: s["branches"][0][0].update(colour=1), "estimator.spec.branches[0][0].colour: unknown key."),
+])
+def test_a_changed_family_config_is_refused_naming_the_key(tmp_path, change, message):
+    X = np.random.default_rng(0).random((4, 3, 8, 8)).astype(np.float32)
+    GridCNNClassifier("resnet20", max_epochs=1, batch_size=4, random_state=0).fit(X, [0, 1, 0, 1]).save(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    change(config["estimator"]["spec"])
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(GridCNNError, match=re_escape(message)):
+        gridcnn.load(tmp_path)
+
+
+def re_escape(text):
+    import re
+
+    return re.escape(text)

@@ -68,9 +68,10 @@ def validate_config(config, arrays: dict, where, estimator_class) -> None:
     try:
         _check(config, arrays, estimator_class)
     except _Bad as bad:
+        text = str(bad).rstrip(".")
         raise GridCNNError(
-            f"{where}: {bad.key}: {str(bad).rstrip('.')}. The config was changed or damaged after it was saved; restore it, or "
-            "save the model again."
+            f"{where}: {bad.key}: {text}{' ' if text.endswith('?') else '. '}The config was changed or damaged after it "
+            "was saved; restore it, or save the model again."
         ) from None
 
 
@@ -293,7 +294,7 @@ def _stage(block, key: str) -> None:
 def _option(value, key: str, options) -> None:
     if value not in options or not isinstance(value, str):
         raise _Bad(key, f"must be one of {', '.join(map(repr, options))}. Got {_kind(value)} instead"
-                   + (did_you_mean(value, options).rstrip("?") + "?" if isinstance(value, str) else ""))
+                   + ("." + did_you_mean(value, options) if isinstance(value, str) and did_you_mean(value, options) else ""))
 
 
 def _fraction(value, key: str) -> None:
