@@ -1,15 +1,13 @@
 """Run folders: train a recipe and write what it made (model, recipe, metrics, history, plots); read them back.
 
 Nothing here prints; the CLI shows progress through the ``on_stage`` hook and the estimator's own progress bar.
-Files are written as soon as they exist (the recipe first, then after every epoch the model, the history and a
-checkpoint to resume from), so a run that is interrupted or fails keeps what it wrote before. Under torchrun every
-rank trains and rank 0 alone writes.
+Files are written as soon as they exist (the recipe first; after every epoch a checkpoint to resume from, the model
+and the history, by the `RunCheckpoint` hook the fit is given; then the metrics and plots), so a run that is
+interrupted or fails keeps what it wrote before. Under torchrun every rank trains and rank 0 alone writes.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import platform
 import time
@@ -19,18 +17,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-from gridcnn.modelfile import persistence
-
 from gridcnn.workflow import plots
 from gridcnn.training.distributed import is_main
 from gridcnn.estimator.pipeline import split_pipeline
 from gridcnn.workflow.run_folder import RunFolder, claim_run_dir
-from gridcnn.exceptions import GridCNNError
 from gridcnn.workflow.recipes import Recipe, build_pipeline, load_split
 from gridcnn.modelfile.codec import write_tmp
-
-CHECKPOINT = "checkpoint.safetensors"
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "valid_loss", "valid_accuracy", "lr", "time")
+from gridcnn.workflow.run_checkpoint import CHECKPOINT, RunCheckpoint
 
 
 def default_run_dir(recipe: Recipe) -> Path:
@@ -38,15 +31,6 @@ def default_run_dir(recipe: Recipe) -> Path:
     if recipe.output.get("dir"):
         return Path(recipe.output["dir"])
     return Path("runs") / f"{recipe.stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-
-
-def write_history(history: list[dict], path: Path) -> None:
-    """One row per epoch; written after every epoch so an interrupted run keeps its curve."""
-    text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(history)
-    write_tmp(path, text.getvalue().encode()).replace(path)
 
 
 def compute_metrics(y_true, y_pred, labels) -> dict:
@@ -145,7 +129,8 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
     X_train, y_train, X_test, y_test = load_split(recipe)
     timings["load_s"] = time.perf_counter() - t
 
-    overrides = {"verbose": verbose if main else 0, "checkpoint": str(out / CHECKPOINT)}
+    # The run folder's checkpoint is the one the fit writes (RunCheckpoint below), not one a recipe names.
+    overrides = {"verbose": verbose if main else 0, "checkpoint": None}
     if device:
         overrides["device"] = device
     model = build_pipeline(recipe, **overrides)
@@ -173,20 +158,17 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
         _prepare_stream(G_train, device or est.device)
         timings["decode_s"] = time.perf_counter() - t
 
-    def checkpoint(estimator, record):
-        persistence.save(model, out / "model")
-        write_history(estimator.history_, out / "history.csv")
-
+    hooks = [RunCheckpoint(out, model)] if main else []
     limit = None
     if time_limit is not None:
         from gridcnn.training.hooks.time_limit import TimeLimit
 
         limit = TimeLimit(time_limit)
-    est.set_params(callbacks=[*(est.callbacks or []), *([checkpoint] if main else []), *([limit] if limit else [])])
+        hooks.append(limit)
     shape = G_train.grid_shape_ if stream else tuple(np.shape(G_train)[1:])
     stage(f"{'Resuming' if resume else 'Training'} on {len(y_train)} grids of shape {tuple(shape)}")
     t = time.perf_counter()
-    est.fit(G_train, y_train, resume_from=out / CHECKPOINT if resume else None)
+    est.fit(G_train, y_train, resume_from=out / CHECKPOINT if resume else None, hooks=hooks)
     if limit is not None and limit.stopped_after is not None:
         stage(f"Time limit {time_limit:g} s: stopped after epoch {est.n_iter_} of {est.max_epochs_} (the next would "
               "not have finished in time)")
@@ -194,7 +176,6 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
     est.set_params(callbacks=recipe.estimator.get("callbacks"), checkpoint=recipe.estimator.get("checkpoint"))
     if not main:
         return {"run_dir": str(out)}
-    persistence.save(model, out / "model")  # the final weights (early stopping may have restored an earlier epoch)
 
     stage("Evaluating on the test split")
     t = time.perf_counter()
@@ -213,7 +194,6 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
         metrics["stopped"] = {"reason": "time limit", "time_limit_s": time_limit, "epochs": int(est.n_iter_),
                               "planned_epochs": int(est.max_epochs_)}
     write_tmp(out / "metrics.json", json.dumps(metrics, indent=2).encode()).replace(out / "metrics.json")
-    write_history(est.history_, out / "history.csv")
 
     stage("Drawing plots")
     plots.plot_history(est.history_, out / "training_curves.png")
