@@ -11,7 +11,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from gridcnn.cli.app import DATA, STATE, USAGE, app, console, err_console, leave_process_group, print_metrics, user_errors
+from gridcnn.cli.app import (DATA, STATE, USAGE, app, console, err_console, leave_process_group, print_metrics,
+                             user_errors)
 from gridcnn.exceptions import GridCNNError
 
 
