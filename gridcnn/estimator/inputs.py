@@ -83,6 +83,11 @@ def check_labels(y) -> None:
     from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
     y = np.asarray(y) if not hasattr(y, "dtype") else y
+    if getattr(y.dtype, "kind", "") in "Mm":  # a model file keeps bool, int, float or text labels
+        raise GridCNNError(
+            f"y holds {'dates' if y.dtype.kind == 'M' else 'durations'} ({y.dtype}); a classifier's labels must be text, "
+            "ints or bools, which a model file keeps exactly. Pass y.astype(str)."
+        )
     if y.dtype == object:
         flat = np.asarray(y).ravel()
         missing = np.array([v is None or (isinstance(v, float) and v != v) for v in flat])
@@ -95,6 +100,12 @@ def check_labels(y) -> None:
         kinds = {}
         for v in flat:
             kinds.setdefault(_kind(v), v)
+        if "str" in kinds and any(isinstance(v, str) and v.endswith("\0") for v in flat):
+            # numpy's text arrays (what a model file keeps) drop trailing NULs: 'a\0' would come back as 'a'.
+            raise GridCNNError(
+                f"y holds a label ending in a NUL character ({next(v for v in flat if str(v).endswith(chr(0)))!r}), "
+                "which text arrays cannot keep. Strip it: [s.rstrip('\\0') for s in y]."
+            )
         if len(kinds) > 1:
             examples = ", ".join(f"{v!r} ({k})" for k, v in kinds.items())
             raise GridCNNError(

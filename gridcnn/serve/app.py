@@ -1,6 +1,8 @@
 """`create_app(model) -> FastAPI`: the prediction API and the page, over one model loaded once.
 
-Routes: ``POST /predict`` (multipart ``files`` or JSON ``{"inputs": [...]}``), ``GET /health``, ``GET /model``,
+Routes: ``POST /predict`` (multipart ``files`` or JSON ``{"inputs": [...]}``; ``?feature_maps=true`` adds the first
+input's maps per block, ``?explain=true[&target=CLASS]`` where the network looked, see ``_explain``), ``GET /health``,
+``GET /model``,
 ``GET /`` (the page) and ``/static/*`` (its script and style, served by the app: no CDN, no build step).
 A user's mistake is answered 4xx with ``{"error": "..."}``; anything else is logged with its traceback and
 answered 500 with a message that names nothing inside. Inference runs in a worker thread, off the event loop.
@@ -20,6 +22,7 @@ from starlette.exceptions import HTTPException
 
 from gridcnn.exceptions import GridCNNError
 from gridcnn.serve._batcher import Batcher
+from gridcnn.serve._explain import predict_and_explain, target_index
 from gridcnn.serve._limits import BodyLimit
 from gridcnn.serve._predictor import Predictor, RequestError
 
@@ -79,8 +82,13 @@ def create_app(model, *, max_upload_mb: float = 10.0, max_inputs: int = 64, batc
         return {**predictor.describe(), "max_inputs": max_inputs, "max_upload_mb": max_upload_mb}
 
     @app.post("/predict")
-    async def predict(request: Request, feature_maps: bool = False):
-        X = await _read_inputs(request, predictor, max_inputs)
+    async def predict(request: Request, feature_maps: bool = False, explain: bool = False, target: str | None = None):
+        X = await _read_inputs(request, predictor, max_inputs)  # read first: the connection stays usable
+        if target is not None and not explain:
+            raise RequestError("'target' names the class to explain: add explain=true (or leave target out).")
+        target_class = target_index(predictor, target)
+        if explain:
+            return await run_in_threadpool(predict_and_explain, predictor, X, feature_maps, target_class)
         if batcher is not None and not feature_maps:
             return await batcher.predict(X)
         return await run_in_threadpool(predictor.predict, X, feature_maps)
