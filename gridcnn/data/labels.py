@@ -79,15 +79,16 @@ def check_labels(y, source, *, unit: str = "rows", split_later: bool = False) ->
     to train on, one to test); otherwise a class seen only in the test split stops the run after training.
     """
     values, counts = np.unique(np.asarray(y).astype(str), return_counts=True)
-    n = len(y)
+    values, n = np.asarray(values.tolist(), dtype=object), len(y)  # plain str: messages show 'a', not np.str_('a')
     if len(values) < 2:
         raise GridCNNError(f"{source!s} has one class only ({values[0]!r}, {n} {unit}): a classifier needs at "
                            "least 2.")
     if counts.max() < 2:
         raise GridCNNError(
             f"{source!s}: each of its {n} {unit} has a label of its own ({', '.join(map(repr, values[:3]))}, ...): "
-            "no class has two samples to learn from. Is the label column an ID or a measurement? Name the column "
-            f"that holds classes ({TARGET_HINT})."
+            "no class has two samples to learn from. "
+            + (f"Is the label column an ID or a measurement? Name the column that holds classes ({TARGET_HINT})."
+               if unit == "rows" else "Give each class several samples.")
         )
     if split_later and counts.min() < 2:
         lone = values[counts < 2]
@@ -99,11 +100,12 @@ def check_labels(y, source, *, unit: str = "rows", split_later: bool = False) ->
 
 def check_split_classes(y_train, y_test, source, test_name: str = "test") -> None:
     """Refuse a test split holding classes training never sees (its metrics would be wrong or fail after training)."""
-    unseen = sorted(set(np.asarray(y_test).astype(str)) - set(np.asarray(y_train).astype(str)))
+    unseen = sorted(set(np.asarray(y_test).astype(str).tolist()) - set(np.asarray(y_train).astype(str).tolist()))
     if unseen:
         n = int(np.isin(np.asarray(y_test).astype(str), unseen).sum())
+        samples = f"{n} sample{'s' * (n != 1)}"
         raise GridCNNError(
             f"{source!s}: class {unseen[0]!r}{f' (and {len(unseen) - 1} more)' if len(unseen) > 1 else ''} is in the "
-            f"{test_name} split ({n} samples) but not in the training split, so the model could never predict it. "
+            f"{test_name} split ({samples}) but not in the training split, so the model could never predict it. "
             "Add training samples of it, or remove it from the test split."
         )

@@ -16,7 +16,7 @@ import numpy as np
 from gridcnn.data.datafile import DataFile
 from gridcnn.data.file_checks import load_array, sniff
 from gridcnn.data.labels import label_name, no_labels, npy_without_labels
-from gridcnn.data.tables import read_parquet, read_table, table_columns
+from gridcnn.data.tables import _parquet, read_parquet, read_table, table_columns
 from gridcnn._registry import did_you_mean
 from gridcnn.exceptions import GridCNNError
 
@@ -127,6 +127,8 @@ def label_source(path, target=None, *, required: bool = False) -> str | None:
         if found is None and required:
             raise GridCNNError(npy_without_labels(path))
         return found
+    if ext == ".parquet":
+        _parquet(path)  # pyarrow missing is an installation problem, not the data's: said now
     try:
         sniff(path)
         if ext == ".npz":
