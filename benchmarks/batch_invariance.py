@@ -1,6 +1,6 @@
 """Does a row's predict_proba depend on the rows that share the call, and what does a fixed chunk cost?
 
-Run:  python benchmarks/batch_invariance.py [--repeats 5]
+Run:  python -m benchmarks.batch_invariance [--repeats 5]
 For each network (sklearn check's small model on 8 x 8 grids; the "simple" preset on 28 x 28) and each way of
 cutting the rows into forward passes (as given, up to 1024 rows; fixed chunks of k rows, the last one padded), it
 prints the largest difference between a row predicted alone, among 10, and among all rows, and the time of
@@ -10,7 +10,6 @@ predict_proba for n rows. Prints markdown tables with the machine.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import numpy as np
@@ -18,6 +17,8 @@ import torch
 
 from gridcnn import GridCNNClassifier
 from gridcnn.training import steps as _training
+
+from benchmarks.common import machine_line
 
 MODES = {"as given (<= 1024)": None, "chunk 1": 1, "chunk 16": 16, "chunk 64": 64, "chunk 256": 256}
 
@@ -43,7 +44,7 @@ def seconds(clf, X, repeats: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
@@ -53,8 +54,7 @@ def main() -> None:
     }
     real = _training.PREDICT_CHUNK
     sizes = (1, 10, 100, 1000, 10000)
-    print(f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}\n")
+    print(f"Machine: {machine_line()}; CPU capability {torch.backends.cpu.get_cpu_capability()}\n")
     for name, (params, shape) in nets.items():
         X = rng.random((300, *shape)).astype(np.float32)
         y = np.arange(300) % 3

@@ -73,11 +73,12 @@ def create_app(model, *, max_upload_mb: float = 10.0, max_inputs: int = 64, batc
     async def validation_error(request: Request, exc: RequestValidationError):
         return JSONResponse({"error": f"Invalid request: {exc.errors()[0].get('msg', 'bad value')}."}, status_code=422)
 
-    @app.get("/health")
+    # HEAD as well as GET: uptime monitors and load balancers probe with HEAD (starlette answers it without a body).
+    @app.api_route("/health", methods=["GET", "HEAD"])
     async def health():
         return {"status": "ok"}
 
-    @app.get("/model")
+    @app.api_route("/model", methods=["GET", "HEAD"])
     async def describe():
         return {**predictor.describe(), "max_inputs": max_inputs, "max_upload_mb": max_upload_mb}
 
@@ -93,7 +94,7 @@ def create_app(model, *, max_upload_mb: float = 10.0, max_inputs: int = 64, batc
             return await batcher.predict(X)
         return await run_in_threadpool(predictor.predict, X, feature_maps)
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def page():
         return FileResponse(STATIC / "index.html")
 
@@ -127,6 +128,9 @@ async def _read_inputs(request: Request, predictor: Predictor, max_inputs: int):
             body = json.loads(await request.body())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise RequestError(f"The body is not valid JSON ({exc}). Send {{\"inputs\": [...]}}.") from None
+        except RecursionError:  # Python's decoder recurses once per level: [[[[...]]]] thousands deep
+            raise RequestError("The body nests JSON arrays or objects too deeply to read (no grid has more than 3 "
+                               "axes). Send {\"inputs\": [...]}, each input a grid shaped like the model's.") from None
         if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
             raise RequestError("Expected a JSON object {\"inputs\": [...]}: a list of " + predictor.accepts() + ".")
         if not body["inputs"]:
