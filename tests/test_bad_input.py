@@ -22,6 +22,7 @@ import gridcnn.modelfile.persistence  # the fixture saves pipelines through it
 from gridcnn import GridCNNClassifier, GridCNNError
 from gridcnn.adapters import EmbeddingGrid, ImageGrid, SequenceGrid, SpectrogramGrid, get_adapter
 from gridcnn.backbone import get_preset
+from gridcnn.backbone.explain import grad_cam
 from gridcnn.cli.commands import app
 from gridcnn.data import load_dataset
 from gridcnn.streaming import StreamedGrids
@@ -162,6 +163,10 @@ def f(tmp_path, models, monkeypatch):
             Image.fromarray((np.random.default_rng(i).random((8, 8)) * 255).astype(np.uint8)).save(pngs / label / f"{i}.png")
     (pngs / "a" / "broken.png").write_bytes(b"not a png")
     _data_mistakes(tmp_path)
+    (tmp_path / "mine" / "model").mkdir(parents=True)  # a user's folder, not a run: --overwrite must not touch it
+    (tmp_path / "mine" / "model" / "mine.txt").write_text("mine")
+    (tmp_path / "keep.onnx").write_text("a file export must not replace silently")
+    np.save(tmp_path / "huge.npy", (3e38 * np.random.default_rng(1).choice([-1.0, 1.0], (8, 8))).astype(np.float32))
     return {"tmp": tmp_path, "pid": os.getpid(), "monkeypatch": monkeypatch, **models}
 
 
@@ -259,6 +264,8 @@ CASES = [
     ("inf values", lambda f: clf().fit(np.where(X8 > 0.99, np.inf, X8), Y8), ValueError, "Input X contains infinity"),
     ("wrong rank", lambda f: clf().fit(X8[..., None, None], Y8), GridCNNError, "X must be 2-D (n, L), 3-D (n, H, W) or 4-D"),
     ("1-D X", lambda f: clf().fit(np.zeros(20), Y8), ValueError, "Expected 2D array, got 1D array instead"),
+    ("explain a class the network lacks", lambda f: grad_cam(clf().fit(X8, Y8).model_, X8[:1, None], target=2),
+     GridCNNError, "target=2 is not a class index of this network: it has 2 classes, indices 0 to 1"),
     ("empty X", lambda f: clf().fit(X8[:0], Y8[:0]), ValueError, "Found array with 0 sample(s)"),
     ("zero-length axis", lambda f: clf().fit(np.zeros((20, 0, 8)), Y8), GridCNNError,
      "X has shape (20, 0, 8): axis 1 is empty, so its grids hold no cells."),
@@ -294,6 +301,9 @@ CASES = [
     ("network larger than memory", bad(filters=[4, 100_000], hidden=100_000), GridCNNError,
      "This network cannot be trained here: it has 40,004,200,050 parameters"),
     ("non-callable callback", bad(callbacks=[1]), GridCNNError, "callbacks[0] is 1 (int), which cannot be called."),
+    ("fit hook not a Hook", lambda f: clf().fit(X8, Y8, hooks=[print]), GridCNNError,
+     "hooks[0] is <built-in function print> (builtin_function_or_method), not a gridcnn.training.loop.Hook. Subclass "
+     "Hook, or pass a plain function called as callback(estimator, record) in callbacks=[...] instead."),
     ("input_shape of text", lambda f: clf(input_shape=[8, "x"]).fit(X8.reshape(20, 64), Y8), GridCNNError,
      "input_shape must be (height, width) or (channels, height, width) of positive ints. Got [8, 'x'] instead."),
     ("nested kernel_size", bad(kernel_size=[[3, 3, 3], 3]), GridCNNError,
@@ -442,6 +452,17 @@ CASES = [
      "choose a new --out; or pass --overwrite to replace it."),
     ("output being written", ["fit", "{tmp}/good.toml", "--out", "{tmp}/locked"], 2,
      "{tmp}/locked is being written by process {pid} (its lock file {tmp}/locked/.lock says so)."),
+    ("overwrite a folder that is not a run", ["fit", "{tmp}/good.toml", "--out", "{tmp}/mine", "--overwrite"], 2,
+     "{tmp}/mine holds model/, which gridcnn did not write: it holds no gridcnn model (no config.json of format "
+     "gridcnn-model). A fit writes its own model there"),
+    ("export over an existing file", ["export", "{model}", "--out", "{tmp}/keep.onnx"], 2,
+     "{tmp}/keep.onnx exists; gridcnn export does not replace files unless asked. Pass --overwrite to replace it"),
+    ("predict a grid the network overflows on", ["predict", "{model}", "{tmp}/huge.npy"], 1,
+     "Input '{tmp}/huge.npy' gives no answer: GridCNNClassifier's output for it is not a finite number (it overflows "
+     "float32): its largest value is 3e+38"),
+    ("predict overflowing rows", lambda f: f["fitted"].predict_proba(
+        (3e38 * np.random.default_rng(1).choice([-1.0, 1.0], (2, 8, 8))).astype(np.float32)), GridCNNError,
+     "Input 0 (and 1 more of 2: [1]) gives no answer"),
     ("resume a non-run", ["fit", "--resume", "{tmp}/cfg-old"], 2, "{tmp}/cfg-old is not a run folder (it has no recipe.toml)"),
     ("resume with a recipe", ["fit", "{tmp}/good.toml", "--resume", "{tmp}/fresh"], 2,
      "--resume RUN continues that run with its own recipe and folder; drop the RECIPE argument"),
