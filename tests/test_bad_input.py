@@ -22,6 +22,7 @@ import gridcnn.modelfile.persistence  # the fixture saves pipelines through it
 from gridcnn import GridCNNClassifier, GridCNNError
 from gridcnn.adapters import EmbeddingGrid, ImageGrid, SequenceGrid, SpectrogramGrid, get_adapter
 from gridcnn.backbone import get_preset
+from gridcnn.backbone.explain import grad_cam
 from gridcnn.cli.commands import app
 from gridcnn.data import load_dataset
 from gridcnn.streaming import StreamedGrids
@@ -229,6 +230,8 @@ CASES = [
     ("inf values", lambda f: clf().fit(np.where(X8 > 0.99, np.inf, X8), Y8), ValueError, "Input X contains infinity"),
     ("wrong rank", lambda f: clf().fit(X8[..., None, None], Y8), GridCNNError, "X must be 2-D (n, L), 3-D (n, H, W) or 4-D"),
     ("1-D X", lambda f: clf().fit(np.zeros(20), Y8), ValueError, "Expected 2D array, got 1D array instead"),
+    ("explain a class the network lacks", lambda f: grad_cam(clf().fit(X8, Y8).model_, X8[:1, None], target=2),
+     GridCNNError, "target=2 is not a class index of this network: it has 2 classes, indices 0 to 1"),
     ("empty X", lambda f: clf().fit(X8[:0], Y8[:0]), ValueError, "Found array with 0 sample(s)"),
     ("zero-length axis", lambda f: clf().fit(np.zeros((20, 0, 8)), Y8), GridCNNError,
      "X has shape (20, 0, 8): axis 1 is empty, so its grids hold no cells."),
@@ -264,6 +267,9 @@ CASES = [
     ("network larger than memory", bad(filters=[4, 100_000], hidden=100_000), GridCNNError,
      "This network cannot be trained here: it has 40,004,200,050 parameters"),
     ("non-callable callback", bad(callbacks=[1]), GridCNNError, "callbacks[0] is 1 (int), which cannot be called."),
+    ("fit hook not a Hook", lambda f: clf().fit(X8, Y8, hooks=[print]), GridCNNError,
+     "hooks[0] is <built-in function print> (builtin_function_or_method), not a gridcnn.training.loop.Hook. Subclass "
+     "Hook, or pass a plain function called as callback(estimator, record) in callbacks=[...] instead."),
     ("input_shape of text", lambda f: clf(input_shape=[8, "x"]).fit(X8.reshape(20, 64), Y8), GridCNNError,
      "input_shape must be (height, width) or (channels, height, width) of positive ints. Got [8, 'x'] instead."),
     ("nested kernel_size", bad(kernel_size=[[3, 3, 3], 3]), GridCNNError,
