@@ -38,7 +38,7 @@ class Batcher:
                     batch.append(self.pending.pop(0))
                     rows += len(batch[-1][0])
                 try:
-                    proba = await run_in_threadpool(self.predictor.estimator.predict_proba,
+                    proba = await run_in_threadpool(self.predictor.engine.predict_proba,
                                                     np.concatenate([g for g, _ in batch]))
                 except Exception as exc:  # every request of the batch gets the failure, answered as a 500
                     for _, future in batch:
