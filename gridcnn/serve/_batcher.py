@@ -20,9 +20,11 @@ class Batcher:
         self.pending: list[tuple[np.ndarray, asyncio.Future]] = []
         self.draining = False
 
-    async def predict(self, X) -> dict:
-        """The predictions for ``X``, computed in a batch with whatever other requests are waiting."""
-        grids = await run_in_threadpool(self.predictor.grids, X)  # per request: its input errors stay its own
+    async def predict(self, inputs) -> dict:
+        """The predictions for ``inputs()`` (called in a worker thread), computed in a batch with whatever other
+        requests are waiting."""
+        # Decoded per request: its input errors stay its own.
+        grids = await run_in_threadpool(lambda: self.predictor.grids(inputs()))
         future = asyncio.get_running_loop().create_future()
         self.pending.append((grids, future))
         if not self.draining:
