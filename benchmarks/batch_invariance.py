@@ -1,6 +1,6 @@
 """Does a row's predict_proba depend on the rows that share the call, and what does a fixed chunk cost?
 
-Run:  python benchmarks/batch_invariance.py [--repeats 5] [--threads 1]
+Run:  python -m benchmarks.batch_invariance [--repeats 5] [--threads 1]
 For each network (sklearn check's small model on 8 x 8 grids; the "simple" preset on 28 x 28) and each way of
 cutting the rows into forward passes (as given, up to 1024 rows; fixed chunks of k rows, the last one padded; "auto",
 the default, a fixed chunk per network sized by its multiply-adds per row), it
@@ -11,7 +11,6 @@ predict_proba for n rows. Prints markdown tables with the machine.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import numpy as np
@@ -19,6 +18,8 @@ import torch
 
 from gridcnn import GridCNNClassifier
 from gridcnn.training import steps as _training
+
+from benchmarks.common import machine_line
 
 MODES = {"as given (<= 1024)": None, "auto (sized by the network's cost)": "auto", "chunk 1": 1, "chunk 8": 8,
          "chunk 16": 16, "chunk 64": 64}
@@ -45,7 +46,7 @@ def seconds(clf, X, repeats: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--max-rows", type=int, default=10000, help="largest call timed")
@@ -58,8 +59,8 @@ def main() -> None:
     }
     real = _training.PREDICT_CHUNK
     sizes = tuple(n for n in (1, 10, 100, 1000, 10000) if n <= args.max_rows)
-    print(f"Machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}\n")
+    print(f"Machine: {machine_line()}; {torch.get_num_threads()} torch thread(s), CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}\n")
     for name, (params, shape) in nets.items():
         X = rng.random((300, *shape)).astype(np.float32)
         y = np.arange(300) % 3

@@ -1,13 +1,13 @@
 """Bare defaults against the recipes and scikit-learn, and `gridcnn fit PATH` on data gridcnn has never seen.
 
-Run:  python benchmarks/defaults.py [digits image audio sequence text] [--unseen DIR [--time-limit S]] [--max-train N]
+Run:  python -m benchmarks.defaults [digits image audio sequence text] [--unseen DIR [--time-limit S]] [--max-train N]
 
 Part 1, per shipped data set: ``GridCNNClassifier(random_state=0)`` behind the recipe's adapter (every estimator
 setting left at its default), the shipped recipe as it is, and the best of the scikit-learn baselines of
-benchmarks/baselines.py on the same grids; the same split for all three, one run each. "digits" is sklearn's
-digits split first half / second half, the issue's own test (only ``input_shape`` given to the CNN).
+benchmarks.baselines on the same grids; the same split for all three, one run each. "digits" is sklearn's
+digits split first half / second half, the classic small test (only ``input_shape`` given to the CNN).
 
-Part 2 (``--unseen DIR``): data generated offline by benchmarks/unseen_data.py (class folders of images and of
+Part 2 (``--unseen DIR``): data generated offline by `python -m benchmarks.unseen_data` (class folders of images and of
 sound files, a CSV of short texts, a numeric table, a table of ordered signals), each given to `gridcnn fit PATH`
 with no recipe, against the same baselines on the same split (for texts: TF-IDF + LogisticRegression).
 Results go to stdout as markdown tables; benchmarks/RESULTS.md keeps them with the machine.
@@ -17,21 +17,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from baselines import BASELINES, run_baselines  # noqa: E402
-from recipes import machine  # noqa: E402
-from text_baseline import tfidf_baseline  # noqa: E402
+from gridcnn import GridCNNClassifier
+from gridcnn.workflow.recipes import build_pipeline, load_split, parse_recipe, read_recipe
 
-from gridcnn import GridCNNClassifier  # noqa: E402
-from gridcnn.workflow.recipes import build_pipeline, load_split, parse_recipe, read_recipe  # noqa: E402
+from benchmarks.baselines import BASELINES, run_baselines
+from benchmarks.common import machine_line
+from benchmarks.text_baseline import tfidf_baseline
 
-#: Rows the quadratic or tree baselines get at most (as in benchmarks/run.py).
+#: Rows the quadratic or tree baselines get at most (as in benchmarks.run).
 MAX_ROWS = {"svc_rbf": 20000, "hist_gb": 10000}
 
 
@@ -54,7 +52,7 @@ def best_baseline(G_train, y_train, G_test, y_test):
 
 
 def text_baseline(X_train, y_train, X_test, y_test):
-    """Texts get the text baseline on the sentences (benchmarks/text_baseline.py: TF-IDF 1-2 grams, C by 5-fold CV):
+    """Texts get the text baseline on the sentences (benchmarks.text_baseline: TF-IDF 1-2 grams, C by 5-fold CV):
     sklearn's models on a grid of token ids or vectors are not one."""
     return "TF-IDF + LogisticRegression", tfidf_baseline().fit(X_train, y_train).score(X_test, y_test)
 
@@ -128,14 +126,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="Shipped data sets: digits image audio sequence text (default: all "
                         "of them, or none with --unseen).")
-    parser.add_argument("--unseen", type=Path, help="Folder written by benchmarks/unseen_data.py.")
+    parser.add_argument("--unseen", type=Path, help="Folder written by python -m benchmarks.unseen_data.")
     parser.add_argument("--max-train", type=int, help="Train on a seeded subset of this many rows (quick looks).")
     parser.add_argument("--time-limit", type=float, help="Seconds per unseen data set, as gridcnn fit --time-limit.")
     parser.add_argument("--json", type=Path, help="Also write the results here.")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     names = args.names or ([] if args.unseen else ["digits", "image", "audio", "sequence", "text"])
-    results = {"machine": machine(), "shipped": [], "unseen": []}
+    results = {"machine": machine_line(), "shipped": [], "unseen": []}
 
     def save():  # after every row: a run stopped hours in keeps what it measured
         if args.json:

@@ -1,11 +1,11 @@
 """Test accuracy after every epoch of the image recipe's estimator, with parameters overridden: the screen behind
-issue 17's choice of network (benchmarks/RESULTS.md, "MNIST in reference epochs").
+the recipe's choice of network (benchmarks/RESULTS.md, Speed, "MNIST in reference epochs").
 
 The one-cycle schedule depends on ``max_epochs``, so only the last epoch is what a fit of that length gives; the
 earlier ones show how fast it gets there. Evaluating on the test digits after each epoch is not counted in the
 epoch times.
 
-    python benchmarks/epoch_accuracy.py --set 'filters=[32,64]' --set kernel_size=5 --set stride=2 \\
+    python -m benchmarks.epoch_accuracy --set 'filters=[32,64]' --set kernel_size=5 --set stride=2 \\
         --set pool='"none"' --set max_epochs=10 --seed 1
 """
 
@@ -14,16 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import tomllib
-from pathlib import Path
 
 import torch
 
-from reference_epoch import data, recipe_estimator
+from benchmarks.common import machine_line
+from benchmarks.reference_epoch import RECIPE, data, recipe_estimator
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipe", default=str(Path(__file__).parents[1] / "recipes" / "image.toml"))
+    parser.add_argument("--recipe", default=RECIPE)
     parser.add_argument("--set", action="append", default=[], help="an estimator parameter as KEY=TOML-VALUE")
     parser.add_argument("--seed", type=int, default=0, help="random_state of the fit")
     parser.add_argument("--threads", type=int, default=1)
@@ -37,6 +37,7 @@ def main():
         **overrides, callbacks=[lambda est, record: accuracy.append(float((est.predict(Xt) == yt).mean()))])
     clf.fit(X, y)
     times = [r["time"] for r in clf.history_]
+    print(f"Machine: {machine_line()}")
     print(json.dumps({"overrides": overrides, "seed": args.seed, "fit_s": round(sum(times), 1),
                       "epoch_s": [round(t, 1) for t in times], "accuracy": [round(100 * a, 2) for a in accuracy]}))
 

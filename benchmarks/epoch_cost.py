@@ -1,11 +1,11 @@
-"""What one epoch of each candidate MNIST network costs, in reference epochs (issue 17's unit).
+"""What one epoch of each candidate MNIST network costs, in reference epochs (the unit of RESULTS.md's MNIST training times).
 
 Each network trains the same random batches of 128 digits (forward, cross-entropy, backward, fused AdamW step);
 rounds alternate the networks, and the cost is CPU seconds per digit relative to the ``simple`` preset's (the
 reference epoch's network), so the load of a shared machine cancels. This is the network alone: the recipe's fit
-adds its augmentation and bookkeeping, which `reference_epoch.py` measures whole.
+adds its augmentation and bookkeeping, which `benchmarks.reference_epoch` measures whole.
 
-    python benchmarks/epoch_cost.py [--steps 20] [--rounds 3]
+    python -m benchmarks.epoch_cost [--steps 20] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import torch
 from torch import nn
 
 from gridcnn import GridCNNClassifier
+
+from benchmarks.common import machine_line
 
 CANDIDATES = {  # name: (estimator parameters on top of the "simple" preset, channels-last memory)
     "simple (the reference epoch's network)": ({}, False),
@@ -62,6 +64,7 @@ def main():
         for name, (params, cl) in CANDIDATES.items():
             costs[name].append(step_cost(params, cl, args.steps))
     ref = statistics.median(next(iter(costs.values())))
+    print(f"Machine: {machine_line()}")
     print(f"{args.threads} torch threads, median of {args.rounds} alternated rounds of {args.steps} steps")
     print("| network | CPU us per digit | epoch in reference epochs |\n|---|---|---|")
     for name, c in costs.items():

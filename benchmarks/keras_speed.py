@@ -6,20 +6,16 @@ rows (scaled to [-0.5, 0.5] as the guides do) for the same epochs; the fits run 
 first each round, and the medians are compared. Keras gets ``metrics=["accuracy"]`` as in the guides (the other
 three also count training accuracy), ``verbose=0``, and channels-last input, its native layout.
 
-    python benchmarks/keras_speed.py                  # 10,000 rows x 2 epochs, 3 rounds
-    python benchmarks/keras_speed.py --n 2000 --repeats 2
+    python -m benchmarks.keras_speed                  # 10,000 rows x 2 epochs, 3 rounds
+    python -m benchmarks.keras_speed --n 2000 --repeats 2
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "torch")  # before keras is imported anywhere
 
@@ -31,8 +27,8 @@ from gridcnn import GridCNNClassifier
 from gridcnn.training.loop import Hook
 from gridcnn.data import load_dataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import hand_loop  # noqa: E402
+from benchmarks.common import machine_line, run_before
+from benchmarks.overhead import hand_loop
 
 # One block (a one-item list sets the count), no batch norm or dropout: exactly the Keras model below.
 NETWORK = dict(filters=[6], kernel_size=2, padding="valid", pool="max", pool_size=2, batch_norm=False, hidden=(),
@@ -40,7 +36,7 @@ NETWORK = dict(filters=[6], kernel_size=2, padding="valid", pool="max", pool_siz
 TRAINERS = {"gridcnn": "GridCNNClassifier.fit", "keras": "Keras 3 fit (torch backend)",
             "skorch": "skorch NeuralNetClassifier", "hand": "hand-written loop",
             "gridcnn-glorot": "GridCNNClassifier.fit, Keras' initial weights",
-            "before": "GridCNNClassifier.fit, code before issue 17"}
+            "before": "GridCNNClassifier.fit, an earlier copy (--before)"}
 
 
 # Keras' training, pinned: constant Adam 1e-3, no weight decay, no augmentation, no validation split. Left to the
@@ -106,7 +102,7 @@ def fit_skorch(X, y, epochs, seed):
 
 
 def fit_hand(X, y, epochs, seed):
-    # benchmarks/overhead.py's loop on this network at batch 32 (AdamW without decay makes Adam's update).
+    # benchmarks.overhead's loop on this network at batch 32 (AdamW without decay makes Adam's update).
     model = hand_loop(estimator(epochs, seed)._resolve_spec(), X, y, 10, epochs, 32, 1e-3, seed)
 
     @torch.no_grad()
@@ -121,9 +117,8 @@ FITS = {"gridcnn": fit_gridcnn, "keras": fit_keras, "skorch": fit_skorch, "hand"
         "gridcnn-glorot": fit_gridcnn_glorot}
 
 _BEFORE = """
-import json, sys, time, numpy as np, torch
-sys.path.insert(0, {bench!r})
-import keras_speed as k
+import json, time, torch
+from benchmarks import keras_speed as k
 torch.set_num_threads({threads})
 X, y, Xt, yt = k.data({n})
 k.fit_gridcnn(X[:64], y[:64], 1, {seed})  # untimed, as the others' warm-up fit
@@ -138,11 +133,8 @@ def before_fit(before: str, n: int, epochs: int, seed: int) -> tuple[float, floa
     """(fit seconds, test accuracy) of GridCNNClassifier from another copy of the package (``before``: the folder
     holding its ``gridcnn``), in a subprocess; the fit is timed inside it after a small warm-up fit, so start-up,
     data loading and first-call set-up are not."""
-    code = _BEFORE.format(bench=str(Path(__file__).parent), threads=torch.get_num_threads(), n=n, epochs=epochs,
-                          seed=seed)
-    env = {**os.environ, "PYTHONPATH": before}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    seconds, accuracy = json.loads(out.stdout.strip().splitlines()[-1])
+    code = _BEFORE.format(threads=torch.get_num_threads(), n=n, epochs=epochs, seed=seed)
+    seconds, accuracy = run_before(before, code)
     return seconds, accuracy
 
 
@@ -207,6 +199,7 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     r = compare(args.n, args.epochs, args.repeats, names=args.trainers, before=args.before)
+    print(f"Machine: {machine_line()}")
     print(f"{args.n} rows x {args.epochs} epochs, batch 32, median of {args.repeats} interleaved fits (seeds 0-"
           f"{args.repeats - 1}), {r['threads']} torch threads")
     print("| trainer | fit (s) | test accuracy, per seed | mean | GridCNNClassifier / this |\n|---|---|---|---|---|")

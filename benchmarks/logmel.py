@@ -6,15 +6,13 @@ reported by its median wall time and median CPU time (all threads); on a shared 
 are what carries over. A second table times whole pipelines from WAV files: ``SpectrogramGrid().fit_transform(paths)``
 against ``librosa.load`` + ``melspectrogram`` per file, on 16 kHz files and on 22.05 kHz files (resampled).
 
-    python benchmarks/logmel.py             # 1,000 clips, 5 rounds, plus the GPU when there is one
-    python benchmarks/logmel.py --clips 200 --repeats 3 # quicker
+    python -m benchmarks.logmel             # 1,000 clips, 5 rounds, plus the GPU when there is one
+    python -m benchmarks.logmel --clips 200 --repeats 3 # quicker
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -27,19 +25,9 @@ from threadpoolctl import threadpool_limits
 
 from gridcnn.adapters.audio.adapter import SpectrogramGrid
 
+from benchmarks.common import machine_line
+
 SR, N_FFT, HOP, N_MELS = 16000, 512, 160, 64
-
-
-def machine() -> str:
-    """One line naming the CPU, its cores, torch's threads and the GPU if any."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}; {os.cpu_count()} cores, torch {torch.__version__} with {torch.get_num_threads()} threads; {gpu}"
 
 
 def to_db(power: np.ndarray) -> np.ndarray:
@@ -69,7 +57,7 @@ def adapter(clips, device: str = "cpu") -> np.ndarray:
 
 
 def previous_adapter(clips: np.ndarray) -> np.ndarray:
-    """The adapter's code before issue 17: one ``torch.stft`` per 262-clip batch, then one mel matmul, intra-op threads."""
+    """The adapter's code before its chunked rewrite: one ``torch.stft`` per 262-clip batch, then one mel matmul, intra-op threads."""
     basis = torch.from_numpy(librosa.filters.mel(sr=SR, n_fft=N_FFT, n_mels=N_MELS).astype(np.float32))
     window = torch.hann_window(N_FFT, periodic=True)
     out = torch.empty((len(clips), 1 + clips.shape[1] // HOP, N_MELS))
@@ -194,7 +182,7 @@ def main():
     parser.add_argument("--no-files", action="store_true", help="skip the WAV-file pipelines")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"machine: {machine()}")
+    print(f"Machine: {machine_line()}")
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     m = measure(chirps(args.clips), devices, args.repeats)
     t_ref = m["librosa_s"]

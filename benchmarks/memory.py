@@ -13,8 +13,8 @@ inherits another's peak. Sizes are in MiB. Each process reports:
   mmap threshold rises to 32 MiB after the first large free); the last column is the growth still held after
   the call once ``malloc_trim(0)`` has returned that free heap, which is about the output.
 
-    python benchmarks/memory.py              # 200,000 rows, about 2 minutes on 2 cores
-    python benchmarks/memory.py --rows 50000 # quicker
+    python -m benchmarks.memory              # 200,000 rows, about 2 minutes on 2 cores
+    python -m benchmarks.memory --rows 50000 # quicker
 
 The temporary folder is deleted afterwards.
 """
@@ -39,13 +39,6 @@ def status_kb(field: str) -> int:
     """A ``kB`` field of /proc/self/status (VmRSS, VmHWM, RssAnon...)."""
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    with open("/proc/cpuinfo") as f:
-        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    return f"{cpu}; {os.cpu_count()} cores"
 
 
 # -- one case, in its own process ---------------------------------------------------------------------------------
@@ -104,7 +97,7 @@ def measure(case: str, folder: str) -> dict:
     allocations interleave with the batches' and change how much freed memory glibc keeps.
     """
     child = subprocess.Popen(
-        [sys.executable, __file__, "--case", case.replace(", ", "_").replace(" ", "_"), "--folder", folder],
+        [sys.executable, "-m", "benchmarks.memory", "--case", case.replace(", ", "_").replace(" ", "_"), "--folder", folder],
         stdout=subprocess.PIPE, text=True,
     )
     result = json.loads(child.stdout.readline())
@@ -179,10 +172,10 @@ def main():
         fit_model(folder)
         results = {case: measure(case, folder) for case in cases}
 
-    import torch
+    from benchmarks.common import machine_line  # here: the measured child processes import only what they need
 
     base = results.pop("imports")
-    print(f"Machine: {machine()}; torch {torch.__version__} with {torch.get_num_threads()} threads.")
+    print(f"Machine: {machine_line()}.")
     print(f"Data: {args.rows:,} x 28 x 28 float32 MNIST digits (repeated), {size_mb:.0f} MiB on disk; model: LeNet-5; "
           f"predict_proba batches of 1,024 rows, adapter batches of 4,096 (\"one batch\": BATCH_ROWS = n, as before "
           "batching).")

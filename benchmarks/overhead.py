@@ -1,13 +1,12 @@
 """GridCNNClassifier.fit against a minimal hand-written torch loop: same network, data, batches and optimiser.
 
-Run:  python benchmarks/overhead.py [--n 10000] [--epochs 3] [--repeats 3]
+Run:  python -m benchmarks.overhead [--n 10000] [--epochs 3] [--repeats 3]
 Prints a markdown table row with the machine; the ratio is gridcnn's time over the hand loop's (goal <= 1.05).
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 
@@ -17,6 +16,8 @@ from torch import nn
 
 from gridcnn import GridCNNClassifier
 from gridcnn.data import load_dataset
+
+from benchmarks.common import machine_line
 
 
 def hand_loop(spec, X, y, n_classes, epochs, batch_size, lr, seed):
@@ -63,10 +64,9 @@ def main():
         hand_loop(spec, X, y, 10, args.epochs, 128, 1e-3, 0)
         theirs.append(time.perf_counter() - t)
     a, b = statistics.median(ours), statistics.median(theirs)
-    machine = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
     print("| data | epochs | GridCNNClassifier.fit (s) | hand-written loop (s) | ratio | machine |")
     print("|---|---|---|---|---|---|")
-    print(f"| MNIST {args.n} x 28x28, simple preset | {args.epochs} | {a:.2f} | {b:.2f} | {a / b:.3f} | {machine} |")
+    print(f"| MNIST {args.n} x 28x28, simple preset | {args.epochs} | {a:.2f} | {b:.2f} | {a / b:.3f} | {machine_line()} |")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Train shipped recipes end to end and report test accuracy and wall time, with the machine.
 
-Run:  python benchmarks/recipes.py [image audio text sequence lenet5 ...] [--out runs/bench]
+Run:  python -m benchmarks.recipes [image audio text sequence lenet5 ...] [--out runs/bench]
 Each recipe runs exactly as `gridcnn fit recipes/<name>.toml` would; the markdown table goes to stdout and the run
 folders stay under --out for inspection.
 """
@@ -8,28 +8,13 @@ folders stay under --out for inspection.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from pathlib import Path
-
-import torch
 
 from gridcnn.workflow.recipes import RECIPES_DIR, read_recipe
 from gridcnn.workflow.runs import fit_recipe
 
-
-def machine() -> str:
-    """CPU model, cores and torch threads: what the times depend on."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+from benchmarks.common import machine_line
 
 
 def main():
@@ -47,7 +32,7 @@ def main():
         rows.append(f"| {name} | {result['accuracy'] * 100:.2f}% | {result['n_train']} / {result['n_samples']} | "
                     f"{result['epochs']} | {timings['fit_s']:.0f} s | {wall:.0f} s |")
         print(rows[-1], flush=True)
-    print(f"\nMachine: {machine()}\n")
+    print(f"\nMachine: {machine_line()}\n")
     print("| recipe | test accuracy | train / test | epochs | training | whole run |")
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))

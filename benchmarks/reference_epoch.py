@@ -1,39 +1,38 @@
 """The image recipe's fit time in *reference epochs*, measured side by side in one run.
 
 A reference epoch is one epoch of the ``simple`` preset at batch 128 over the training digits, trained by the
-minimal hand-written torch loop of benchmarks/overhead.py (AdamW lr 1e-3, randperm batches). The recipe
-(recipes/image.toml, or ``--recipe``) is fitted exactly as ``gridcnn fit`` would, on the same rows; both times scale
+minimal hand-written torch loop of benchmarks.overhead (AdamW lr 1e-3, randperm batches). The recipe
+(the shipped image.toml, or ``--recipe``) is fitted exactly as ``gridcnn fit`` would, on the same rows; both times scale
 with the number of rows, so ``--n`` below 60,000 screens quickly and the ratio carries over (per-step costs are the
 same). Rounds alternate the two (and ``--before``, an earlier ``gridcnn`` copy run in a subprocess).
 
-    python benchmarks/reference_epoch.py --n 60000 --repeats 2   # the definition: every training digit
-    python benchmarks/reference_epoch.py --n 60000 --seeds 0 1 2 # the target: one round per random_state
-    python benchmarks/reference_epoch.py --n 6000                # screening
+    python -m benchmarks.reference_epoch --n 60000 --repeats 2   # the definition: every training digit
+    python -m benchmarks.reference_epoch --n 60000 --seeds 0 1 2 # the target: one round per random_state
+    python -m benchmarks.reference_epoch --n 6000                # screening
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from gridcnn import GridCNNClassifier
 from gridcnn.data import load_dataset
-from gridcnn.workflow.recipes import read_recipe
-from overhead import hand_loop
+from gridcnn.workflow.recipes import RECIPES_DIR, read_recipe
+
+from benchmarks.common import machine_line, run_before
+from benchmarks.overhead import hand_loop
+
+#: The shipped image recipe, the default of --recipe.
+RECIPE = str(RECIPES_DIR / "image.toml")
 
 _BEFORE = """
-import json, sys, time, torch
-sys.path.insert(0, {bench!r})
-import reference_epoch as r
+import json, time, torch
+from benchmarks import reference_epoch as r
 torch.set_num_threads({threads})
 X, y, Xt, yt = r.data({n})
 start = time.perf_counter()
@@ -68,16 +67,13 @@ def reference_epoch(X, y) -> tuple[float, float]:
 
 
 def before_fit(before: str, recipe: str, n: int, seed: int | None) -> tuple[float, float]:
-    code = _BEFORE.format(bench=str(Path(__file__).parent), threads=torch.get_num_threads(), n=n, recipe=recipe,
-                          seed=seed)
-    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": before},
-                         capture_output=True, text=True, check=True)
-    return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
+    code = _BEFORE.format(threads=torch.get_num_threads(), n=n, recipe=recipe, seed=seed)
+    return tuple(run_before(before, code))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--recipe", default=str(Path(__file__).parents[1] / "recipes" / "image.toml"))
+    parser.add_argument("--recipe", default=RECIPE)
     parser.add_argument("--n", type=int, default=60_000, help="training digits (default all 60,000)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
@@ -87,6 +83,7 @@ def main():
                              "replaces --repeats")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    print(f"Machine: {machine_line()}", flush=True)
     X, y, Xt, yt = data(args.n)
     seeds = args.seeds or [None] * args.repeats
     # CPU seconds beside wall seconds: on a shared machine a process's CPU time barely moves with the load (one

@@ -1,52 +1,34 @@
-"""Results of `run.py` as markdown tables, an accuracy chart, and the section of RESULTS.md they fill."""
+"""Results of `benchmarks.run` as markdown tables, an accuracy chart, and the sections of RESULTS.md they fill."""
 
 from __future__ import annotations
 
-import os
-from datetime import date
 from importlib import metadata
 
 import numpy as np
-import torch
 
-from baselines import BASELINES
-from speed import TRAINERS, skorch_version
-from suitability import cpu_name
+from benchmarks.baselines import BASELINES
+from benchmarks.common import machine_info, machine_line
+from benchmarks.speed import TRAINERS, skorch_version
 
 MODELS = {"gridcnn": "GridCNNClassifier", **BASELINES, "tfidf_logreg": "TF-IDF + LogisticRegression"}
-BEGIN, END = "<!-- run.py:begin -->", "<!-- run.py:end -->"
+#: RESULTS.md's topics that a run fills, each between its own markers (`markers`), in the order of results.md.
+TOPICS = ("accuracy", "speed", "suitability")
 
 
-def machine_info() -> dict:
-    """CPU, cores, memory, torch threads, load and the versions the numbers depend on."""
+def markers(topic: str) -> tuple[str, str]:
+    return f"<!-- run.py:{topic}:begin -->", f"<!-- run.py:{topic}:end -->"
+
+
+def run_machine() -> dict:
+    """The machine, plus the versions of what the run's numbers depend on (scikit-learn, skorch, librosa...)."""
     from gridcnn.workflow.runs import versions
 
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    info = {"cpu": cpu_name(), "cores": os.cpu_count(), "memory_gib": _memory_gib(), "gpu": gpu,
-            "torch_threads": torch.get_num_threads(), "load_average": os.getloadavg()[0],
-            "date": date.today().isoformat()}
-    info.update(versions())
-    info.update(skorch=skorch_version() or "not installed", librosa=metadata.version("librosa"))
-    return info
-
-
-def _memory_gib() -> float | None:
-    try:
-        kib = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
-    except (OSError, StopIteration):
-        return None
-    return round(kib / 2**20, 1)
+    return machine_info(**versions(), skorch=skorch_version() or "not installed",
+                        librosa=metadata.version("librosa"))
 
 
 def pct(x: float) -> str:
     return f"{100 * x:.2f}%"
-
-
-def machine_line(m: dict) -> str:
-    threads = f"{m['torch_threads']} thread" + ("s" if m["torch_threads"] != 1 else "")
-    return (f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, {m['gpu']}; torch {m['torch']} on {threads}, "
-            f"Python {m['python']}, scikit-learn {m['scikit-learn']}, skorch {m['skorch']}, librosa {m['librosa']}, "
-            f"numpy {m['numpy']}; {m['date']}")
 
 
 def _model_cell(ds: dict, key: str, value) -> str:
@@ -90,53 +72,66 @@ def speed_table(speed: dict) -> list[str]:
     return lines
 
 
-OTHER_LOGMEL = {"previous": "`SpectrogramGrid` before issue 17 (one `torch.stft` per batch)",
+OTHER_LOGMEL = {"previous": "`SpectrogramGrid` before its chunked rewrite (one `torch.stft` per batch)",
                 "nnaudio": "nnAudio `MelSpectrogram` (conv1d STFT)"}
 
 
-def markdown(results: dict, chart: str = "accuracy.png") -> str:
-    """The RESULTS.md section for ``results`` (the dict `run.py` writes as results.json)."""
+def sections(results: dict, chart: str = "accuracy.png") -> dict:
+    """topic -> its markdown for ``results`` (the dict `benchmarks.run` writes as results.json), one per `TOPICS`
+    entry that the run measured; each names the command, the profile and the machine."""
     m = results["machine"]
-    out = [f"## Side by side (`python benchmarks/run.py{results['command']}`, profile: {results['profile']})", "",
-           f"Machine: {machine_line(m)}. Whole run {results['wall_s'] / 60:.1f} min; load average "
-           f"{m['load_average']:.1f} at the start and {results['load_average_end']:.1f} at the end.", "",
-           f"{results['profile_note']}", "",
-           "### Test accuracy, same split and grids for every model", "",
+    head = [f"Machine: {machine_line(m)}. Whole run {results['wall_s'] / 60:.1f} min; load average "
+            f"{results['load_average_end']:.1f} at the end.", "", f"{results['profile_note']}", ""]
+    title = f"(`python -m benchmarks.run{results['command']}`, profile: {results['profile']}, {m['date']})"
+
+    acc = [f"### Side by side: every recipe against scikit-learn {title}", "", *head,
+           "#### Test accuracy, same split and grids for every model", "",
            "The baselines see the CNN's grids flattened to rows; a cell names its training rows when a model was "
            "trained on a seeded subset (SVC and HistGradientBoosting do not scale to every row on 2 cores). "
            "Published numbers come from their papers' own protocols (Kim 2014: 10-fold cross-validation on all of "
            "MR).", ""]
-    out += _table(results, lambda r: pct(r["accuracy"]), references=True)
+    acc += _table(results, lambda r: pct(r["accuracy"]), references=True)
     notes = sorted({f"{ds['label']}: {reason}" for ds in results["datasets"].values()
                     for reason in ds.get("skipped", {}).values()})
-    out += [""] + [f"- {n}" for n in notes] + ([""] if notes else [])
-    out += [f"![test accuracy per model and data set]({chart})", "", "### Fit times (seconds, training only)", ""]
-    out += _table(results, lambda r: f"{r['fit_s']:.1f}", references=False)
-    out += ["", "GridCNNClassifier epochs: " + ", ".join(
+    acc += [""] + [f"- {n}" for n in notes] + ([""] if notes else [])
+    acc += [f"![test accuracy per model and data set]({chart})", "", "#### Fit times (seconds, training only)", ""]
+    acc += _table(results, lambda r: f"{r['fit_s']:.1f}", references=False)
+    acc += ["", "GridCNNClassifier epochs: " + ", ".join(
         f"{ds['label']} {ds['models']['gridcnn']['epochs']}" for ds in results["datasets"].values()) + "."]
+
+    speed = [f"### Side by side: three trainers, and log-mel against librosa {title}", "", *head]
     if results["speed"]:
         repeats = next(iter(results["speed"].values()))["repeats"]
-        out += ["", "### Training speed: one module, one data set, three trainers", "",
-                "Same `BackboneSpec.build` module, batch 128, AdamW lr 1e-3, constant rate, shuffled batches, no "
-                "validation; skorch with the settings of its Performance page (`verbose=0`, `callbacks=\"disable\"`, "
-                f"`train_split=None`, a `TensorDataset`). Median of {repeats} interleaved fits each. The test accuracy "
-                "only checks that each one learned: GridCNNClassifier draws its torch seed from `random_state`, so its "
-                "initial weights differ, and after so few epochs a few points either way are noise.", ""]
-        out += speed_table(results["speed"])
+        speed += ["#### Training speed: one module, one data set, three trainers", "",
+                  "Same `BackboneSpec.build` module, batch 128, AdamW lr 1e-3, constant rate, shuffled batches, no "
+                  "validation; skorch with the settings of its Performance page (`verbose=0`, "
+                  "`callbacks=\"disable\"`, `train_split=None`, a `TensorDataset`). Median of "
+                  f"{repeats} interleaved fits each. The test accuracy only checks that each one learned: "
+                  "GridCNNClassifier draws its torch seed from `random_state`, so its initial weights differ, and "
+                  "after so few epochs a few points either way are noise.", ""]
+        speed += speed_table(results["speed"]) + [""]
     lm = results["logmel"]
     ref, cpu = lm["librosa_s"], lm["adapter_s"]["cpu"]
-    out += ["", "### Log-mel spectrograms (64 bands, n_fft 512, hop 160)", "",
-            f"| {lm['clips']:,} one-second clips, 16 kHz | time | clips/s |", "|---|---|---|",
-            f"| per-clip `librosa.feature.melspectrogram` loop | {ref:.2f} s | {lm['clips'] / ref:.0f} |",
-            f"| `SpectrogramGrid` (chunked torch on a thread pool, CPU) | {cpu:.2f} s | {lm['clips'] / cpu:.0f} |",
-            *[f"| {OTHER_LOGMEL[k]} | {t:.2f} s | {lm['clips'] / t:.0f} |" for k, t in lm.get("others_s", {}).items()],
-            f"| ratio librosa / SpectrogramGrid (goal >= 10x) | **{ref / cpu:.1f}x** | |", "",
-            f"Largest difference from librosa: {lm['max_db_diff']['cpu']:.2g} dB. Median of {lm.get('repeats', 1)} "
-            "interleaved rounds.", "",
-            "### Suitability check (MNIST test digits)", "", "| call | median time (goal <= 5 s) | suitable |",
-            "|---|---|---|"]
-    out += [f"| `{r['call']}` | {np.median(r['seconds']):.2f} s | {r['suitable']} |" for r in results["suitability"]]
-    return "\n".join(out) + "\n"
+    speed += ["#### Log-mel spectrograms (64 bands, n_fft 512, hop 160)", "",
+              f"| {lm['clips']:,} one-second clips, 16 kHz | time | clips/s |", "|---|---|---|",
+              f"| per-clip `librosa.feature.melspectrogram` loop | {ref:.2f} s | {lm['clips'] / ref:.0f} |",
+              f"| `SpectrogramGrid` (chunked torch on a thread pool, CPU) | {cpu:.2f} s | {lm['clips'] / cpu:.0f} |",
+              *[f"| {OTHER_LOGMEL[k]} | {t:.2f} s | {lm['clips'] / t:.0f} |"
+                for k, t in lm.get("others_s", {}).items()],
+              f"| ratio librosa / SpectrogramGrid (goal >= 10x) | **{ref / cpu:.1f}x** | |", "",
+              f"Largest difference from librosa: {lm['max_db_diff']['cpu']:.2g} dB. Median of {lm.get('repeats', 1)} "
+              "interleaved rounds."]
+
+    suit = [f"### Side by side: the suitability check on MNIST's test digits {title}", "", *head,
+            "| call | median time (goal <= 5 s) | suitable |", "|---|---|---|"]
+    suit += [f"| `{r['call']}` | {np.median(r['seconds']):.2f} s | {r['suitable']} |" for r in results["suitability"]]
+    return {"accuracy": "\n".join(acc) + "\n", "speed": "\n".join(speed) + "\n",
+            "suitability": "\n".join(suit) + "\n"}
+
+
+def markdown(results: dict, chart: str = "accuracy.png") -> str:
+    """results.md: every section of ``results``, one after the other."""
+    return "\n".join(sections(results, chart).values())
 
 
 def plot_accuracy(results: dict, path) -> None:
@@ -172,9 +167,14 @@ def plot_accuracy(results: dict, path) -> None:
     plt.close(fig)
 
 
-def fill_section(text: str, section: str) -> str:
-    """``text`` with the part between the run.py markers replaced by ``section`` (appended when there is none)."""
-    block = f"{BEGIN}\n{section.strip()}\n{END}"
-    if BEGIN in text and END in text:
-        return text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    return text.rstrip() + "\n\n" + block + "\n"
+def fill_sections(text: str, parts: dict) -> str:
+    """``text`` with each topic's part between that topic's markers replaced (appended at the end where ``text`` has
+    no markers for it yet); everything outside the markers is kept as written."""
+    for topic, part in parts.items():
+        begin, end = markers(topic)
+        block = f"{begin}\n{part.strip()}\n{end}"
+        if begin in text and end in text:
+            text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
+        else:
+            text = text.rstrip() + "\n\n" + block + "\n"
+    return text

@@ -1,10 +1,10 @@
 """Benchmarks side by side: every recipe against sklearn baselines, training speed against skorch and a hand loop.
 
-    python benchmarks/run.py                                   # the full run: tens of minutes on 2 cores
-    python benchmarks/run.py --quick                           # reduced, under 5 minutes
-    python benchmarks/run.py --quick --max-train 300 --only digits,sequence   # the CI smoke test, seconds
-    python benchmarks/run.py --results-md benchmarks/RESULTS.md  # also fill RESULTS.md's section and its chart
-    python benchmarks/run.py --from-json runs/benchmarks/results.json --results-md benchmarks/RESULTS.md
+    python -m benchmarks.run                                   # the full run: tens of minutes on 2 cores
+    python -m benchmarks.run --quick                           # reduced, under 5 minutes
+    python -m benchmarks.run --quick --max-train 300 --only digits,sequence   # the CI smoke test, seconds
+    python -m benchmarks.run --results-md benchmarks/RESULTS.md  # also fill RESULTS.md's sections and its chart
+    python -m benchmarks.run --from-json runs/benchmarks/results.json --results-md benchmarks/RESULTS.md
 
 For each recipe (digits, MNIST, spoken digits, Rotten Tomatoes, MNIST-1D) it loads the recipe's split once, turns it
 into grids with the recipe's adapter, trains the recipe's GridCNNClassifier and the sklearn baselines on the same
@@ -29,12 +29,9 @@ from sklearn.base import clone
 
 from gridcnn.workflow.recipes import RECIPES_DIR, at_most, build_pipeline, load_split, read_recipe
 
-import logmel
-import report
-import speed
-import suitability
-from baselines import BASELINES, fit_and_score, run_baselines
-from text_baseline import tfidf_baseline
+from benchmarks import logmel, report, speed, suitability
+from benchmarks.baselines import BASELINES, fit_and_score, run_baselines
+from benchmarks.text_baseline import tfidf_baseline
 
 
 @dataclass(frozen=True)
@@ -163,14 +160,14 @@ def run_extras(profile: Profile) -> tuple[dict, list]:
 
 
 def write_outputs(results: dict, out: Path, results_md: Path | None) -> None:
-    """results.json, results.md and accuracy.png into ``out``; with ``results_md``, its section and chart too."""
+    """results.json, results.md and accuracy.png into ``out``; with ``results_md``, its sections and chart too."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2))
     (out / "results.md").write_text(report.markdown(results))
     report.plot_accuracy(results, out / "accuracy.png")
     if results_md is not None:
         text = results_md.read_text() if results_md.exists() else "# Benchmark results\n"
-        results_md.write_text(report.fill_section(text, report.markdown(results)))
+        results_md.write_text(report.fill_sections(text, report.sections(results)))
         if (out / "accuracy.png").resolve() != (results_md.parent / "accuracy.png").resolve():
             shutil.copyfile(out / "accuracy.png", results_md.parent / "accuracy.png")
 
@@ -183,7 +180,7 @@ def parse_args(argv=None):
     parser.add_argument("--out", default="runs/benchmarks", help="folder for results.json, results.md, accuracy.png")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch and BLAS/OpenMP threads (default: 1 with --quick, else the libraries' own)")
-    parser.add_argument("--results-md", default=None, help="also fill the run.py section of this RESULTS.md")
+    parser.add_argument("--results-md", default=None, help="also fill the run.py sections of this RESULTS.md")
     parser.add_argument("--from-json", default=None, help="rebuild the outputs from an earlier results.json; no run")
     args = parser.parse_args(argv)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -214,7 +211,7 @@ def main(argv=None) -> dict:
         threadpool_limits(threads)  # sklearn's BLAS and OpenMP pools, which HistGradientBoosting and SVC use
     start = time.perf_counter()
     results = {"profile": profile.name, "profile_settings": asdict(profile), "command": command(args),
-               "profile_note": profile_note(profile, args), "machine": report.machine_info(),
+               "profile_note": profile_note(profile, args), "machine": report.run_machine(),
                "datasets": {}, "speed": {}}
     for name in args.only:
         results["datasets"][name], data = run_dataset(name, profile, args.max_train)

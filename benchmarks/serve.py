@@ -1,4 +1,4 @@
-"""gridcnn serve under load, and torch against onnxruntime, for one MNIST image model (issue 16).
+"""gridcnn serve under load, and torch against onnxruntime, for one MNIST image model.
 
 1. A bounded load test on loopback: ``gridcnn serve`` runs in its own process (a real uvicorn server on 127.0.0.1
    and a free port); C concurrent clients send R requests each (one 28x28 test digit as a PNG upload). Throughput,
@@ -7,10 +7,10 @@
 2. Inference throughput on the MNIST test set (10,000 digits from uint8 pixels): the loaded pipeline's
    ``predict_proba`` in torch against the exported ONNX graph in onnxruntime, same threads, same batches.
 
-    python benchmarks/serve.py                          # trains a one-epoch model on 6,000 digits first (~30 s)
+    python -m benchmarks.serve                          # trains a one-epoch model on 6,000 digits first (~30 s)
                                                         # into runs/serve-benchmark-model, reused after
-    python benchmarks/serve.py --run runs/image-...     # or use a trained MNIST run folder
-    python benchmarks/serve.py --results-md benchmarks/RESULTS.md
+    python -m benchmarks.serve --run runs/image-...     # or use a trained MNIST run folder
+    python -m benchmarks.serve --results-md benchmarks/RESULTS.md
 
 Everything talks to 127.0.0.1 only, every loop is bounded by its request count and a 30 s timeout per request,
 and the server process is stopped at the end.
@@ -23,7 +23,6 @@ import asyncio
 import io
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -33,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.common import REPO, machine_info, machine_line
+
 BEGIN, END = "<!-- serve.py:begin -->", "<!-- serve.py:end -->"
 
 
@@ -75,7 +75,7 @@ def free_port() -> int:
 
 
 def start_server(run: Path, port: int, log: Path, *options: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     # The access log goes to a file: a pipe nobody reads would fill up and stall the server.
     proc = subprocess.Popen([sys.executable, "-m", "gridcnn", "serve", str(run), "--host", "127.0.0.1",
                              "--port", str(port), *options], env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
@@ -184,21 +184,11 @@ def inference(run: Path, threads: int) -> dict:
     return out
 
 
-def machine() -> str:
-    import onnxruntime
-    import torch
-
-    cpu = next((l.split(":", 1)[1].strip() for l in subprocess.run(["lscpu"], capture_output=True, text=True)
-                .stdout.splitlines() if l.startswith("Model name")), platform.processor())
-    return (f"{cpu}, {os.cpu_count()} cores; torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
-            f"Python {platform.python_version()}; load average {os.getloadavg()[0]:.1f} at the start")
-
-
 def report(results: dict) -> str:
-    lines = [BEGIN, "## Serving and ONNX (`python benchmarks/serve.py`)", "",
-             f"Machine: {results['machine']}; {results['date']}. Model: the image recipe's network (simple CNN, "
+    lines = [BEGIN, f"### Serving and ONNX (`python -m benchmarks.serve`, {results['date']})", "",
+             f"Machine: {results['machine']}. Model: the image recipe's network (simple CNN, "
              "28x28 gray, 10 classes).", "",
-             "### Load test: `gridcnn serve` on 127.0.0.1, one PNG digit per request", "",
+             "#### Load test: `gridcnn serve` on 127.0.0.1, one PNG digit per request", "",
              "| mix | clients x requests | throughput | p50 | p99 | errors |", "|---|---|---|---|---|---|"]
     for name, r in results["load"].items():
         extra = (f" (good only: p50 {r['good_p50_ms']:.1f} ms, p99 {r['good_p99_ms']:.1f} ms)"
@@ -209,7 +199,7 @@ def report(results: dict) -> str:
         lines += [f"- {name}, unexpected answer: {f}" for f in r["failures"]]
     inf = results.get("inference")
     if inf is not None:
-        lines += ["", f"### predict_proba on MNIST's {inf['rows']:,} test digits (uint8 pixels in, {inf['threads']} "
+        lines += ["", f"#### predict_proba on MNIST's {inf['rows']:,} test digits (uint8 pixels in, {inf['threads']} "
                   "thread(s) each)", "", "| rows per call | torch (loaded pipeline) | onnxruntime (exported graph) | "
                   "ratio | max abs diff | same labels |", "|---|---|---|---|---|---|"]
         for batch in (1024, 1):
@@ -233,7 +223,10 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/serve-benchmark.json"))
     parser.add_argument("--results-md", type=Path, help="replace this file's serve.py section with the results")
     args = parser.parse_args(argv)
-    results = {"machine": machine(), "date": time.strftime("%Y-%m-%d")}
+    import onnxruntime
+
+    results = {"machine": machine_line(machine_info(onnxruntime=onnxruntime.__version__)),
+               "date": time.strftime("%Y-%m-%d")}
     from gridcnn.data import load_dataset
 
     digits = [png(x) for x in to_uint8(load_dataset("mnist", split="test")[0][:1000])]
@@ -261,8 +254,8 @@ def main(argv=None) -> int:
                 if results["load"].get(name, {}).get("errors", 1):
                     log = (Path(tmp) / "server.log").read_text()
                     print("\n".join(l for l in log.splitlines() if "INFO" not in l)[-4000:], file=sys.stderr)
-        if not args.no_inference:
-            results["inference"] = inference(run, args.threads)
+    if not args.no_inference:  # once, after the load tests (it ran after each of the six before)
+        results["inference"] = inference(run, args.threads)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     text = report(results)

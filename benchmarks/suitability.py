@@ -1,6 +1,6 @@
 """How long `check_suitability` takes on 10,000 MNIST digits of 784 pixels (the goal: <= 5 s on 2 cores).
 
-Run:  python benchmarks/suitability.py [--cores 2] [--repeats 3]
+Run:  python -m benchmarks.suitability [--cores 2] [--repeats 3]
 Pins itself to ``--cores`` CPUs (where the machine has more) before numpy and torch start their thread pools, then
 prints the machine and the median wall time of each call: the full check on flat rows (n, 784) and on images
 (n, 28, 28), with labels (the locality stage is clear on MNIST, so "auto" trains no network), and the quick check.
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
-import sys
 import time
+
+from benchmarks.common import machine_info, machine_line  # imports no numpy or torch before pin()
 
 
 def pin(cores: int) -> int:
@@ -25,14 +25,6 @@ def pin(cores: int) -> int:
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(len(chosen))
     return len(chosen)
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown CPU"
 
 
 def cases(X, y):
@@ -66,14 +58,10 @@ def main():
     cores = pin(args.cores)
 
     import numpy as np  # after pinning, so their thread pools see the limit
-    import torch
 
     from gridcnn.data import load_dataset
     X, y = load_dataset("mnist", split="test")
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"machine: {cpu_name()}, {cores} of {os.cpu_count()} cores used, load average {load:.1f}; "
-          f"Python {sys.version.split()[0]}, numpy {np.__version__}, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), {platform.system()} {platform.release()}")
+    print(f"Machine: {machine_line(machine_info(numpy=np.__version__))}; {cores} of its cores used")
 
     print("| call | median s | min s | suitable |")
     print("|---|---|---|---|")

@@ -1,6 +1,6 @@
 """TF-IDF + logistic regression on the text recipe's own split: the baseline the CNN has to beat.
 
-Run:  python benchmarks/text_baseline.py [--recipe recipes/text.toml] [--cnn]
+Run:  python -m benchmarks.text_baseline [--recipe recipes/text.toml] [--cnn]
 Prints one markdown table row per model: test accuracy and wall time (fit + predict). ``--cnn`` also trains the
 recipe's EmbeddingGrid + GridCNNClassifier pipeline (minutes on a CPU: MiniLM embeds every review first).
 """
@@ -8,7 +8,6 @@ recipe's EmbeddingGrid + GridCNNClassifier pipeline (minutes on a CPU: MiniLM em
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -17,6 +16,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
 from gridcnn.workflow.recipes import build_pipeline, load_split, read_recipe
+
+from benchmarks.common import machine_line
 
 
 def tfidf_baseline():
@@ -43,7 +44,7 @@ def main() -> None:
 
     recipe = read_recipe(args.recipe)
     X_train, y_train, X_test, y_test = load_split(recipe)
-    print(f"{recipe.data}: {len(y_train)} train / {len(y_test)} test; {platform.processor() or platform.machine()}")
+    print(f"{recipe.data}: {len(y_train)} train / {len(y_test)} test; {machine_line()}")
     print("| model | test accuracy | time |\n|---|---|---|")
     run("TF-IDF (1-2 grams) + LogisticRegression (C by 5-fold CV)", tfidf_baseline(), X_train, y_train, X_test, y_test)
     if args.cnn:

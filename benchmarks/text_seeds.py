@@ -1,6 +1,6 @@
-"""A recipe's test accuracy over training seeds: the figure the text recipe's target is set on (issue 17, part 3).
+"""A recipe's test accuracy over training seeds: the figure the text recipe's target is set on (Rotten Tomatoes).
 
-Run:  python benchmarks/text_seeds.py [--recipe recipes/text.toml] [--seeds 0,1,2,3,4] [--set estimator.KEY=VALUE ...]
+Run:  python -m benchmarks.text_seeds [--recipe recipes/text.toml] [--seeds 0,1,2,3,4] [--set estimator.KEY=VALUE ...]
 The recipe's split and adapter are made once (the adapter's fit does not depend on the seed); then one
 `GridCNNClassifier` per seed is fitted, as `gridcnn fit` would with ``--set estimator.random_state=SEED``. Prints one
 markdown row per seed (accuracy, fit seconds) and the mean, with the machine.
@@ -16,7 +16,7 @@ from sklearn.base import clone
 
 from gridcnn.workflow.recipes import build_pipeline, load_split, read_recipe
 
-from recipes import machine  # noqa: E402  (benchmarks/recipes.py, beside this script)
+from benchmarks.common import machine_line
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
     start = time.perf_counter()
     G_train, G_test = adapter.fit_transform(X_train), adapter.transform(X_test)
     print(f"{args.recipe} {' '.join(args.set)}: grids {G_train.shape[1:]} made in {time.perf_counter() - start:.1f} s "
-          f"on {machine()}\n\n| seed | test accuracy | fit (s) |\n|---|---|---|", flush=True)
+          f"on {machine_line()}\n\n| seed | test accuracy | fit (s) |\n|---|---|---|", flush=True)
     scores = []
     for seed in (int(s) for s in args.seeds.split(",")):
         model = clone(est).set_params(random_state=seed)

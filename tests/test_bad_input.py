@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 from typer.testing import CliRunner
 
 import gridcnn
+import gridcnn.modelfile.persistence  # the fixture saves pipelines through it
 from gridcnn import GridCNNClassifier, GridCNNError
 from gridcnn.adapters import EmbeddingGrid, ImageGrid, SequenceGrid, SpectrogramGrid, get_adapter
 from gridcnn.backbone import get_preset

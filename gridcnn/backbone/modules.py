@@ -60,9 +60,30 @@ class GridCNN(nn.Module):
             maps.append(("embedding", x))
         for name, module in self.branches[0].named_children():
             x = module(x)
-            if isinstance(module, Block):
+            if self.is_block(module):
                 maps.append((name, x))
         return maps
+
+    def forward_with_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, list[tuple[str, torch.Tensor]], torch.Tensor]:
+        """``forward``, also returning each branch's last block output (named) and the grid the branches read (the
+        input, or the embedded token ids): what Grad-CAM (`gridcnn.backbone.explain`) differentiates. No hooks, so
+        explaining in one thread never touches another thread's forward pass."""
+        grid = self.embed(x) if "embed" in self._modules else x
+        flat, last = [], []
+        for i, branch in enumerate(self.branches):
+            z, kept = grid, None
+            for name, module in branch.named_children():
+                z = module(z)
+                if self.is_block(module):
+                    kept = (f"branch{i + 1}.{name}" if len(self.branches) > 1 else name, z)
+            last.append(kept)
+            flat.append(z.flatten(1))
+        return self.head(flat[0] if len(flat) == 1 else torch.cat(flat, dim=1)), last, grid
+
+    @staticmethod
+    def is_block(module: nn.Module) -> bool:
+        """Is this child of a branch a block, whose output is a feature map (plots, the page, Grad-CAM)?"""
+        return isinstance(module, Block)
 
 
 

@@ -330,7 +330,7 @@ def predict(
     """
     from gridcnn.estimator.pipeline import split_pipeline
     from gridcnn.modelfile.persistence import load
-    from gridcnn.cli.inputs import gather_inputs
+    from gridcnn.cli.inputs import check_numbers, gather_inputs, name_rows
 
     with user_errors(USAGE):
         model = load(run_or_model)
@@ -338,16 +338,20 @@ def predict(
     with user_errors(DATA):
         from gridcnn.streaming import file_adapter, predict_files
 
-        if file_adapter(model) is not None:  # image and sound files are decoded batch by batch, never all at once
-            proba, names = predict_files(model, X)
-        else:
-            proba = model.predict_proba(X)
+        check_numbers(names, X)
+        try:
+            if file_adapter(model) is not None:  # image and sound files are decoded batch by batch, never all at once
+                proba, names = predict_files(model, X)
+            else:
+                proba = model.predict_proba(X)
+        except GridCNNError as exc:  # rows the network overflows on: named by their files
+            raise name_rows(exc, names) from None
     classes = split_pipeline(model)[1].classes_
     for name, p in zip(names, proba):
         label, prob = classes[p.argmax()], float(p.max())
         if as_json:
             print(json.dumps({"input": name, "label": label.item() if hasattr(label, "item") else label,
-                              "probability": round(prob, 6)}))
+                              "probability": round(prob, 6)}, allow_nan=False))
         else:
             console.print(escape(f"{name}\t{label}\t{prob:.4f}"), highlight=False, soft_wrap=True)
 

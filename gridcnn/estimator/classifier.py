@@ -27,6 +27,7 @@ from gridcnn.training.hooks.early_stopping import EarlyStopping
 from gridcnn.training.hooks.nan_guard import NanGuard
 from gridcnn.estimator.inputs import (as_cells, check_axes, check_callbacks, check_input_shape, check_labels, check_sizes,
                       explain_shape)
+from gridcnn.estimator.inputs import check_answers
 from gridcnn.estimator.params import validate_params
 from gridcnn.estimator.pipeline import grid_shape
 from gridcnn.training.progress import ProgressBar
@@ -399,6 +400,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         if self.spec_.embedding is not None:
             batches = self._checked_ids(batches)
         logits = predict_logits(self.model_, batches, n, self.device_, self.precision)
+        check_answers(logits, X, type(self).__name__)  # never NaN probabilities: overflowing rows are refused
         return torch.softmax(logits.double(), dim=1).numpy()
 
     def predict(self, X):

@@ -83,6 +83,11 @@ def check_labels(y) -> None:
     from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
     y = np.asarray(y) if not hasattr(y, "dtype") else y
+    if getattr(y.dtype, "kind", "") in "Mm":  # a model file keeps bool, int, float or text labels
+        raise GridCNNError(
+            f"y holds {'dates' if y.dtype.kind == 'M' else 'durations'} ({y.dtype}); a classifier's labels must be text, "
+            "ints or bools, which a model file keeps exactly. Pass y.astype(str)."
+        )
     if y.dtype == object:
         flat = np.asarray(y).ravel()
         missing = np.array([v is None or (isinstance(v, float) and v != v) for v in flat])
@@ -95,6 +100,12 @@ def check_labels(y) -> None:
         kinds = {}
         for v in flat:
             kinds.setdefault(_kind(v), v)
+        if "str" in kinds and any(isinstance(v, str) and v.endswith("\0") for v in flat):
+            # numpy's text arrays (what a model file keeps) drop trailing NULs: 'a\0' would come back as 'a'.
+            raise GridCNNError(
+                f"y holds a label ending in a NUL character ({next(v for v in flat if str(v).endswith(chr(0)))!r}), "
+                "which text arrays cannot keep. Strip it: [s.rstrip('\\0') for s in y]."
+            )
         if len(kinds) > 1:
             examples = ", ".join(f"{v!r} ({k})" for k, v in kinds.items())
             raise GridCNNError(
@@ -177,3 +188,32 @@ def explain_shape(shape, grid, n_features: int, name: str) -> str | None:
         return (f"X has shape {shape}, but this {name} was fitted on {c}x{h}x{w} grids (C, H, W) given as {layout}. "
                 f"Reshape X with X.reshape({layout[1:-1].replace('n', '-1')}).")
     return None
+
+
+def check_answers(logits, X, name: str) -> None:
+    """Refuse rows the network gives no finite output for, naming them and their largest value.
+
+    Finite but huge inputs (3e38 in a cell) overflow float32 inside the network (a sum of such cells is inf, and
+    inf - inf is NaN), and softmax would turn that into NaN probabilities. No probability can be trusted there, so
+    the rows are refused, as NaN in X is; the error's ``rows`` lets a caller name the files they came from.
+    """
+    import torch
+
+    bad = np.flatnonzero(~torch.isfinite(logits).all(dim=1).numpy())
+    if not len(bad):
+        return
+    first = int(bad[0])
+    try:  # the largest |value| of the first such row, when X can be indexed (not a stream of files)
+        row = X[first].detach().cpu().numpy() if torch.is_tensor(X) else np.asarray(
+            X.iloc[first] if hasattr(X, "iloc") else X[first], dtype=np.float64)
+        value = f" its largest value is {float(np.abs(row).max()):.3g}, and"
+    except Exception:  # noqa: BLE001 (only the message's detail depends on it)
+        value = ""
+    which = f"Input {first}" + (f" (and {len(bad) - 1} more of {len(logits)}: {bad[1:6].tolist()})" if len(bad) > 1 else "")
+    error = GridCNNError(
+        f"{which} gives no answer: {name}'s output for it is not a finite number (it overflows float32):{value} "
+        "values that large are far outside what the model was trained on. Scale the input as the training data "
+        "was scaled (check its units), or leave it out."
+    )
+    error.rows = bad.tolist()
+    raise error

@@ -66,12 +66,45 @@ def storable_params(est) -> dict:
     return params
 
 
+def storable_classes(classes: np.ndarray) -> np.ndarray:
+    """``classes`` as a model file keeps them: bool, int, float or fixed-width unicode, never object.
+
+    Labels that arrive as an object array (what pandas gives for text) hold one Python type (`check_labels` saw to
+    it), so they have an exact numpy dtype; the array is converted to it, and the conversion is checked to lose
+    nothing. A label no dtype holds exactly gets a message naming it and the fix, not a broken file."""
+    if classes.dtype.kind in "biufU":
+        return classes
+    values = classes.tolist()
+    converted = None
+    # The first label that stops a conversion, for the message: an int beyond int64, or the first of another type.
+    lost = next((v for v in values if isinstance(v, int) and not -2**63 <= v < 2**63), values[0] if values else None)
+    if classes.dtype == object and values:
+        if all(isinstance(v, str) for v in values):
+            converted = np.array(values, dtype=str)
+        elif all(isinstance(v, (bool, np.bool_)) for v in values):
+            converted = np.array(values, dtype=bool)
+        elif all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values):
+            converted = np.array(values, dtype=np.int64) if all(-2**63 <= v < 2**63 for v in values) else None
+        elif all(isinstance(v, (float, int, np.floating, np.integer)) for v in values):
+            converted = np.array(values, dtype=np.float64)
+    if converted is not None and len(np.unique(converted)) == len(values) and converted.tolist() == values:
+        return converted
+    if converted is not None:
+        lost = next((v for v, c in zip(values, converted.tolist()) if v != c), lost)
+    raise GridCNNError(
+        f"This model's labels cannot be written to a model file: {lost!r} ({type(lost).__name__}, classes_ of dtype "
+        f"{classes.dtype}) is not kept exactly as a bool, int, float or text label. Fit it again with labels "
+        "converted to text (y.astype(str)) or to ints."
+    )
+
+
 def estimator_config(est, *, history: bool = True) -> dict:
     """A fitted estimator's parameters and fitted attributes (all but the weights), for `to_json`."""
+    classes = storable_classes(est.classes_)
     config = {
         "params": storable_params(est),
-        "classes": jsonable(est.classes_.tolist()),
-        "classes_dtype": est.classes_.dtype.str,
+        "classes": jsonable(classes.tolist()),
+        "classes_dtype": classes.dtype.str,
         "n_features_in": int(est.n_features_in_),
         "input_shape": list(est.input_shape_),
         "spec": est.spec_.to_dict(),

@@ -1,6 +1,8 @@
 """`create_app(model) -> FastAPI`: the prediction API and the page, over one model loaded once.
 
-Routes: ``POST /predict`` (multipart ``files`` or JSON ``{"inputs": [...]}``), ``GET /health``, ``GET /model``,
+Routes: ``POST /predict`` (multipart ``files`` or JSON ``{"inputs": [...]}``; ``?feature_maps=true`` adds the first
+input's maps per block, ``?explain=true[&target=CLASS]`` where the network looked, see ``_explain``), ``GET /health``,
+``GET /model``,
 ``GET /`` (the page) and ``/static/*`` (its script and style, served by the app: no CDN, no build step).
 A user's mistake is answered 4xx with ``{"error": "..."}``; anything else is logged with its traceback and
 answered 500 with a message that names nothing inside. Inference runs in a worker thread, off the event loop.
@@ -22,6 +24,7 @@ from starlette.exceptions import HTTPException
 from gridcnn.exceptions import GridCNNError
 from gridcnn.serve._batcher import Batcher
 from gridcnn.serve._engine import check_engine, check_exported_file
+from gridcnn.serve._explain import predict_and_explain, target_index
 from gridcnn.serve._limits import BodyLimit
 from gridcnn.serve._predictor import Predictor, RequestError
 
@@ -81,23 +84,29 @@ def create_app(model, *, max_upload_mb: float = 10.0, max_inputs: int = 64, batc
     async def validation_error(request: Request, exc: RequestValidationError):
         return JSONResponse({"error": f"Invalid request: {exc.errors()[0].get('msg', 'bad value')}."}, status_code=422)
 
-    @app.get("/health")
+    # HEAD as well as GET: uptime monitors and load balancers probe with HEAD (starlette answers it without a body).
+    @app.api_route("/health", methods=["GET", "HEAD"])
     async def health():
         return {"status": "ok"}
 
-    @app.get("/model")
+    @app.api_route("/model", methods=["GET", "HEAD"])
     async def describe():
         return {**predictor.describe(), "max_inputs": max_inputs, "max_upload_mb": max_upload_mb}
 
     @app.post("/predict")
-    async def predict(request: Request, feature_maps: bool = False):
-        inputs = await _read_inputs(request, predictor, max_inputs)
+    async def predict(request: Request, feature_maps: bool = False, explain: bool = False, target: str | None = None):
+        inputs = await _read_inputs(request, predictor, max_inputs)  # read first: the connection stays usable
+        if target is not None and not explain:
+            raise RequestError("'target' names the class to explain: add explain=true (or leave target out).")
+        target_class = target_index(predictor, target)
+        if explain:
+            return await run_in_threadpool(lambda: predict_and_explain(predictor, inputs(), feature_maps, target_class))
         if batcher is not None and not feature_maps:
             return await batcher.predict(inputs)
         # Decoding and the network in one trip to a worker thread: each trip costs more than the network's 0.5 ms.
         return await run_in_threadpool(lambda: predictor.predict(inputs(), feature_maps))
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def page():
         return FileResponse(STATIC / "index.html")
 
@@ -132,6 +141,9 @@ async def _read_inputs(request: Request, predictor: Predictor, max_inputs: int):
             body = json.loads(await request.body())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise RequestError(f"The body is not valid JSON ({exc}). Send {{\"inputs\": [...]}}.") from None
+        except RecursionError:  # Python's decoder recurses once per level: [[[[...]]]] thousands deep
+            raise RequestError("The body nests JSON arrays or objects too deeply to read (no grid has more than 3 "
+                               "axes). Send {\"inputs\": [...]}, each input a grid shaped like the model's.") from None
         if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
             raise RequestError("Expected a JSON object {\"inputs\": [...]}: a list of " + predictor.accepts() + ".")
         if not body["inputs"]:

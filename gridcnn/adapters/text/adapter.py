@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from gridcnn._registry import did_you_mean
 from gridcnn.exceptions import GridCNNError
@@ -152,6 +153,12 @@ class EmbeddingGrid(GridAdapter):
                 out[i, 0, : len(ids), 0] = np.asarray(ids, dtype=np.float32) + 1
             return out
         return source.embed(texts, self.max_tokens_, self.batch_size, self.device, self.verbose)
+
+    def tokens(self, X) -> list[list[str]]:
+        """The tokens each grid row holds, per document (at most ``max_tokens_``; the rows after them are padding):
+        what the server and the run folder's pictures write beside each row's weight."""
+        check_is_fitted(self, self._fitted_attribute)
+        return _source(self.embedding).tokens(_check_texts(X), self.max_tokens_)
 
     def _check_parameters(self):
         """What ``embedding`` names, and a window the contextual model can read, checked before any text or model."""
@@ -314,6 +321,9 @@ class _WordVectors:
             ids.append([get(w, get(w.lower(), -1)) for w in tokens])
         return ids
 
+    def tokens(self, texts, limit):
+        return [_WORD.findall(text)[:limit] for text in texts]
+
     def embed(self, texts, max_tokens, batch_size, device, verbose):
         out = np.zeros((len(texts), 1, max_tokens, self.dim), dtype=np.float32)
         # One zero row at the end, so unknown words (-1) index it.
@@ -339,6 +349,9 @@ class _MiniLM:
         enc = self.tokenizer(texts, truncation=True, max_length=limit or 10**9, return_attention_mask=False,
                              return_token_type_ids=False)
         return enc["input_ids"]
+
+    def tokens(self, texts, limit):
+        return [self.tokenizer.convert_ids_to_tokens(ids) for ids in self.token_ids(texts, limit)]
 
     def embed(self, texts, max_tokens, batch_size, device, verbose):
         out = np.zeros((len(texts), 1, max_tokens, self.dim), dtype=np.float32)
