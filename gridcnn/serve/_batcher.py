@@ -47,7 +47,7 @@ class Batcher:
                 except GridCNNError:  # one request's grid the network overflows on: only that request is refused
                     for grids, future in batch:
                         try:
-                            proba = await run_in_threadpool(self.predictor.estimator.predict_proba, grids)
+                            proba = await run_in_threadpool(self.predictor.engine.predict_proba, grids)
                             future.set_result(self.predictor.answer(proba))
                         except Exception as exc:  # noqa: BLE001 (handed to the request that caused it)
                             future.set_exception(exc)

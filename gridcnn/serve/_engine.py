@@ -17,7 +17,9 @@ import logging
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from gridcnn.estimator.inputs import check_answers
 from gridcnn.exceptions import GridCNNError
 
 log = logging.getLogger("gridcnn.serve")
@@ -51,12 +53,14 @@ class OnnxEngine:
         # on each other inside one call cost more than they give (see the notes of benchmarks/RESULTS.md).
         options.intra_op_num_threads, options.inter_op_num_threads = 1, 1
         self.session = ort.InferenceSession(network_graph(estimator), options, providers=["CPUExecutionProvider"])
+        self.name_in_errors = type(estimator).__name__
 
     def predict_proba(self, grids: np.ndarray) -> np.ndarray:
         grids = np.ascontiguousarray(grids, dtype=np.float32)
         # A batch of one per row: the kernels then always see the same shape, so a row's answer cannot depend on
         # the requests it was batched with.
         logits = np.concatenate([self.session.run(None, {"grid": grids[i : i + 1]})[0] for i in range(len(grids))])
+        check_answers(torch.from_numpy(logits), grids, self.name_in_errors)  # never NaN probabilities, as torch's engine
         return _softmax(logits)
 
 
