@@ -40,7 +40,8 @@ class TimeLimit(Hook):
 
     The first epoch always runs; from then on the fit stops after the last epoch that fits (the loop's
     ``fit.stop``), so a run given ``--time-limit 10m`` ends within about ten minutes with every finished epoch kept.
-    Pass it in the estimator's ``callbacks``. ``stopped_after`` is the epoch it stopped after, or None.
+    Pass it in ``fit(X, y, hooks=[...])`` (or the estimator's ``callbacks``). ``stopped_after`` is the epoch it
+    stopped after, or None.
     """
 
     def __init__(self, seconds: float):
