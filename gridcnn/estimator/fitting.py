@@ -19,6 +19,7 @@ from sklearn.utils import check_random_state
 
 from gridcnn.adapters.text import token_table as emb
 from gridcnn.backbone import grid_defaults, resolve_spec
+from gridcnn.backbone.pretrained import load_pretrained
 from gridcnn.estimator.grids import grids, stream_labels
 from gridcnn.estimator.inputs import check_labels
 from gridcnn.exceptions import GridCNNError
@@ -77,7 +78,7 @@ def fit(est, X, y, *, incremental: bool, epochs, classes=None, resume_from=None,
     devices = [est.device_.index or 0] if est.device_.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        scheduler = _network(est, reset, epochs, steps)
+        scheduler = _network(est, reset, epochs, steps, pretrained=resume_from is None)  # a checkpoint holds all
         hooks = [*_own_hooks(est, rank, steps), *hooks]
         for hook in hooks:  # which fit a checkpoint holds (the estimator, its data), for a resume to check
             if isinstance(hook, Checkpoint):
@@ -257,11 +258,15 @@ def _split(est, data, y_idx, seed: int):
     return data.sources(X, y_idx, X_val, y_val, est.device_)
 
 
-def _network(est, reset: bool, epochs: int, steps: int):
-    """Build the network (when ``reset``) and its optimiser (when there is none), and return this fit's schedule."""
+def _network(est, reset: bool, epochs: int, steps: int, pretrained: bool = True):
+    """Build the network (when ``reset``; from ``est.pretrained``'s weights when ``pretrained``) and its optimiser
+    (when there is none), and return this fit's schedule."""
     if reset:
         check_network_fits(est.spec_, est.input_shape_, len(est.classes_), est.batch_size, est.device_)
-        est.model_ = est.spec_.build(est.input_shape_, len(est.classes_)).to(est.device_)
+        est.model_ = est.spec_.build(est.input_shape_, len(est.classes_))
+        if est.pretrained is not False and pretrained:
+            load_pretrained(est.model_, est.spec_, est.architecture, est.pretrained)
+        est.model_ = est.model_.to(est.device_)
         if est.spec_.embedding is not None:
             emb.load_pretrained(est.model_, est.embedding)
     if reset or not hasattr(est, "optimizer_"):
