@@ -269,6 +269,9 @@ CASES = [
     ("network larger than memory", bad(filters=[4, 100_000], hidden=100_000), GridCNNError,
      "This network cannot be trained here: it has 40,004,200,050 parameters"),
     ("non-callable callback", bad(callbacks=[1]), GridCNNError, "callbacks[0] is 1 (int), which cannot be called."),
+    ("fit hook not a Hook", lambda f: clf().fit(X8, Y8, hooks=[print]), GridCNNError,
+     "hooks[0] is <built-in function print> (builtin_function_or_method), not a gridcnn.training.loop.Hook. Subclass "
+     "Hook, or pass a plain function called as callback(estimator, record) in callbacks=[...] instead."),
     ("input_shape of text", lambda f: clf(input_shape=[8, "x"]).fit(X8.reshape(20, 64), Y8), GridCNNError,
      "input_shape must be (height, width) or (channels, height, width) of positive ints. Got [8, 'x'] instead."),
     ("nested kernel_size", bad(kernel_size=[[3, 3, 3], 3]), GridCNNError,
