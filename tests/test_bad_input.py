@@ -162,6 +162,10 @@ def f(tmp_path, models, monkeypatch):
             Image.fromarray((np.random.default_rng(i).random((8, 8)) * 255).astype(np.uint8)).save(pngs / label / f"{i}.png")
     (pngs / "a" / "broken.png").write_bytes(b"not a png")
     _data_mistakes(tmp_path)
+    (tmp_path / "mine" / "model").mkdir(parents=True)  # a user's folder, not a run: --overwrite must not touch it
+    (tmp_path / "mine" / "model" / "mine.txt").write_text("mine")
+    (tmp_path / "keep.onnx").write_text("a file export must not replace silently")
+    np.save(tmp_path / "huge.npy", (3e38 * np.random.default_rng(1).choice([-1.0, 1.0], (8, 8))).astype(np.float32))
     return {"tmp": tmp_path, "pid": os.getpid(), "monkeypatch": monkeypatch, **models}
 
 
@@ -420,6 +424,17 @@ CASES = [
      "choose a new --out; or pass --overwrite to replace it."),
     ("output being written", ["fit", "{tmp}/good.toml", "--out", "{tmp}/locked"], 2,
      "{tmp}/locked is being written by process {pid} (its lock file {tmp}/locked/.lock says so)."),
+    ("overwrite a folder that is not a run", ["fit", "{tmp}/good.toml", "--out", "{tmp}/mine", "--overwrite"], 2,
+     "{tmp}/mine holds model/, which gridcnn did not write: it holds no gridcnn model (no config.json of format "
+     "gridcnn-model). A fit writes its own model there"),
+    ("export over an existing file", ["export", "{model}", "--out", "{tmp}/keep.onnx"], 2,
+     "{tmp}/keep.onnx exists; gridcnn export does not replace files unless asked. Pass --overwrite to replace it"),
+    ("predict a grid the network overflows on", ["predict", "{model}", "{tmp}/huge.npy"], 1,
+     "Input '{tmp}/huge.npy' gives no answer: GridCNNClassifier's output for it is not a finite number (it overflows "
+     "float32): its largest value is 3e+38"),
+    ("predict overflowing rows", lambda f: f["fitted"].predict_proba(
+        (3e38 * np.random.default_rng(1).choice([-1.0, 1.0], (2, 8, 8))).astype(np.float32)), GridCNNError,
+     "Input 0 (and 1 more of 2: [1]) gives no answer"),
     ("resume a non-run", ["fit", "--resume", "{tmp}/cfg-old"], 2, "{tmp}/cfg-old is not a run folder (it has no recipe.toml)"),
     ("resume with a recipe", ["fit", "{tmp}/good.toml", "--resume", "{tmp}/fresh"], 2,
      "--resume RUN continues that run with its own recipe and folder; drop the RECIPE argument"),
