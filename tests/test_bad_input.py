@@ -38,6 +38,8 @@ def clf(**kw):
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
+    from gridcnn.modelfile import persistence  # noqa: F401  (gridcnn.modelfile.persistence below, in any test order)
+
     root = tmp_path_factory.mktemp("models")
     model = clf().fit(X8, Y8)
     model.save(root / "m")
@@ -482,6 +484,8 @@ CASES = [
     ("export to a non-.onnx file", ["export", "{model}", "--out", "{tmp}/m.txt"], 2,
      "The exported file must end in .onnx (its JSON sidecar takes the same name); got {tmp}/m.txt."),
     ("serve a run without model", ["serve", "{tmp}"], 2, "is not a gridcnn model folder: expected config.json"),
+    ("unknown serve engine", ["serve", "{model}", "--engine", "onnx"], 2,
+     "Unknown engine 'onnx'. Did you mean 'onnxruntime'? Engines: auto, onnxruntime, torch."),
     ("missing input", ["predict", "{model}", "{tmp}/none.npy"], 2, "Input '{tmp}/none.npy': this model takes grids from .npy files"),
     ("missing text file", ["predict", "{text}", "notes/missing.txt"], 2,
      "Input 'notes/missing.txt' looks like a file path, but there is no such file."),
