@@ -187,7 +187,6 @@ def test_lite0_weights_in_timms_layout_load_the_same_network(lite0_reference, tm
         assert torch.equal(va, vb), k
 
 
-@pytest.mark.slow
 def test_pretrained_fit_on_gray_grids_starts_from_the_summed_colour_kernels(lite0_reference, tmp_path, monkeypatch,
                                                                             one_thread):
     gray = _pictures(32).mean(1, keepdim=True).numpy()
