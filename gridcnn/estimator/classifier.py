@@ -713,12 +713,16 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
                 self.optimizer_ = make_optimizer(self.optimizer, params, self.lr, self.weight_decay)
             for group in self.optimizer_.param_groups:  # a schedule from an earlier fit must not leak into this one
                 group["lr"] = self.lr * group.get(emb.LR_SCALE, 1.0)
-            scheduler = make_scheduler(self.lr_schedule if epochs > 1 else "constant", self.optimizer_,
-                                       [g["lr"] for g in self.optimizer_.param_groups], epochs, steps)
+            peaks = [g["lr"] for g in self.optimizer_.param_groups]
+
+            def schedule(planned: int):  # built by the loop, and again when a time limit re-plans the epochs
+                return make_scheduler(self.lr_schedule if planned > 1 else "constant", self.optimizer_, peaks,
+                                      planned, steps)
+
             resume = None if resume_from is None else ckpt.resume_state(header, tensors, self.optimizer_)
             try:
                 run_epochs(self.model_, self.optimizer_, train, config, self._hooks(data, steps, rank), valid=valid,
-                           scheduler=scheduler, scaler=self._make_scaler(), history=self.history_, resume=resume)
+                           schedule=schedule, scaler=self._make_scaler(), history=self.history_, resume=resume)
             finally:
                 self.n_iter_ = len(self.history_)
         return self
