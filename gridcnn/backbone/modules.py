@@ -5,7 +5,30 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh}
+# relu6 is MobileNetV2's and EfficientNet-Lite's (bounded, for 8-bit inference); their weights were trained with it.
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "tanh": nn.Tanh,
+               "relu6": nn.ReLU6}
+
+
+class Normalize(nn.Module):
+    """(x - mean) / std per channel: the input scaling pretrained weights were trained with, kept inside the network
+    so that an exported graph and the server need nothing outside it.
+
+    The statistics are buffers that are not saved (the spec holds them), so model files keep one tensor per weight.
+    A grid with another number of channels than the statistics (a spectrogram into an RGB network) takes their
+    averages, as its first convolution takes the sum of the colour kernels (`gridcnn.backbone.pretrained`).
+    """
+
+    def __init__(self, mean, std, channels: int):
+        super().__init__()
+        mean, std = torch.tensor(mean, dtype=torch.float32), torch.tensor(std, dtype=torch.float32)
+        if len(mean) != channels:
+            mean, std = mean.mean().repeat(channels), std.mean().repeat(channels)
+        self.register_buffer("mean", mean.view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", std.view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
 
 
 class TokenEmbedding(nn.Module):
@@ -34,16 +57,21 @@ class Block(nn.Sequential):
 class GridCNN(nn.Module):
     """Parallel convolutional branches (each a sequence of `Block` modules), concatenated, then the head."""
 
-    def __init__(self, branches: list[nn.Sequential], head: nn.Sequential, embed: "TokenEmbedding | None" = None):
+    def __init__(self, branches: list[nn.Sequential], head: nn.Sequential, embed: "TokenEmbedding | None" = None,
+                 normalize: "Normalize | None" = None):
         super().__init__()
         if embed is not None:  # registered first only when present: networks over grids keep their state_dict keys
             self.embed = embed
+        if normalize is not None:
+            self.normalize = normalize
         self.branches = nn.ModuleList(branches)
         self.head = head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if "embed" in self._modules:
             x = self.embed(x)
+        if "normalize" in self._modules:
+            x = self.normalize(x)
         if len(self.branches) == 1:
             z = self.branches[0](x).flatten(1)
         else:
@@ -52,12 +80,14 @@ class GridCNN(nn.Module):
 
     @torch.no_grad()
     def feature_maps(self, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
-        """The output of each block of the first branch, named "block1", "block2"..., for plots (after the
+        """The output of each block (stage) of the first branch, named "block1", "block2"..., for plots (after the
         "embedding" grid of a network that takes token ids)."""
         maps = []
         if "embed" in self._modules:  # token ids are no picture: show the grid the table makes of them
             x = self.embed(x)
             maps.append(("embedding", x))
+        if "normalize" in self._modules:
+            x = self.normalize(x)
         for name, module in self.branches[0].named_children():
             x = module(x)
             if self.is_block(module):
@@ -71,7 +101,7 @@ class GridCNN(nn.Module):
         grid = self.embed(x) if "embed" in self._modules else x
         flat, last = [], []
         for i, branch in enumerate(self.branches):
-            z, kept = grid, None
+            z, kept = (self.normalize(grid) if "normalize" in self._modules else grid), None
             for name, module in branch.named_children():
                 z = module(z)
                 if self.is_block(module):
@@ -82,8 +112,26 @@ class GridCNN(nn.Module):
 
     @staticmethod
     def is_block(module: nn.Module) -> bool:
-        """Is this child of a branch a block, whose output is a feature map (plots, the page, Grad-CAM)?"""
-        return isinstance(module, Block)
+        """Is this child of a branch a block, whose output is a feature map (plots, the page, Grad-CAM)? A plain
+        `Block`, or a stage of an architecture family (`gridcnn.backbone.blocks`, whose modules carry a ``kind``)."""
+        return isinstance(module, Block) or hasattr(module, "kind")
+
+    def stages(self) -> list[tuple[str, nn.Module]]:
+        """The network in the order data flows, for per-stage learning rates and freezing: each block of each
+        branch ("block1", ..., "b2_block1" when there are several branches), then "head"; a token table comes
+        first as "embed". Every parameter is in exactly one stage."""
+        out = [("embed", self.embed)] if "embed" in self._modules else []
+        multi = len(self.branches) > 1
+        for b, branch in enumerate(self.branches, 1):
+            out += [(f"b{b}_{n}" if multi else n, m) for n, m in branch.named_children() if n.startswith("block")]
+        return out + [("head", self.head)]
+
+    def freeze_body(self, frozen: bool = True) -> None:
+        """Stop (or restart) gradients to every stage but the head: the body of a pretrained network trained as a
+        fixed feature extractor. Batch-norm statistics still update in train mode; the caller decides that."""
+        for name, module in self.stages():
+            if name != "head":
+                module.requires_grad_(not frozen)
 
 
 

@@ -56,6 +56,15 @@ def resolve_spec(architecture: str | None = None, **overrides) -> BackboneSpec:
     unknown = set(overrides) - set(BLOCK_FIELDS) - {"hidden", "dropout", "global_pool", "activation"}
     if unknown:
         raise TypeError(f"unknown backbone parameters {sorted(unknown)}")
+    if any(not isinstance(b, ConvBlock) for branch in base.branches for b in branch):
+        given = [k for k in BLOCK_FIELDS if overrides.get(k) is not None]
+        if given:  # a stage is not a convolution block: its filters or pool mean nothing (and would lose weights)
+            raise GridCNNError(
+                f"{given[0]}={overrides[given[0]]!r} sets the convolution blocks of plain presets, but {architecture!r} "
+                "is built of stages (see its summary()). Leave the per-block parameters unset (remove them from a recipe); hidden, dropout, "
+                "global_pool and activation still apply."
+            )
+        overrides = {k: v for k, v in overrides.items() if k not in BLOCK_FIELDS}
     lists = {k: v for k in BLOCK_FIELDS if (v := overrides.get(k)) is not None and _per_block(k, v, None) is not None}
     empty = [k for k, v in lists.items() if not v]
     if empty:
@@ -83,7 +92,8 @@ def resolve_spec(architecture: str | None = None, **overrides) -> BackboneSpec:
         branches.append(tuple(blocks))
     for bi, blocks in enumerate(branches, 1):
         for i, block in enumerate(blocks, 1):
-            _check_block(block, f"branch {bi} block {i}" if len(branches) > 1 else f"block {i}")
+            if isinstance(block, ConvBlock):  # a family's stages are checked by their presets and the schema
+                _check_block(block, f"branch {bi} block {i}" if len(branches) > 1 else f"block {i}")
     rest = {k: overrides[k] for k in ("dropout", "global_pool", "activation") if overrides.get(k) is not None}
     if rest.get("global_pool") == "none":  # a string, so a recipe can switch off a preset's global pool
         rest["global_pool"] = None

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from gridcnn.backbone.modules import ACTIVATIONS, Block, FullWidthConv2d, GridCNN, TokenEmbedding
+from gridcnn.backbone.blocks import Context
+from gridcnn.backbone.modules import ACTIVATIONS, Block, FullWidthConv2d, GridCNN, Normalize, TokenEmbedding
 from gridcnn.exceptions import GridCNNError
 
 
@@ -63,7 +64,7 @@ def _check_positive(name, where, value):
         raise GridCNNError(f"{name} of {where} must be a positive int. Got {value!r} instead.")
 
 
-def build_block(block: ConvBlock, in_shape: tuple, activation: str, where: str):
+def build_block(block: ConvBlock, in_shape: tuple, activation: str, where: str, bn_eps: float = 1e-5):
     """One block for an input of ``in_shape`` (C, H, W): ``(module, output shape, summary rows)``.
 
     Rows are ``(layer kind, detail, (H, W, C), module)``; the branch numbers them. The errors here are the ones
@@ -100,7 +101,7 @@ def build_block(block: ConvBlock, in_shape: tuple, activation: str, where: str):
     c, h, w = block.filters, oh, ow
     rows = [("conv", "", (h, w, c), layers["conv"])]
     if block.batch_norm:
-        layers["bn"] = nn.BatchNorm2d(c)
+        layers["bn"] = nn.BatchNorm2d(c, eps=bn_eps)
         rows.append(("bn", "", (h, w, c), layers["bn"]))
     layers["act"] = ACTIVATIONS[activation]()
     rows.append(("act", f" ({activation})", (h, w, c), layers["act"]))
@@ -132,8 +133,13 @@ def build_branch(blocks, input_shape: tuple, spec: "BackboneSpec", prefix: str =
     """
     modules: OrderedDict[str, nn.Module] = OrderedDict()
     rows, shape = [], tuple(input_shape)
+    ctx = Context(spec.activation, spec.bn_eps)
     for i, block in enumerate(blocks, 1):
-        modules[f"block{i}"], shape, block_rows = build_block(block, shape, spec.activation, f"{where}block {i}")
+        if hasattr(block, "kind"):  # a stage of an architecture family (gridcnn.backbone.blocks)
+            modules[f"block{i}"], shape, block_rows = block.build(shape, ctx, f"{where}block {i} ({block.kind})")
+        else:
+            modules[f"block{i}"], shape, block_rows = build_block(block, shape, spec.activation, f"{where}block {i}",
+                                                                  spec.bn_eps)
         rows += [(f"{prefix}{kind}{i}{detail}", out, m) for kind, detail, out, m in block_rows]
     if spec.global_pool is not None:
         c = shape[0]
@@ -161,6 +167,18 @@ def build_head(n_in: int, spec: "BackboneSpec", n_outputs: int):
     return nn.Sequential(head), rows
 
 
+def check_min_size(spec, input_shape) -> None:
+    """Refuse a grid smaller than the network's ``min_size`` on a side, naming the minimum (the families' presets
+    downsample by up to 32: a smaller grid would reach its last stages as a single cell, or nothing)."""
+    _, h, w = input_shape
+    if min(h, w) < spec.min_size:
+        raise GridCNNError(
+            f"Grid {h}x{w} is too small for this network: it downsamples by {spec.min_size}, so it takes grids of at "
+            f"least {spec.min_size}x{spec.min_size}. Resize the grids to at least {spec.min_size} cells a side (the "
+            "image adapter's size=...), or choose a preset for small grids (resnet20: 8x8 and up)."
+        )
+
+
 def plan(spec: BackboneSpec, input_shape, n_outputs: int):
     """Build the branches and the head for this input shape: the module and its summary, or what does not fit."""
     if len(tuple(input_shape)) != 3:
@@ -179,6 +197,11 @@ def plan(spec: BackboneSpec, input_shape, n_outputs: int):
         embed = TokenEmbedding(n_rows, dim, spec.embedding_dropout)
         input_shape = (1, input_shape[1], dim)
         rows.append((f"embedding ({n_rows:,} x {dim})", (input_shape[1], dim, 1), embed))
+    check_min_size(spec, input_shape)
+    normalize = None
+    if spec.normalize is not None:
+        normalize = Normalize(*spec.normalize, channels=input_shape[0])
+        rows.append(("normalize", (input_shape[1], input_shape[2], input_shape[0]), normalize))
     for bi, blocks in enumerate(spec.branches, 1):
         prefix, where = (f"b{bi}_", f"branch {bi} ") if multi else ("", "")
         branch, (c, h, w), branch_rows = build_branch(blocks, input_shape, spec, prefix, where)
@@ -188,7 +211,7 @@ def plan(spec: BackboneSpec, input_shape, n_outputs: int):
     rows.append(("flatten" if not multi else "concatenate", (n_flat,), None))
     head, head_rows = build_head(n_flat, spec, n_outputs)
     rows += head_rows
-    module = GridCNN(branches, head, embed)
+    module = GridCNN(branches, head, embed, normalize)
     summary_rows = tuple((n, s, sum(p.numel() for p in m.parameters()) if m is not None else 0) for n, s, m in rows)
     total = sum(p.numel() for p in module.parameters())
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -71,3 +71,32 @@ def gather_inputs(model, inputs: list[str]):
         names += [str(p)] if single else [f"{p}[{i}]" for i in range(len(a))]
         arrays.append(a)
     return names, np.concatenate(arrays)
+
+
+def check_numbers(names: list[str], X) -> None:
+    """Grids read from .npy files hold numbers float32 can hold: NaN, infinity or 1e300 are named with their file."""
+    if not isinstance(X, np.ndarray):
+        return  # texts or file paths: their adapter checks what it decodes
+    if X.dtype.kind not in "biuf":
+        raise GridCNNError(f"Input {names[0]!r} holds {X.dtype} values; grids are arrays of numbers (np.save a float array).")
+    if X.dtype.kind == "f":
+        bad = ~np.isfinite(X) | (np.abs(X) > np.finfo(np.float32).max)
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise GridCNNError(
+                f"Input {names[where[0]]!r} holds {float(X[where])!r} at {list(where[1:])} ({int(bad[where[0]].sum())} "
+                "such value(s)): a grid's cells must be finite numbers float32 can hold (|x| < 3.4e38). Replace them "
+                "(np.nan_to_num) or leave that grid out."
+            )
+
+
+def name_rows(exc: GridCNNError, names: list[str]) -> GridCNNError:
+    """``exc`` with the inputs it numbers (its ``rows``) named as the command line got them: files, not row numbers."""
+    rows = getattr(exc, "rows", None)
+    text = str(exc)
+    if not rows or not text.startswith("Input ") or " gives no answer" not in text:
+        return exc
+    more = [names[r] for r in rows[1:]]
+    head = f"Input {names[rows[0]]!r}" + (f" (and {len(more)} more: {', '.join(more[:3])}{', ...' if len(more) > 3 else ''})"
+                                          if more else "")
+    return GridCNNError(head + text[text.index(" gives no answer"):])

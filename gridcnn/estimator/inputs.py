@@ -188,3 +188,32 @@ def explain_shape(shape, grid, n_features: int, name: str) -> str | None:
         return (f"X has shape {shape}, but this {name} was fitted on {c}x{h}x{w} grids (C, H, W) given as {layout}. "
                 f"Reshape X with X.reshape({layout[1:-1].replace('n', '-1')}).")
     return None
+
+
+def check_answers(logits, X, name: str) -> None:
+    """Refuse rows the network gives no finite output for, naming them and their largest value.
+
+    Finite but huge inputs (3e38 in a cell) overflow float32 inside the network (a sum of such cells is inf, and
+    inf - inf is NaN), and softmax would turn that into NaN probabilities. No probability can be trusted there, so
+    the rows are refused, as NaN in X is; the error's ``rows`` lets a caller name the files they came from.
+    """
+    import torch
+
+    bad = np.flatnonzero(~torch.isfinite(logits).all(dim=1).numpy())
+    if not len(bad):
+        return
+    first = int(bad[0])
+    try:  # the largest |value| of the first such row, when X can be indexed (not a stream of files)
+        row = X[first].detach().cpu().numpy() if torch.is_tensor(X) else np.asarray(
+            X.iloc[first] if hasattr(X, "iloc") else X[first], dtype=np.float64)
+        value = f" its largest value is {float(np.abs(row).max()):.3g}, and"
+    except Exception:  # noqa: BLE001 (only the message's detail depends on it)
+        value = ""
+    which = f"Input {first}" + (f" (and {len(bad) - 1} more of {len(logits)}: {bad[1:6].tolist()})" if len(bad) > 1 else "")
+    error = GridCNNError(
+        f"{which} gives no answer: {name}'s output for it is not a finite number (it overflows float32):{value} "
+        "values that large are far outside what the model was trained on. Scale the input as the training data "
+        "was scaled (check its units), or leave it out."
+    )
+    error.rows = bad.tolist()
+    raise error

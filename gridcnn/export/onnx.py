@@ -44,6 +44,38 @@ def check_output(out) -> Path:
     return out
 
 
+def check_free(out: Path, extra_files, overwrite: bool) -> None:
+    """Refuse to replace files silently: any of the export's files that exists needs ``overwrite``, and a sidecar
+    (or extra file) that is not an earlier export's is never replaced, since the user named only the .onnx file."""
+    sidecar = out.with_suffix(".json")
+    ours = _sidecar_files(sidecar)
+    targets = [out, sidecar, *(out.parent / name for name in extra_files)]
+    there = [p for p in targets if p.exists() or p.is_symlink()]
+    if there and not overwrite:
+        raise GridCNNError(
+            f"{there[0]} exists; gridcnn export does not replace files unless asked. Pass --overwrite to replace "
+            f"{'it' if len(there) == 1 else 'them (' + ', '.join(p.name for p in there) + ')'}, or choose another --out."
+        )
+    for p in there:
+        if p != out and (ours is None or (p != sidecar and p.name not in ours)):
+            why = "it is not a gridcnn sidecar" if p == sidecar else f"no gridcnn sidecar {sidecar.name} lists it"
+            raise GridCNNError(
+                f"{p} exists and was not written by gridcnn export ({why}), but exporting to {out.name} writes its own "
+                f"{p.name} there. Choose another --out, or move {p} away."
+            )
+
+
+def _sidecar_files(sidecar: Path):
+    """The extra files an earlier export's sidecar lists, or None when ``sidecar`` is not a gridcnn sidecar."""
+    try:
+        doc = json.loads(sidecar.read_text()) if sidecar.is_file() and sidecar.stat().st_size < 16 << 20 else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("format") != SIDECAR_FORMAT:
+        return None
+    return {str(f) for f in doc.get("files", []) if isinstance(f, str)}
+
+
 def require_onnx():
     """Import onnx and onnxruntime, or say how to install them."""
     try:
@@ -86,7 +118,7 @@ def frontend(adapter, estimator) -> frontends.Frontend:
     return frontends.FRONTENDS[name](adapter)
 
 
-def export_onnx(model, out, *, opset: int | None = None) -> tuple[Path, Path]:
+def export_onnx(model, out, *, opset: int | None = None, overwrite: bool = True) -> tuple[Path, Path]:
     """Write ``model`` as an ONNX graph to ``out`` and its description to the JSON beside it.
 
     Parameters
@@ -97,6 +129,9 @@ def export_onnx(model, out, *, opset: int | None = None) -> tuple[Path, Path]:
         The ``.onnx`` file to write; the sidecar is the same path with ``.json``.
     opset : int, default=None
         ONNX opset; None picks the lowest the graph's operators need (13, or 17 for the STFT of sound models).
+    overwrite : bool, default=True
+        Replace files already there (``gridcnn export`` passes False unless ``--overwrite``). Either way a sidecar
+        or extra file that an earlier export did not write is never replaced.
 
     Returns
     -------
@@ -111,6 +146,7 @@ def export_onnx(model, out, *, opset: int | None = None) -> tuple[Path, Path]:
         model = load(model, device="cpu")
     adapter, est = parts(model)
     front = frontend(adapter, est)
+    check_free(out, front.files, overwrite)
     opset = opset or front.min_opset
     if opset < front.min_opset:
         raise GridCNNError(f"This model's graph needs opset {front.min_opset} or later (got opset={opset}).")

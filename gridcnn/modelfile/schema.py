@@ -10,6 +10,7 @@ one entry point.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from numbers import Integral, Real
 
@@ -27,7 +28,8 @@ MAX_CLASSES = 1 << 20
 TOP_KEYS = {"format", "format_version", "versions", "weights_sha256", "estimator", "adapters"}
 ESTIMATOR_KEYS = {"params", "classes", "classes_dtype", "n_features_in", "input_shape", "spec", "history", "n_iter"}
 SPEC_KEYS = {"branches", "hidden", "dropout", "global_pool", "activation"}
-OPTIONAL_SPEC_KEYS = {"embedding", "embedding_dropout"}  # only networks with a token table (non-static) write them
+# Only networks with a token table (non-static) write the first two; only the families' presets the others.
+OPTIONAL_SPEC_KEYS = {"embedding", "embedding_dropout", "normalize", "bn_eps", "min_size"}
 MAX_TABLE_ROWS = 1 << 24  # rows of a token table: float32 ids hold every id below 2**24 exactly
 BLOCK_KEYS = {"filters", "kernel_size", "stride", "padding", "pool", "pool_size", "batch_norm", "dropout"}
 ADAPTER_KEYS = {"name", "params", "state"}
@@ -66,9 +68,10 @@ def validate_config(config, arrays: dict, where, estimator_class) -> None:
     try:
         _check(config, arrays, estimator_class)
     except _Bad as bad:
+        text = str(bad).rstrip(".")
         raise GridCNNError(
-            f"{where}: {bad.key}: {str(bad).rstrip('.')}. The config was changed or damaged after it was saved; restore it, or "
-            "save the model again."
+            f"{where}: {bad.key}: {text}{' ' if text.endswith('?') else '. '}The config was changed or damaged after it "
+            "was saved; restore it, or save the model again."
         ) from None
 
 
@@ -213,6 +216,9 @@ def _spec(spec):
             raise _Bad(key, f"must be a list of 1 to {MAX_BLOCKS} blocks. Got {_kind(branch)} instead")
         for i, block in enumerate(branch):
             bk = f"{key}[{i}]"
+            if isinstance(block, dict) and "kind" in block:  # a stage of an architecture family
+                _stage(block, bk)
+                continue
             _keys(block, bk, BLOCK_KEYS, BLOCK_KEYS)
             _int(block["filters"], f"{bk}.filters", 1, MAX_WIDTH)
             _size(block["kernel_size"], f"{bk}.kernel_size", full=True)
@@ -233,13 +239,62 @@ def _spec(spec):
     if spec["global_pool"] is not None:
         _option(spec["global_pool"], "estimator.spec.global_pool", GLOBAL_POOLS)
     _option(spec["activation"], "estimator.spec.activation", tuple(ACTIVATIONS))
+    if spec.get("normalize") is not None:
+        stats = spec["normalize"]
+        if not isinstance(stats, list) or len(stats) != 2 or not all(
+                isinstance(v, list) and 1 <= len(v) <= 4 for v in stats) or len(stats[0]) != len(stats[1]):
+            raise _Bad("estimator.spec.normalize", f"must be [mean, std], two lists of one number per channel. Got "
+                       f"{_kind(stats)} instead")
+        for j, (m, sd) in enumerate(zip(*stats)):
+            if not all(isinstance(v, Real) and not isinstance(v, bool) for v in (m, sd)) or not 0 < sd < 1e6 or abs(m) > 1e6:
+                raise _Bad(f"estimator.spec.normalize[*][{j}]", f"must be a mean and a positive std. Got {m!r}, {sd!r} instead")
+    if "bn_eps" in spec and (not isinstance(spec["bn_eps"], Real) or isinstance(spec["bn_eps"], bool)
+                             or not 0 < spec["bn_eps"] < 1):
+        raise _Bad("estimator.spec.bn_eps", f"must be a number in (0, 1). Got {_kind(spec['bn_eps'])} instead")
+    if "min_size" in spec:
+        _int(spec["min_size"], "estimator.spec.min_size", 1, MAX_AXIS)
     return BackboneSpec.from_dict(spec)
+
+
+def _stage(block, key: str) -> None:
+    """A stage of a family (`gridcnn.backbone.blocks`): a known kind, its fields, each in range."""
+    from gridcnn.backbone.blocks import KINDS, STAGE_POOLS
+
+    if not isinstance(block["kind"], str) or block["kind"] not in KINDS:
+        _option(block["kind"], f"{key}.kind", tuple(KINDS))
+    cls = KINDS[block["kind"]]
+    fields = {"kind", *cls.SCHEMA}
+    required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING}
+    _keys(block, key, required | {"kind"}, fields)
+    for name, check in cls.SCHEMA.items():
+        if name not in block:
+            continue
+        value, where = block[name], f"{key}.{name}"
+        if check == "width":
+            _int(value, where, 1, MAX_WIDTH)
+        elif check == "count":
+            _int(value, where, 1, MAX_BLOCKS)
+        elif check == "expand":
+            _int(value, where, 1, 16)
+        elif check == "stride":
+            _int(value, where, 1, 4)
+        elif check in ("kernel", "odd_kernel"):
+            _int(value, where, 1, 15)
+            if check == "odd_kernel" and value % 2 == 0:
+                raise _Bad(where, f"must be an odd kernel size (the grid size is kept). Got {value!r} instead")
+        elif check == "stage_pool":
+            _option(value, where, STAGE_POOLS)
+        elif check == "bool":
+            if not isinstance(value, bool):
+                raise _Bad(where, f"must be true or false. Got {_kind(value)} instead")
+        else:  # a kind declared a check this schema does not know: a programming error, not a damaged file
+            raise AssertionError(f"unknown check {check!r} for {cls.__name__}.{name}")
 
 
 def _option(value, key: str, options) -> None:
     if value not in options or not isinstance(value, str):
         raise _Bad(key, f"must be one of {', '.join(map(repr, options))}. Got {_kind(value)} instead"
-                   + (did_you_mean(value, options).rstrip("?") + "?" if isinstance(value, str) else ""))
+                   + ("." + did_you_mean(value, options) if isinstance(value, str) and did_you_mean(value, options) else ""))
 
 
 def _fraction(value, key: str) -> None:

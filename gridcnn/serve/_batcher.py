@@ -12,6 +12,8 @@ import asyncio
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
+from gridcnn.exceptions import GridCNNError
+
 
 class Batcher:
     def __init__(self, predictor, max_rows: int = 64):
@@ -40,6 +42,14 @@ class Batcher:
                 try:
                     proba = await run_in_threadpool(self.predictor.estimator.predict_proba,
                                                     np.concatenate([g for g, _ in batch]))
+                except GridCNNError:  # one request's grid the network overflows on: only that request is refused
+                    for grids, future in batch:
+                        try:
+                            proba = await run_in_threadpool(self.predictor.estimator.predict_proba, grids)
+                            future.set_result(self.predictor.answer(proba))
+                        except Exception as exc:  # noqa: BLE001 (handed to the request that caused it)
+                            future.set_exception(exc)
+                    continue
                 except Exception as exc:  # every request of the batch gets the failure, answered as a 500
                     for _, future in batch:
                         future.set_exception(exc)

@@ -79,15 +79,39 @@ class Predictor:
     # -- inputs ----------------------------------------------------------------------------------------------
 
     def from_files(self, files: list[tuple[str, bytes]]):
-        """Uploaded files -> what the model's first step reads (PIL images or waveforms)."""
+        """Uploaded files -> the grids the network reads (each decoded and run through the adapter)."""
         if self.kind not in FILE_KINDS:
             raise RequestError(f"This model takes {self.accepts()}; it cannot read uploaded files.", 415)
-        items = []
+        grids = []
         for name, data in files:
             if not data:
                 raise RequestError(f"File {name!r} is empty. Send a {FILE_KINDS[self.kind]} file.")
-            items.append(self._image(name, data) if self.kind == "image" else self._sound(name, data))
-        return items
+            item = self._image(name, data) if self.kind == "image" else self._sound(name, data)
+            grids.append(self._grid(name, item))
+        return np.concatenate(grids) if grids else grids
+
+    def _grid(self, name: str, item) -> np.ndarray:
+        """One decoded upload through the adapter, as the grid the network reads. The adapter's messages speak to a
+        Python caller (X[0], on_error='skip'); a person uploading a file is told what is wrong with the file."""
+        advice = (" Send it as an 8-bit PNG or JPEG (or a 16-bit PNG), or a floating-point TIFF with values in [0, 1]."
+                  if self.kind == "image" else " Send a clip with samples in [-1, 1], as WAV, FLAC, OGG or MP3.")
+        values = np.asarray(item)
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            part = "pixels" if self.kind == "image" else "samples"
+            raise RequestError(f"File {name!r} cannot be used: some of its {part} are NaN or infinite." + advice)
+        try:
+            return self.adapter.transform([item])
+        except GridCNNError:
+            lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+            if self.kind == "image" and values.dtype.kind == "f":
+                why = f"it is a floating-point image with pixel values from {lo:g} to {hi:g}, outside [0, 1]."
+            elif self.kind == "image" and values.dtype.kind in "iu":
+                why = f"it is a {values.dtype.itemsize * 8}-bit image with pixel values from {lo:g} to {hi:g}."
+            elif self.kind != "image" and max(abs(lo), abs(hi)) > 1:
+                why = f"its samples reach {max(abs(lo), abs(hi)):.3g}, far outside [-1, 1], too loud to analyse."
+            else:
+                why = f"this model cannot turn it into its input ({values.dtype} {FILE_KINDS[self.kind]} data)."
+            raise RequestError(f"File {name!r} cannot be used: {why}" + advice) from None
 
     def _image(self, name: str, data: bytes):
         from PIL import Image
@@ -134,7 +158,7 @@ class Predictor:
         for i, value in enumerate(inputs):
             try:
                 a = np.asarray(value, dtype=np.float32)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond any float (10**400)
                 raise RequestError(
                     f"Input {i} is not an array of numbers ({_shape_of(value)}). This model takes {self.accepts()}."
                 ) from None

@@ -73,13 +73,16 @@ def create_app(model, *, max_upload_mb: float = 10.0, max_inputs: int = 64, batc
     async def validation_error(request: Request, exc: RequestValidationError):
         return JSONResponse({"error": f"Invalid request: {exc.errors()[0].get('msg', 'bad value')}."}, status_code=422)
 
-    @app.get("/health")
+    # HEAD as well as GET: uptime monitors and load balancers probe with HEAD (starlette answers it without a body).
+    @app.api_route("/health", methods=["GET", "HEAD"])
     async def health():
         return {"status": "ok"}
 
-    @app.get("/model")
+    page_info = _page_info(predictor, run_dir)
+
+    @app.api_route("/model", methods=["GET", "HEAD"])
     async def describe():
-        return {**predictor.describe(), "max_inputs": max_inputs, "max_upload_mb": max_upload_mb}
+        return {**predictor.describe(), **page_info, "max_inputs": max_inputs, "max_upload_mb": max_upload_mb}
 
     @app.post("/predict")
     async def predict(request: Request, feature_maps: bool = False, explain: bool = False, target: str | None = None):
@@ -93,12 +96,30 @@ def create_app(model, *, max_upload_mb: float = 10.0, max_inputs: int = 64, batc
             return await batcher.predict(X)
         return await run_in_threadpool(predictor.predict, X, feature_maps)
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     async def page():
         return FileResponse(STATIC / "index.html")
 
+    @app.api_route("/favicon.ico", methods=["GET", "HEAD"], include_in_schema=False)
+    async def favicon():  # browsers ask for it whatever the page links; an SVG answers them all
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
+
+
+def _page_info(predictor: Predictor, run_dir: Path | None) -> dict:
+    """What the page shows besides the predictor's description: a name for the model, and for sound models the
+    clip length and rate (the page records and draws at them)."""
+    if run_dir is None:
+        name = type(predictor.estimator).__name__
+    else:  # a run folder's name says what was run; a bare "model" folder is named by the folder around it
+        path = run_dir.resolve()
+        name = path.parent.name if path.name == "model" else path.name
+    info = {"name": name}
+    if predictor.kind == "spectrogram":
+        info.update(sample_rate=int(predictor.adapter.sample_rate), duration_s=float(predictor.adapter.duration_))
+    return info
 
 
 async def _read_inputs(request: Request, predictor: Predictor, max_inputs: int):
@@ -127,6 +148,9 @@ async def _read_inputs(request: Request, predictor: Predictor, max_inputs: int):
             body = json.loads(await request.body())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise RequestError(f"The body is not valid JSON ({exc}). Send {{\"inputs\": [...]}}.") from None
+        except RecursionError:  # Python's decoder recurses once per level: [[[[...]]]] thousands deep
+            raise RequestError("The body nests JSON arrays or objects too deeply to read (no grid has more than 3 "
+                               "axes). Send {\"inputs\": [...]}, each input a grid shaped like the model's.") from None
         if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
             raise RequestError("Expected a JSON object {\"inputs\": [...]}: a list of " + predictor.accepts() + ".")
         if not body["inputs"]:

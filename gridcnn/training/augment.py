@@ -94,8 +94,8 @@ class Augment:
 def infer_modality(grid: tuple, spec) -> str:
     """What the grids are, from their shape and the network, when no adapter said so: "text" for a network with
     full-width kernels (the Kim preset), "sequence" for grids one row high, else "image"."""
-    full_width = any(b.kernel_size[1] == "full" for branch in spec.branches for b in branch
-                     if isinstance(b.kernel_size, tuple))
+    kernels = [getattr(b, "kernel_size", None) for branch in spec.branches for b in branch]  # stages may have none
+    full_width = any(isinstance(k, tuple) and k[1] == "full" for k in kernels)
     if full_width:
         return "text"
     return "sequence" if grid[1] == 1 else "image"

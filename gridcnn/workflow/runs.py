@@ -1,36 +1,30 @@
 """Run folders: train a recipe and write what it made (model, recipe, metrics, history, plots); read them back.
 
 Nothing here prints; the CLI shows progress through the ``on_stage`` hook and the estimator's own progress bar.
-Files are written as soon as they exist (the recipe first, then after every epoch the model, the history and a
-checkpoint to resume from), so a run that is interrupted or fails keeps what it wrote before. Under torchrun every
-rank trains and rank 0 alone writes.
+Files are written as soon as they exist (the recipe first; after every epoch a checkpoint to resume from, the model
+and the history, by the `RunCheckpoint` hook the fit is given; then the metrics and plots), so a run that is
+interrupted or fails keeps what it wrote before. Under torchrun every rank trains and rank 0 alone writes.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import platform
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-from gridcnn.modelfile import persistence
-
 from gridcnn.workflow import plots
 from gridcnn.training.distributed import is_main
 from gridcnn.estimator.pipeline import split_pipeline
 from gridcnn.workflow.run_folder import RunFolder, claim_run_dir
-from gridcnn.exceptions import GridCNNError
 from gridcnn.workflow.recipes import Recipe, build_pipeline, load_split
 from gridcnn.modelfile.codec import write_tmp
-
-CHECKPOINT = "checkpoint.safetensors"
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_accuracy", "valid_loss", "valid_accuracy", "lr", "time")
+from gridcnn.workflow.run_checkpoint import CHECKPOINT, RunCheckpoint
 
 
 def default_run_dir(recipe: Recipe) -> Path:
@@ -38,15 +32,6 @@ def default_run_dir(recipe: Recipe) -> Path:
     if recipe.output.get("dir"):
         return Path(recipe.output["dir"])
     return Path("runs") / f"{recipe.stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-
-
-def write_history(history: list[dict], path: Path) -> None:
-    """One row per epoch; written after every epoch so an interrupted run keeps its curve."""
-    text = io.StringIO(newline="")
-    writer = csv.DictWriter(text, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(history)
-    write_tmp(path, text.getvalue().encode()).replace(path)
 
 
 def compute_metrics(y_true, y_pred, labels) -> dict:
@@ -145,91 +130,119 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
     X_train, y_train, X_test, y_test = load_split(recipe)
     timings["load_s"] = time.perf_counter() - t
 
-    overrides = {"verbose": verbose if main else 0, "checkpoint": str(out / CHECKPOINT)}
+    # The run folder's checkpoint is the one the fit writes (RunCheckpoint below), not one a recipe names.
+    overrides = {"verbose": verbose if main else 0, "checkpoint": None}
     if device:
         overrides["device"] = device
     model = build_pipeline(recipe, **overrides)
-    adapters, est = split_pipeline(model)
-    from gridcnn.streaming import should_stream
+    est = split_pipeline(model)[1]
+    data = _grids(recipe, model, X_train, y_train, X_test, y_test, device, verbose if main else 0, stage, timings)
 
-    stream = should_stream(recipe.data.get("stream", "auto"), model, X_train)
-    stage("Turning data into grids" + (" as they are read (streamed from the files)" if stream else ""))
-    t = time.perf_counter()
-    G_train, G_test = X_train, X_test
-    if stream:  # decoded batch by batch during training; files left out take their labels along there
-        G_train, G_test = _streams(recipe, model, X_train, X_test, verbose if main else 0)
-        adapters = []
-    for adapter in adapters:  # a recipe has at most one; its inputs left out (on_error="skip") take their labels along
-        if device and "device" in adapter.get_params():
-            adapter.set_params(device=device)
-        G_train = adapter.fit_transform(G_train, y_train)
-        y_train = adapter.drop_skipped(y_train)
-        G_test = adapter.transform(G_test)
-        y_test = adapter.drop_skipped(y_test)
-    timings["transform_s"] = time.perf_counter() - t
-    if stream and G_train.cache is not False:
-        stage(f"Decoding {len(X_train)} files into the grid cache (once; later epochs and runs read it)")
-        t = time.perf_counter()
-        _prepare_stream(G_train, device or est.device)
-        timings["decode_s"] = time.perf_counter() - t
-
-    def checkpoint(estimator, record):
-        persistence.save(model, out / "model")
-        write_history(estimator.history_, out / "history.csv")
-
+    hooks = [RunCheckpoint(out, model)] if main else []  # rank 0 alone writes
     limit = None
     if time_limit is not None:
         from gridcnn.training.hooks.time_limit import TimeLimit
 
         limit = TimeLimit(time_limit)
-    est.set_params(callbacks=[*(est.callbacks or []), *([checkpoint] if main else []), *([limit] if limit else [])])
-    shape = G_train.grid_shape_ if stream else tuple(np.shape(G_train)[1:])
-    stage(f"{'Resuming' if resume else 'Training'} on {len(y_train)} grids of shape {tuple(shape)}")
+        hooks.append(limit)
+    stage(f"{'Resuming' if resume else 'Training'} on {len(data.y_train)} grids of shape {data.grid_shape()}")
     t = time.perf_counter()
-    est.fit(G_train, y_train, resume_from=out / CHECKPOINT if resume else None)
-    if limit is not None and limit.stopped_after is not None:
+    est.fit(data.train, data.y_train, resume_from=out / CHECKPOINT if resume else None, hooks=hooks)
+    stopped = limit is not None and limit.stopped_after is not None
+    if stopped:
         stage(f"Time limit {time_limit:g} s: stopped after epoch {est.n_iter_} of {est.max_epochs_} (the next would "
               "not have finished in time)")
     timings["fit_s"] = time.perf_counter() - t
-    est.set_params(callbacks=recipe.estimator.get("callbacks"), checkpoint=recipe.estimator.get("checkpoint"))
     if not main:
         return {"run_dir": str(out)}
-    persistence.save(model, out / "model")  # the final weights (early stopping may have restored an earlier epoch)
 
     stage("Evaluating on the test split")
     t = time.perf_counter()
-    proba = est.predict_proba(G_test)
-    y_pred = est.classes_[proba.argmax(1)]
-    if stream:  # files the adapter skipped (on_error="skip") have no prediction
-        y_test = np.asarray(y_test)[G_test.kept_]
+    proba = est.predict_proba(data.test)
+    y_test = data.test_labels()
     timings["predict_s"] = time.perf_counter() - t
-    metrics = compute_metrics(np.asarray(y_test), y_pred, est.classes_)
+    metrics = compute_metrics(y_test, est.classes_[proba.argmax(1)], est.classes_)
     metrics.update(
-        n_train=int(len(y_train)), grid_shape=list(est.input_shape_), epochs=int(est.n_iter_), device=str(est.device_),
-        timings=timings, versions=versions(), recipe=recipe.source,
-        top_errors=top_errors(proba, np.asarray(y_test), est.classes_, X_test if _named(X_test) else None),
+        n_train=int(len(data.y_train)), grid_shape=list(est.input_shape_), epochs=int(est.n_iter_),
+        device=str(est.device_), timings=timings, versions=versions(), recipe=recipe.source,
+        top_errors=top_errors(proba, y_test, est.classes_, X_test if _named(X_test) else None),
     )
-    if limit is not None and limit.stopped_after is not None:
+    if stopped:
         metrics["stopped"] = {"reason": "time limit", "time_limit_s": time_limit, "epochs": int(est.n_iter_),
                               "planned_epochs": int(est.max_epochs_)}
     write_tmp(out / "metrics.json", json.dumps(metrics, indent=2).encode()).replace(out / "metrics.json")
-    write_history(est.history_, out / "history.csv")
 
     stage("Drawing plots")
+    _draw(est, data, metrics, out, stage)
+    return {"run_dir": str(out), **metrics}
+
+
+@dataclass
+class _Grids:
+    """The recipe's split as the estimator takes it: grids in memory (its adapter applied), or, ``streamed``,
+    `StreamedGrids` of the files, decoded batch by batch (the one place a run tells the two apart)."""
+
+    train: object
+    y_train: object
+    test: object
+    y_test: object
+    X_test: object  # the test inputs as read: files or texts name the top errors
+    streamed: bool
+
+    def grid_shape(self) -> tuple:
+        return tuple(self.train.grid_shape_ if self.streamed else np.shape(self.train)[1:])
+
+    def test_labels(self) -> np.ndarray:
+        """The labels of the test rows that have a prediction (files the adapter skipped, on_error="skip", have
+        none)."""
+        return np.asarray(self.y_test)[self.test.kept_] if self.streamed else np.asarray(self.y_test)
+
+    def first_test_grid(self):
+        return next(self.test.read([self.test.rows()[:1]]))[1] if self.streamed else self.test[:1]
+
+
+def _grids(recipe, model, X_train, y_train, X_test, y_test, device, verbose: int, stage, timings) -> _Grids:
+    """Turn the split into what the estimator trains on: streamed from the files when the recipe asks or they do
+    not fit in memory (building the grid cache now, timed apart), else through the adapter."""
+    from gridcnn.streaming import should_stream
+
+    stream = should_stream(recipe.data.get("stream", "auto"), model, X_train)
+    stage("Turning data into grids" + (" as they are read (streamed from the files)" if stream else ""))
+    t = time.perf_counter()
+    if stream:  # decoded batch by batch during training; files left out take their labels along there
+        G_train, G_test = _streams(recipe, model, X_train, X_test, verbose)
+    else:
+        G_train, G_test = X_train, X_test
+        for adapter in split_pipeline(model)[0]:  # a recipe has at most one; inputs it leaves out (on_error="skip")
+            if device and "device" in adapter.get_params():  # take their labels along
+                adapter.set_params(device=device)
+            G_train = adapter.fit_transform(G_train, y_train)
+            y_train = adapter.drop_skipped(y_train)
+            G_test = adapter.transform(G_test)
+            y_test = adapter.drop_skipped(y_test)
+    timings["transform_s"] = time.perf_counter() - t
+    if stream and G_train.cache is not False:
+        stage(f"Decoding {len(X_train)} files into the grid cache (once; later epochs and runs read it)")
+        t = time.perf_counter()
+        _prepare_stream(G_train, device or split_pipeline(model)[1].device)
+        timings["decode_s"] = time.perf_counter() - t
+    return _Grids(G_train, y_train, G_test, y_test, X_test, stream)
+
+
+def _draw(est, data: _Grids, metrics: dict, out: Path, stage) -> None:
+    """The run's pictures: training curves, confusion matrix, filters, feature maps and (in memory) top errors."""
     plots.plot_history(est.history_, out / "training_curves.png")
     undrawable = plots.plot_confusion(metrics["confusion_matrix"], metrics["labels"], out / "confusion_matrix.png")
     if undrawable:
         stage(f"No installed font draws the class names {undrawable[:3]}: they show as boxes in confusion_matrix.png "
               "(metrics.json has them right). Install a font that has them, such as Noto Sans CJK, and draw again.")
     plots.plot_filters(est.model_, out / "filters.png")
-    first = next(G_test.read([G_test.rows()[:1]]))[1] if stream else G_test[:1]
-    example = np.asarray(first, dtype=np.float32).reshape(est.input_shape_)
+    example = np.asarray(data.first_test_grid(), dtype=np.float32).reshape(est.input_shape_)
     plots.plot_feature_maps(est.model_, example, out / "feature_maps.png")
-    if not stream:  # a stream's grids are decoded batch by batch, not indexable: metrics.json still lists them
-        plots.plot_top_errors(metrics["top_errors"], G_test, est.input_shape_, getattr(est, "modality_", "image"),
+    if not data.streamed:  # a stream's grids are decoded batch by batch, not indexable: metrics.json still lists them
+        plots.plot_top_errors(metrics["top_errors"], data.test, est.input_shape_, getattr(est, "modality_", "image"),
                               out / "errors.png",
-                              texts=X_test if getattr(est, "modality_", "") == "text" else None)
-    return {"run_dir": str(out), **metrics}
+                              texts=data.X_test if getattr(est, "modality_", "") == "text" else None)
 
 
 def _named(X) -> bool:

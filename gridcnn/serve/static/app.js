@@ -1,152 +1,191 @@
-// The page of gridcnn serve: send a file, a drawing or a sentence to /predict, show the top-5 classes as bars and
-// the feature maps of each block. Plain DOM and canvas, no library, so the app serves everything it needs.
-"use strict";
+// The page of gridcnn serve: send a file, a recording, a snapshot, a drawing or a sentence to /predict; show what
+// the model saw with where it looked (Grad-CAM, or each token's weight), the classes as bars (click one to see
+// where the network looked for it), and the feature maps of each block. Plain DOM and canvas, no library.
+import { decodeSound, setUpCamera, setUpDrawing, setUpRecording } from "/static/media.js";
+import { featureMaps, gridCanvas, overlay, tokenView, waveformCanvas } from "/static/views.js";
 
 const $ = (id) => document.getElementById(id);
+const SHOWN = 10;  // bars: every class of a small model, the ten most probable of a larger one
 let model = null;
+let current = null;  // the input on show: how to send it again, and what the page drew of it
 
 async function start() {
-  const response = await fetch("/model");
-  model = await response.json();
+  model = await (await fetch("/model")).json();
   const kind = model.input_kind;
-  const shape = model.grid_shape.join(" × ");
-  let about = `${model.classes.length} classes (${model.classes.slice(0, 10).join(", ")}` +
-    `${model.classes.length > 10 ? ", …" : ""}); grids ${shape}; input: ${kind}.`;
+  document.title = `${model.name} · gridcnn`;
+  $("name").textContent = model.name;
+  const n = model.classes.length;
+  const classes = model.classes.slice(0, 12).join(", ") + (n > 12 ? `, … (${n - 12} more)` : "");
+  const input = { image: "pictures", spectrogram: "sounds", embedding: "texts" }[kind] || "grids";
+  let about = `${n} classes: ${classes}. Reads ${input}`;
+  if (kind === "image") about += ` as ${model.image_size.join(" × ")} ${model.image_mode === "L" ? "gray" : "colour"}`;
+  if (kind === "spectrogram") about += ` of ${model.duration_s.toFixed(2)} s at ${model.sample_rate} Hz`;
+  $("about").textContent = `${about}; grid ${model.grid_shape.join(" × ")}.`;
   if (model.metrics && model.metrics.accuracy !== undefined) {
-    about += ` Test accuracy ${(100 * model.metrics.accuracy).toFixed(2)}% on ${model.metrics.n_samples} samples.`;
+    $("accuracy").textContent = `Test accuracy ${(100 * model.metrics.accuracy).toFixed(2)}% ` +
+      `on ${model.metrics.n_samples} held-out samples`;
+    $("accuracy").hidden = false;
   }
-  $("about").textContent = about;
   if (kind === "image" || kind === "spectrogram") {
     $("drop").hidden = false;
     $("file").accept = kind === "image" ? "image/*" : "audio/*,.wav,.flac,.ogg,.mp3";
   }
-  if (kind === "image") setUpDrawing();
+  if (kind === "image") {
+    setUpCamera(model, sendFile);
+    // Strokes make sense to grayscale models of small pictures (digits, letters, sketches), not to photo models.
+    if (model.image_mode === "L" && Math.max(...model.image_size) <= 64) setUpDrawing(model, sendFile);
+  }
+  if (kind === "spectrogram") setUpRecording(model, sendFile);
   if (kind === "embedding") $("write").hidden = false;
   if (!["image", "spectrogram", "embedding"].includes(kind)) {
     $("about").textContent += ` This model takes grids: POST JSON {"inputs": [...]} to /predict.`;
   }
 }
 
-async function send(body, source) {
-  $("error").hidden = true;
-  const response = await fetch("/predict?feature_maps=true", body);
+async function post(query, body) {
+  const response = await fetch(`/predict?${query}`, body());
   const answer = await response.json();
-  if (!response.ok) {
-    $("error").textContent = answer.error || `The server answered ${response.status}.`;
-    $("error").hidden = false;
+  if (!response.ok) throw new Error(answer.error || `The server answered ${response.status}.`);
+  return answer;
+}
+
+function showError(e) {
+  $("error").textContent = e.message || String(e);
+  $("error").hidden = false;
+}
+
+async function send(body, source, media = {}) {
+  $("error").hidden = true;
+  let answer;
+  try {
+    answer = await post("feature_maps=true&explain=true", body);
+  } catch (e) {
+    showError(e);
     return;
   }
-  showPrediction(answer.predictions[0], source);
-  showFeatureMaps(answer.feature_maps || []);
+  current = { body, source, media, stages: answer.feature_maps || [] };
+  showPrediction(answer.predictions[0]);
+  showSeen(answer.explanations[0]);
+  featureMaps($("maps"), current.stages, model.input_kind === "spectrogram");
+  $("maps-note").textContent = model.input_kind === "spectrogram"
+    ? "The spectrogram the network read (time across, low frequencies at the bottom), then what each block makes " +
+      "of it (its first maps; bright = high)."
+    : "The input grid, then what each convolutional block makes of it (its first maps; bright = high).";
+  $("maps-panel").hidden = current.stages.length === 0;
 }
 
-function sendFile(file, name) {
-  const form = new FormData();
-  form.append("files", file, name || file.name);
-  return send({ method: "POST", body: form }, name || file.name);
+async function sendFile(file, name) {
+  name = name || file.name;
+  const body = () => {
+    const form = new FormData();
+    form.append("files", file, name);
+    return { method: "POST", body: form };
+  };
+  const media = { url: URL.createObjectURL(file) };
+  if (model.input_kind === "spectrogram") {
+    try {
+      media.samples = await decodeSound(file, model.sample_rate);
+    } catch (e) {
+      media.samples = null;  // the server may still read it (or say why not); the page only loses the waveform
+    }
+  }
+  return send(body, name, media);
 }
 
-function showPrediction(prediction, source) {
+async function explainClass(label) {
+  if (!current) return;
+  $("error").hidden = true;
+  try {
+    const answer = await post(`explain=true&target=${encodeURIComponent(label)}`, current.body);
+    showSeen(answer.explanations[0]);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+function showPrediction(prediction) {
   $("label").textContent = prediction.label;
-  $("source").textContent = `for ${source}`;
-  const top = Object.entries(prediction.probabilities).sort((a, b) => b[1] - a[1]).slice(0, 5);
+  const probabilities = Object.entries(prediction.probabilities).sort((a, b) => b[1] - a[1]);
+  $("top-p").textContent = `${(100 * probabilities[0][1]).toFixed(1)}%`;
+  $("source").textContent = `(${current.source})`;
   const bars = $("bars");
   bars.replaceChildren();
-  for (const [name, p] of top) {
-    const row = document.createElement("div");
-    row.className = "bar";
+  probabilities.slice(0, SHOWN).forEach(([name, p], i) => {
+    const row = document.createElement("button");
+    row.type = "button";
+    row.className = i === 0 ? "bar top" : "bar";
+    row.dataset.label = name;
+    row.setAttribute("role", "listitem");
     row.innerHTML = `<span class="name"></span><span class="track"><span class="fill"></span></span>` +
       `<span class="value"></span>`;
     row.querySelector(".name").textContent = name;
     row.querySelector(".fill").style.width = `${(100 * p).toFixed(1)}%`;
-    row.querySelector(".fill").style.display = "block";
     row.querySelector(".value").textContent = `${(100 * p).toFixed(1)}%`;
+    row.title = `Where did the network look for ${name}?`;
+    row.addEventListener("click", () => explainClass(name));
     bars.appendChild(row);
-  }
+  });
   $("result").hidden = false;
 }
 
-// viridis at five stops, interpolated: the colour scale of matplotlib's feature-map plots.
-const VIRIDIS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
-function colour(v) {
-  const x = (v / 255) * (VIRIDIS.length - 1);
-  const i = Math.min(Math.floor(x), VIRIDIS.length - 2);
-  const t = x - i;
-  return VIRIDIS[i].map((c, k) => Math.round(c + t * (VIRIDIS[i + 1][k] - c)));
-}
-
-function showFeatureMaps(stages) {
-  const holder = $("maps");
-  holder.replaceChildren();
-  for (const stage of stages) {
-    const [, h, w] = stage.shape;
-    const box = document.createElement("div");
-    box.className = "stage";
-    const title = document.createElement("h3");
-    const shown = stage.shape[0] < stage.channels ? ` (the first ${stage.shape[0]})` : "";
-    title.textContent = `${stage.name}: ${stage.channels} map${stage.channels > 1 ? "s" : ""} of ${h} × ${w}${shown}`;
-    const row = document.createElement("div");
-    row.className = "row";
-    const zoom = Math.max(1, Math.floor(96 / Math.max(h, w)));
-    for (const values of stage.maps) {
-      const canvas = document.createElement("canvas");
-      canvas.width = w;
-      canvas.height = h;
-      canvas.style.width = `${Math.max(w * zoom, 24)}px`;
-      canvas.style.height = `${Math.max(h * zoom, 24)}px`;
-      if (w > 96) { canvas.style.width = "192px"; canvas.style.height = `${Math.max(24, (192 * h) / w)}px`; }
-      const context = canvas.getContext("2d");
-      const image = context.createImageData(w, h);
-      values.forEach((v, i) => {
-        const [r, g, b] = colour(v);
-        image.data.set([r, g, b, 255], 4 * i);
-      });
-      context.putImageData(image, 0, 0);
-      row.appendChild(canvas);
-    }
-    box.append(title, row);
-    holder.appendChild(box);
+function showSeen(explanation) {
+  const kind = model.input_kind;
+  const view = $("view");
+  view.replaceChildren();
+  for (const bar of document.querySelectorAll("#bars .bar")) {
+    bar.classList.toggle("explained", bar.dataset.label === String(explanation.class));
   }
-  $("maps-panel").hidden = stages.length === 0;
+  const layers = explanation.layers.join(", ");
+  if (kind === "embedding") {
+    view.appendChild(tokenView(explanation));
+    $("why").textContent = `Each token's weight for “${explanation.class}” (gradient × input over ${layers}): ` +
+      "green speaks for it, red against it.";
+    return;
+  }
+  const sound = kind === "spectrogram";
+  if (sound) {
+    const player = document.createElement("audio");
+    player.controls = true;
+    player.src = current.media.url;
+    view.appendChild(player);
+    if (current.media.samples) view.appendChild(waveformCanvas(current.media.samples, model.sample_rate));
+  }
+  // What the network read, and beside it the same with the heatmap over it (side by side: the heatmap would hide
+  // a small picture or a quiet spectrogram if it were the only view).
+  const pair = document.createElement("div");
+  pair.className = sound ? "pair stacked" : "pair";
+  const figure = (content, caption) => {
+    const f = document.createElement("figure");
+    const c = document.createElement("figcaption");
+    c.textContent = caption;
+    f.append(content, c);
+    pair.appendChild(f);
+  };
+  figure(seenBase(kind, sound), sound ? "spectrogram: time →, frequency ↑" : "the input");
+  figure(overlay(seenBase(kind, sound), explanation, sound), `where it looked for “${explanation.class}”`);
+  view.appendChild(pair);
+  $("why").textContent = explanation.evidence
+    ? `Grad-CAM on ${layers}: the more red, the more that part speaks for “${explanation.class}”.`
+    : `Nothing in this input speaks for “${explanation.class}”: Grad-CAM finds no positive evidence (the ` +
+      "network decided by what is absent, or finds the class unlikely).";
 }
 
-function setUpDrawing() {
-  $("draw").hidden = false;
-  const canvas = $("canvas");
-  const context = canvas.getContext("2d");
-  const clear = () => { context.fillStyle = "#000"; context.fillRect(0, 0, canvas.width, canvas.height); };
-  clear();
-  context.strokeStyle = "#fff";
-  context.lineWidth = 22;
-  context.lineCap = context.lineJoin = "round";
-  let drawing = false;
-  const at = (e) => {
-    const r = canvas.getBoundingClientRect();
-    return [(e.clientX - r.left) * (canvas.width / r.width), (e.clientY - r.top) * (canvas.height / r.height)];
-  };
-  canvas.addEventListener("pointerdown", (e) => {
-    drawing = true;
-    canvas.setPointerCapture(e.pointerId);
-    context.beginPath();
-    context.moveTo(...at(e));
-    context.lineTo(...at(e));
-    context.stroke();
-  });
-  canvas.addEventListener("pointermove", (e) => { if (drawing) { context.lineTo(...at(e)); context.stroke(); } });
-  canvas.addEventListener("pointerup", () => { drawing = false; });
-  $("clear").addEventListener("click", clear);
-  $("classify-drawing").addEventListener("click", () => {
-    // Shrink the drawing to the model's image size here: a model trained without resizing only reads that size.
-    const [h, w] = model.image_size;
-    const small = document.createElement("canvas");
-    small.width = w;
-    small.height = h;
-    const c = small.getContext("2d");
-    c.imageSmoothingEnabled = true;
-    c.imageSmoothingQuality = "high";
-    c.drawImage(canvas, 0, 0, w, h);
-    small.toBlob((blob) => sendFile(blob, "drawing.png"), "image/png");
-  });
+// The picture as uploaded, or the grid as the network read it (a sound's spectrogram, a grid sent as JSON).
+function seenBase(kind, sound) {
+  if (kind === "image" && current.media.url) {
+    const img = document.createElement("img");
+    img.src = current.media.url;
+    img.alt = current.source;
+    img.addEventListener("load", () => {
+      if (img.naturalWidth < 128) img.classList.add("small");  // a few pixels: show them as squares, not a blur
+    });
+    return img;
+  }
+  const input = current.stages[0];
+  const base = gridCanvas(input.maps[0], input.shape[1], input.shape[2], { scale: sound ? "magma" : "viridis",
+                                                                         timeAcross: sound });
+  base.className = sound ? "spectrogram" : "grid";
+  return base;
 }
 
 $("file").addEventListener("change", () => { if ($("file").files.length) sendFile($("file").files[0]); });
@@ -160,7 +199,8 @@ zone.addEventListener("drop", (e) => {
 });
 $("classify-text").addEventListener("click", () => {
   const text = $("sentence").value;
-  send({ method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ inputs: [text] }) },
-    `"${text}"`);
+  const body = () => ({ method: "POST", headers: { "Content-Type": "application/json" },
+                        body: JSON.stringify({ inputs: [text] }) });
+  send(body, `“${text.length > 40 ? text.slice(0, 40) + "…" : text}”`);
 });
 start().catch((e) => { $("about").textContent = `Could not read /model: ${e}`; });

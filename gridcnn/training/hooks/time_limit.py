@@ -48,7 +48,7 @@ class TimeLimit(Hook):
     for. Should an epoch still run long, the fit stops after the last epoch that fits, as before. Under torchrun
     rank 0's clock decides for all (ranks that disagreed would wait on each other forever).
 
-    The budget counts from when the hook is made. Pass it in the estimator's ``callbacks``. After the fit:
+    The budget counts from when the hook is made. Pass it in ``fit(X, y, hooks=[...])`` (or the estimator's ``callbacks``). After the fit:
     ``asked`` (the epochs the fit asked for), ``planned`` (the epochs planned, or None when the budget held them
     all), ``epoch_s`` (the epoch time the last plan used) and ``stopped_after`` (the epoch a late epoch made the
     fit stop after, or None).

@@ -1,0 +1,62 @@
+"""``gridcnn export`` and ``gridcnn serve``: a trained model used outside Python (an ONNX graph, an HTTP server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+
+from gridcnn.cli.app import DATA, USAGE, app, console, user_errors
+
+
+@app.command()
+def export(
+    run_or_model: Path = typer.Argument(..., help="A run folder or a model folder."),
+    format_: str = typer.Option("onnx", "--format", help="Export format: onnx."),
+    out: Optional[Path] = typer.Option(None, "--out", help="The file to write (default RUN/model.onnx)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier export's files (refused otherwise)."),
+):
+    """Write the model (its preprocessing included) as an ONNX graph, with a JSON sidecar beside it.
+
+    Example: gridcnn export runs/image-20261122-101500 --out mnist.onnx
+    """
+    from gridcnn.export.onnx import check_format, check_free, check_output, export_onnx, require_onnx
+    from gridcnn.modelfile.persistence import load
+
+    with user_errors(USAGE):
+        check_format(format_)
+        target = check_output(out or run_or_model / "model.onnx")
+        check_free(target, (), overwrite)  # before the model is read: the .onnx and its sidecar
+        require_onnx()
+        model = load(run_or_model, device="cpu")
+    with user_errors(DATA):
+        onnx_path, json_path = export_onnx(model, target, overwrite=overwrite)
+    console.print(f"[green]Wrote[/] {escape(str(onnx_path))} and {escape(str(json_path))}", soft_wrap=True)
+
+
+@app.command()
+def serve(
+    run_or_model: Path = typer.Argument(..., help="A run folder or a model folder."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
+    max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", min=0.001, help="Largest request body (413 above)."),
+    max_inputs: int = typer.Option(64, "--max-inputs", min=1, help="Most inputs in one request."),
+    batching: bool = typer.Option(False, "--batching/--no-batching",
+                                  help="Run requests that arrive while the network is busy as one batch."),
+):
+    """Serve the model: POST /predict, GET /health, GET /model, and a page at / to try it in a browser.
+
+    Example: gridcnn serve runs/image-20261122-101500 --port 8000
+    """
+    from gridcnn.serve import create_app, require_serve
+
+    with user_errors(USAGE):
+        require_serve()
+        application = create_app(run_or_model, max_upload_mb=max_upload_mb, max_inputs=max_inputs,
+                                 batching=batching)
+    import uvicorn
+
+    console.print(f"[bold]gridcnn serve[/] {escape(str(run_or_model))} on http://{host}:{port}", soft_wrap=True)
+    uvicorn.run(application, host=host, port=port, log_level="info")
