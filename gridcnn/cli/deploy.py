@@ -45,6 +45,9 @@ def serve(
     max_inputs: int = typer.Option(64, "--max-inputs", min=1, help="Most inputs in one request."),
     batching: bool = typer.Option(False, "--batching/--no-batching",
                                   help="Run requests that arrive while the network is busy as one batch."),
+    engine: str = typer.Option("auto", "--engine",
+                               help="auto (onnxruntime where the export extra is installed, else torch), "
+                                    "onnxruntime or torch."),
 ):
     """Serve the model: POST /predict, GET /health, GET /model, and a page at / to try it in a browser.
 
@@ -55,8 +58,9 @@ def serve(
     with user_errors(USAGE):
         require_serve()
         application = create_app(run_or_model, max_upload_mb=max_upload_mb, max_inputs=max_inputs,
-                                 batching=batching)
+                                 batching=batching, engine=engine)
     import uvicorn
 
-    console.print(f"[bold]gridcnn serve[/] {escape(str(run_or_model))} on http://{host}:{port}", soft_wrap=True)
+    console.print(f"[bold]gridcnn serve[/] {escape(str(run_or_model))} on http://{host}:{port} "
+                  f"(engine: {application.state.predictor.engine.name})", soft_wrap=True)
     uvicorn.run(application, host=host, port=port, log_level="info")

@@ -150,10 +150,7 @@ def export_onnx(model, out, *, opset: int | None = None, overwrite: bool = True)
     opset = opset or front.min_opset
     if opset < front.min_opset:
         raise GridCNNError(f"This model's graph needs opset {front.min_opset} or later (got opset={opset}).")
-    network = est.spec_.build(est.input_shape_, len(est.classes_))
-    network.load_state_dict({k: v.detach().cpu() for k, v in est.model_.state_dict().items()})
-    _plain_convolutions(network)
-    graph = _Exported(front.module, network).eval()
+    graph = _Exported(front.module, _network_copy(est)).eval()
     example = torch.from_numpy(front.example)
     dynamic = {front.input_name: {i: str(d) for i, d in enumerate(front.shape) if isinstance(d, str)},
                "probabilities": {0: "batch"}}
@@ -181,6 +178,36 @@ def export_onnx(model, out, *, opset: int | None = None, overwrite: bool = True)
     for name, content in front.files.items():
         (out.parent / name).write_bytes(content)
     return out, json_path
+
+
+def network_graph(estimator) -> bytes:
+    """The fitted network alone as an ONNX graph: float32 grids ``(batch, C, H, W)`` in, ``logits`` out.
+
+    What `gridcnn serve` runs through onnxruntime, built in memory from the weights it serves, so it can never be
+    older than the model; the adapter's preprocessing stays in Python, where the server already runs it.
+    """
+    onnx, _ = require_onnx()
+    network = _network_copy(estimator).eval()
+    shape = tuple(int(v) for v in estimator.input_shape_)
+    # Token ids for a network that holds its own table (0 is padding), else any grid of the right shape.
+    example = (torch.zeros((2, *shape)) if estimator.spec_.embedding is not None
+               else torch.from_numpy(np.random.default_rng(0).standard_normal((2, *shape)).astype(np.float32)))
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter announces its own deprecation
+        torch.onnx.export(network, (example,), buffer, dynamo=False, opset_version=13, input_names=["grid"],
+                          output_names=["logits"], dynamic_axes={"grid": {0: "batch"}, "logits": {0: "batch"}})
+    proto = onnx.load_from_string(buffer.getvalue())
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def _network_copy(est) -> torch.nn.Module:
+    """A CPU copy of the fitted network, with full-width kernels as plain convolutions (see below)."""
+    network = est.spec_.build(est.input_shape_, len(est.classes_))
+    network.load_state_dict({k: v.detach().cpu() for k, v in est.model_.state_dict().items()})
+    _plain_convolutions(network)
+    return network
 
 
 def _plain_convolutions(network: torch.nn.Module) -> None:
