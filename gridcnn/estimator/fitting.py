@@ -80,16 +80,15 @@ def fit(est, X, y, *, incremental: bool, epochs, classes=None, resume_from=None,
     devices = [est.device_.index or 0] if est.device_.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        freeze = fine_tune_rule(est)[0] if reset else 0  # a warm start goes on training every layer
-        freeze = min(freeze, epochs)
-        scheduler = _network(est, reset, epochs, steps, pretrained=resume_from is None, freeze=freeze)
+        freeze = min(fine_tune_rule(est)[0] if reset else 0, epochs)  # a warm start goes on training every layer
+        schedule = _network(est, reset, steps, pretrained=resume_from is None, freeze=freeze)  # a checkpoint holds all
         hooks = [*([FineTune(freeze, KEEP_STATISTICS)] if freeze else []), *_own_hooks(est, rank, steps), *hooks]
         for hook in hooks:  # which fit a checkpoint holds (the estimator, its data), for a resume to check
             if isinstance(hook, Checkpoint):
                 hook.bind(estimator_config(est, history=False), fingerprint)
         resume = None if resume_from is None else ckpt.resume_state(header, tensors, est.optimizer_)
         try:
-            run_epochs(est.model_, est.optimizer_, train, config, hooks, valid=valid, scheduler=scheduler,
+            run_epochs(est.model_, est.optimizer_, train, config, hooks, valid=valid, schedule=schedule,
                        scaler=_scaler(est), history=est.history_, resume=resume)
         finally:
             est.n_iter_ = len(est.history_)
@@ -278,10 +277,11 @@ def fine_tune_rule(est) -> tuple[int, float]:
 AUTO_BODY_LR_FACTOR = 0.01
 
 
-def _network(est, reset: bool, epochs: int, steps: int, pretrained: bool = True, freeze: int = 0):
+def _network(est, reset: bool, steps: int, pretrained: bool = True, freeze: int = 0):
     """Build the network (when ``reset``; from ``est.pretrained``'s weights when ``pretrained``) and its optimiser
-    (when there is none), and return this fit's schedule: one cycle, or with ``freeze`` frozen epochs one for
-    them and one for the rest."""
+    (when there is none), and return this fit's schedule: epochs -> a per-batch schedule over them, which the loop
+    builds, and builds again when a time limit re-plans the epochs (`FitState.replan`). With ``freeze`` frozen
+    epochs the schedule runs one cycle over them and one over the rest."""
     if reset:
         check_network_fits(est.spec_, est.input_shape_, len(est.classes_), est.batch_size, est.device_)
         est.model_ = est.spec_.build(est.input_shape_, len(est.classes_))
@@ -303,10 +303,13 @@ def _network(est, reset: bool, epochs: int, steps: int, pretrained: bool = True,
         est.optimizer_ = make_optimizer(est.optimizer, params, est.lr, est.weight_decay)
     for group in est.optimizer_.param_groups:  # a schedule from an earlier fit must not leak into this one
         group["lr"] = est.lr * group.get(emb.LR_SCALE, 1.0)
-    if 0 < freeze < epochs:
-        return phased_scheduler(est.lr_schedule, est.optimizer_, freeze, epochs, steps)
-    return make_scheduler(est.lr_schedule if epochs > 1 else "constant", est.optimizer_,
-                          [g["lr"] for g in est.optimizer_.param_groups], epochs, steps)
+    peaks = [g["lr"] for g in est.optimizer_.param_groups]
+
+    def schedule(epochs: int):
+        if 0 < freeze < epochs:
+            return phased_scheduler(est.lr_schedule, est.optimizer_, freeze, epochs, steps)
+        return make_scheduler(est.lr_schedule if epochs > 1 else "constant", est.optimizer_, peaks, epochs, steps)
+    return schedule
 
 
 def _scaler(est):
