@@ -85,8 +85,8 @@ def show_example(ax, grid, kind: str, *, text=None, heat=None, tokens=None, weig
         ax.set_xlim(0, g.shape[-1] - 1)
         if heat is not None:  # a band under the curve, as wide as the signal
             lo, hi = ax.get_ylim()
-            ax.imshow(heat_rgba(np.asarray(heat).reshape(1, -1)), aspect="auto", extent=(0, g.shape[-1] - 1, lo, hi),
-                      interpolation="bilinear")
+            ax.imshow(heat_rgba(np.asarray(heat).reshape(1, -1), strength=0.6), aspect="auto", zorder=0,
+                      extent=(0, g.shape[-1] - 1, lo, hi), interpolation="bilinear")
         ax.set_xlabel("step", fontsize=7)
         return
     if kind == "audio":  # grid rows are time frames: transposed, time runs across and low bands sit at the bottom
@@ -103,20 +103,23 @@ def show_example(ax, grid, kind: str, *, text=None, heat=None, tokens=None, weig
         ax.imshow(heat_rgba(heat), interpolation="bilinear")
 
 
-def heat_rgba(heat) -> np.ndarray:
+def heat_rgba(heat, strength: float = 1.0) -> np.ndarray:
     """A heatmap (0 to 1) as colours whose opacity grows with the value: where nothing speaks for the class the
     example shows through, so the picture stays readable under it."""
     from matplotlib import colormaps
 
     heat = np.clip(np.asarray(heat, dtype=np.float32), 0, 1)
     rgba = colormaps[HEAT_CMAP](heat)
-    rgba[..., 3] = 0.1 + 0.6 * heat
+    rgba[..., 3] = strength * (0.1 + 0.6 * heat)
     return rgba
 
 
-def show_tokens(ax, tokens, weights, per_line: int = 34, max_lines: int = 9) -> None:
+def show_tokens(ax, tokens, weights, fontsize: float = 8, max_lines: int = 9) -> None:
     """A text's tokens in a monospaced font, each on a background as strong as its weight: green for the class,
     red against it (word pieces "##x" join the word before them)."""
+    # Characters per line from the axes' width: DejaVu Sans Mono advances 0.602 em per character.
+    width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
+    per_line = max(10, int(width_pt / (0.602 * fontsize)) - 1)
     x = line = 0
     for token, w in zip(tokens, weights):
         piece = token.startswith("##")
@@ -126,11 +129,11 @@ def show_tokens(ax, tokens, weights, per_line: int = 34, max_lines: int = 9) -> 
         if x + len(token) > per_line:
             x, line = 0, line + 1
         if line >= max_lines:
-            ax.text(0, 1 - line / max_lines, "…", transform=ax.transAxes, fontsize=8, family="DejaVu Sans Mono",
+            ax.text(0, 1 - line / max_lines, "…", transform=ax.transAxes, fontsize=fontsize, family="DejaVu Sans Mono",
                     va="top")
             break
         colour = (0.10, 0.59, 0.25) if w >= 0 else (0.84, 0.19, 0.15)
-        ax.text(x / per_line, 1 - line / max_lines, token, transform=ax.transAxes, fontsize=8, va="top",
+        ax.text(x / per_line, 1 - line / max_lines, token, transform=ax.transAxes, fontsize=fontsize, va="top",
                 family="DejaVu Sans Mono", color="white" if abs(w) > 0.6 else "black",
                 bbox={"facecolor": (*colour, min(1.0, abs(float(w)))), "edgecolor": "none", "pad": 1.0})
         x += len(token)

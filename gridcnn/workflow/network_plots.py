@@ -100,6 +100,8 @@ def plot_feature_maps(model, grid, path, max_maps: int = 8, *, modality: str = "
     rows = 1 + len(stages)
     fig = figure(0, 0, figsize=(1.45 * max_maps, 2.6 + 1.55 * len(stages)))[0]
     spec = GridSpec(rows, max_maps, figure=fig, height_ratios=[1.6] + [1] * len(stages))
+    if kind == "text":
+        fig.set_size_inches(1.45 * max_maps, 1.6 + 1.55 * len(stages))
     wide = kind in ("audio", "sequence", "text")
     ax = fig.add_subplot(spec[0, : (max_maps if kind in ("text", "sequence") else 5 if wide else 3)])
     show_example(ax, g, kind, text=text, tokens=tokens, weights=None if tokens is None else [0.0] * len(tokens))
@@ -111,7 +113,15 @@ def plot_feature_maps(model, grid, path, max_maps: int = 8, *, modality: str = "
     for r, (name, maps) in enumerate(stages, start=1):
         maps = maps[0].detach().cpu().float().numpy()
         c, h, w = maps.shape
-        title = f"{name}: {c} maps of {h}x{w}"
+        title = f"{name}: {c} map{'s' if c > 1 else ''} of {h}x{w}"
+        if kind == "text" and c == 1:  # the token vectors a table gives: tokens across, dimensions up
+            ax = fig.add_subplot(spec[r, :])
+            ax.imshow(maps[0].T, cmap="viridis", aspect="auto", interpolation="nearest", origin="lower")
+            ax.set_yticks([])
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xlabel("token position", fontsize=7)
+            ax.set_title(f"{name}: each token's {w} numbers, one column per token", fontsize=8, loc="left")
+            continue
         if h == 1 or w == 1:  # one position axis: channels as rows, positions across
             ax = fig.add_subplot(spec[r, :])
             ax.imshow(maps[:STACKED].reshape(min(c, STACKED), -1), cmap="viridis", aspect="auto",

@@ -237,7 +237,7 @@ def _draw(est, data: _Grids, metrics: dict, out: Path, stage, proba, adapters) -
     if undrawable:
         stage(f"No installed font draws the class names {undrawable[:3]}: they show as boxes in confusion_matrix.png "
               "(metrics.json has them right). Install a font that has them, such as Noto Sans CJK, and draw again.")
-    modality = getattr(est, "modality_", "image")
+    modality = getattr(est, "modality_", None) or getattr(adapters[0] if adapters else None, "modality", "image")
     texts = list(data.X_test) if modality == "text" and _named(data.X_test) else None
     tokens = None
     if texts is not None and adapters and hasattr(adapters[0], "tokens"):
