@@ -267,3 +267,24 @@ def test_a_validation_share_smaller_than_the_classes_takes_one_row_of_each(digit
     clf = GridCNNClassifier(input_shape=(8, 8), filters=4, hidden=8, max_epochs=2, validation_fraction=0.1,
                             random_state=0).fit(X[rows], y[rows])
     assert all(round(h["valid_accuracy"] * 10, 6).is_integer() for h in clf.history_)  # 10 validation rows
+
+
+def test_one_row_is_cheap_and_answers_as_inside_a_large_call(one_thread):
+    """Issue 24: predict_proba of one 28x28 digit runs a pass of a few rows (not 64), and gives that digit exactly
+    the probabilities it gets among 300 others, wherever it falls in their passes."""
+    from gridcnn.data import load_dataset
+
+    X, y = load_dataset("mnist", split="test")
+    X, y = np.asarray(X[:1000], dtype=np.float32), np.asarray(y[:1000])
+    clf = GridCNNClassifier(max_epochs=1, random_state=0, device="cpu").fit(X[:700], y[:700])
+    clf.predict_proba(X[:1])  # the first call counts the network's multiply-adds in a pass of one row
+    rows_seen = []
+    hook = clf.model_.register_forward_hook(lambda module, inputs, output: rows_seen.append(len(inputs[0])))
+    try:
+        alone = np.concatenate([clf.predict_proba(X[700 + i : 701 + i]) for i in (0, 7, 8, 150, 299)])
+        assert set(rows_seen) == {8}  # one row pads to the network's small fixed pass, not to 64
+        together = clf.predict_proba(X[700:])
+    finally:
+        hook.remove()
+    np.testing.assert_array_equal(together[[0, 7, 8, 150, 299]], alone)
+    assert np.ptp(together, axis=0).max() > 1e-3  # the rows' answers differ: equal by computation, not by a constant

@@ -187,7 +187,6 @@ def test_lite0_weights_in_timms_layout_load_the_same_network(lite0_reference, tm
         assert torch.equal(va, vb), k
 
 
-@pytest.mark.slow
 def test_pretrained_fit_on_gray_grids_starts_from_the_summed_colour_kernels(lite0_reference, tmp_path, monkeypatch,
                                                                             one_thread):
     gray = _pictures(32).mean(1, keepdim=True).numpy()
@@ -425,6 +424,9 @@ def test_a_changed_family_config_is_refused_naming_the_key(tmp_path, change, mes
     GridCNNClassifier("resnet20", max_epochs=1, batch_size=4, random_state=0).fit(X, [0, 1, 0, 1]).save(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     change(config["estimator"]["spec"])
+    from gridcnn.modelfile.codec import config_digest
+
+    config["config_sha256"] = config_digest(config)  # signed, as a hostile writer would: the schema must refuse it
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(GridCNNError, match=re_escape(message)):
         gridcnn.load(tmp_path)
@@ -434,3 +436,41 @@ def re_escape(text):
     import re
 
     return re.escape(text)
+
+
+def test_a_family_streams_from_files_and_is_served_with_its_stages(tmp_path, one_thread):
+    import io
+
+    from fastapi.testclient import TestClient
+    from PIL import Image
+    from sklearn.pipeline import Pipeline
+
+    from gridcnn.adapters.image import ImageGrid
+    from gridcnn.modelfile.persistence import save
+    from gridcnn.serve import create_app
+    from gridcnn.streaming import StreamedGrids
+
+    rng = np.random.default_rng(0)
+    paths, y = [], []
+    for i in range(12):
+        a = (rng.random((20, 20, 3)) * 120).astype(np.uint8)
+        a[(i % 2) * 10:(i % 2) * 10 + 10] += 120  # the bright half says the class
+        paths.append(str(tmp_path / f"{i}.png"))
+        y.append(i % 2)
+        Image.fromarray(a).save(paths[-1])
+    adapter = ImageGrid(size=(16, 16)).fit(paths)
+    kw = dict(architecture="resnet20", max_epochs=2, batch_size=4, random_state=0, device="cpu")
+    in_memory = GridCNNClassifier(**kw).fit(adapter.transform(paths), y)
+    streamed = GridCNNClassifier(**kw).fit(StreamedGrids(paths, adapter, cache=False), y)
+    np.testing.assert_array_equal(streamed.predict_proba(adapter.transform(paths)),
+                                  in_memory.predict_proba(adapter.transform(paths)))
+    save(Pipeline([("image", adapter), ("classifier", in_memory)]), tmp_path / "model")
+    client = TestClient(create_app(tmp_path / "model"), raise_server_exceptions=False)
+    files = [("files", (f"{i}.png", open(p, "rb").read(), "image/png")) for i, p in enumerate(paths[:3])]
+    response = client.post("/predict?feature_maps=true", files=files)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [p["label"] for p in body["predictions"]] == in_memory.predict(adapter.transform(paths[:3])).tolist()
+    assert [m["name"] for m in body["feature_maps"]] == ["input", "block1", "block2", "block3", "block4"]
+    explained = client.post("/predict?explain=true", files=files)
+    assert explained.status_code == 200, explained.text

@@ -182,3 +182,94 @@ def test_a_batched_request_the_network_overflows_on_fails_alone(image_run):
     assert [a.status_code for a in answers] == [200] * 3 + [400] + [200] * 4
     assert "gives no answer" in answers[3].json()["error"]
 
+
+
+# -- --overwrite deletes only a run's own files; export never replaces a file silently ----------------------------
+
+DIGITS = """[data]
+name = "digits"
+test_fraction = 0.25
+
+[estimator]
+filters = 4
+hidden = 8
+max_epochs = 1
+random_state = 0
+"""
+
+
+def tree(root):
+    """Every path under ``root`` with its bytes: what a refused command must leave as it was."""
+    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else None for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("name, content, why", [
+    ("model/mine.txt", "my notes", "it holds no gridcnn model (no config.json of format gridcnn-model)"),
+    ("model", "a file named model", "it is not a model folder"),
+    ("history.csv", "day,steps\n1,9000\n", "it is not a training history (no epoch column first)"),
+    ("errors.png", "not a picture", "it is not a PNG picture"),
+    ("metrics.json", '{"steps": 1}', "it is not a run's metrics (no accuracy in it)"),
+    ("recipe.toml", '[tool.black]\nline-length = 88\n', "it is not a gridcnn recipe (no [data] section)"),
+    ("checkpoint.safetensors", "\0" * 100, "it is not a gridcnn checkpoint"),
+])
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_a_folder_that_is_not_a_run_is_refused_and_left_as_it_was(tmp_path, name, content, why, overwrite):
+    (tmp_path / "d.toml").write_text(DIGITS)
+    out = tmp_path / "mine"
+    (out / name).parent.mkdir(parents=True)
+    (out / name).write_text(content)
+    (out / "notes.txt").write_text("keep me")
+    before = tree(tmp_path)
+    result = runner.invoke(app, ["fit", str(tmp_path / "d.toml"), "--out", str(out), *overwrite])
+    assert result.exit_code == 2, result.output
+    top = name.split("/")[0]
+    assert (f"{out} holds {top}{'/' if (out / top).is_dir() else ''}, which gridcnn did not write: {why}. A fit writes "
+            f"its own {top} there, so it leaves this folder alone (--overwrite deletes only a run's own files): choose "
+            f"another --out, or move {out / top} away first.") in result.output.replace("\n", "")
+    assert tree(tmp_path) == before
+
+
+def test_overwrite_replaces_a_run_and_keeps_what_the_user_added(tmp_path):
+    (tmp_path / "d.toml").write_text(DIGITS)
+    out = tmp_path / "run"
+    assert runner.invoke(app, ["fit", str(tmp_path / "d.toml"), "--out", str(out)]).exit_code == 0
+    assert runner.invoke(app, ["export", str(out)]).exit_code == 0
+    (out / "model" / "mine.txt").write_text("mine")
+    (out / "notes.txt").write_text("notes")
+    (out / "model.json.bak").write_text("a copy I made")
+    old = (out / "model" / "model.safetensors").stat().st_mtime_ns
+    result = runner.invoke(app, ["fit", str(tmp_path / "d.toml"), "--out", str(out), "--overwrite",
+                                 "--set", "estimator.max_epochs=2"])
+    assert result.exit_code == 0, result.output
+    assert (out / "model" / "mine.txt").read_text() == "mine" and (out / "notes.txt").read_text() == "notes"
+    assert (out / "model.json.bak").read_text() == "a copy I made"
+    assert not (out / "model.onnx").exists() and not (out / "model.json").exists()  # the old model's export: stale
+    assert (out / "model" / "model.safetensors").stat().st_mtime_ns != old
+    assert len(gridcnn.load(out).history_) == 2
+
+
+def test_export_never_replaces_a_file_silently(grid_model, tmp_path):
+    _, folder = grid_model
+    keep = tmp_path / "keep.onnx"
+    keep.write_text("my own file")
+    before = tree(tmp_path)
+    result = runner.invoke(app, ["export", str(folder), "--out", str(keep)])
+    assert result.exit_code == 2, result.output
+    assert (f"{keep} exists; gridcnn export does not replace files unless asked. Pass --overwrite to replace it, or "
+            "choose another --out.") in result.output.replace("\n", "")
+    assert tree(tmp_path) == before
+
+    (tmp_path / "data.json").write_text('{"mine": true}')  # the sidecar's name, but a user's file
+    before = tree(tmp_path)
+    result = runner.invoke(app, ["export", str(folder), "--out", str(tmp_path / "data.onnx"), "--overwrite"])
+    assert result.exit_code == 2, result.output
+    assert (f"{tmp_path / 'data.json'} exists and was not written by gridcnn export (it is not a gridcnn sidecar), but "
+            "exporting to data.onnx writes its own data.json there.") in result.output.replace("\n", "")
+    assert tree(tmp_path) == before
+
+    result = runner.invoke(app, ["export", str(folder), "--out", str(keep), "--overwrite"])  # asked: replaced
+    assert result.exit_code == 0, result.output
+    assert keep.read_bytes() != b"my own file" and json.loads(keep.with_suffix(".json").read_text())["format"] == "gridcnn-onnx"
+    again = runner.invoke(app, ["export", str(folder), "--out", str(keep)])
+    assert again.exit_code == 2 and "Pass --overwrite to replace them (keep.onnx, keep.json)" in again.output.replace("\n", "")
+    assert runner.invoke(app, ["export", str(folder), "--out", str(keep), "--overwrite"]).exit_code == 0

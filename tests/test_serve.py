@@ -296,7 +296,7 @@ def test_batching_answers_concurrent_requests_as_alone_in_fewer_passes(image_run
     import httpx
 
     app = create_app(image_run, batching=True)
-    est = app.state.predictor.estimator
+    est = app.state.predictor.engine
     original, calls = est.predict_proba, []
 
     def counting(grids):

@@ -61,7 +61,7 @@ def resolve_spec(architecture: str | None = None, **overrides) -> BackboneSpec:
         if given:  # a stage is not a convolution block: its filters or pool mean nothing (and would lose weights)
             raise GridCNNError(
                 f"{given[0]}={overrides[given[0]]!r} sets the convolution blocks of plain presets, but {architecture!r} "
-                "is built of stages (see its summary()). Leave the per-block parameters unset; hidden, dropout, "
+                "is built of stages (see its summary()). Leave the per-block parameters unset (remove them from a recipe); hidden, dropout, "
                 "global_pool and activation still apply."
             )
         overrides = {k: v for k, v in overrides.items() if k not in BLOCK_FIELDS}

@@ -16,21 +16,23 @@ def export(
     run_or_model: Path = typer.Argument(..., help="A run folder or a model folder."),
     format_: str = typer.Option("onnx", "--format", help="Export format: onnx."),
     out: Optional[Path] = typer.Option(None, "--out", help="The file to write (default RUN/model.onnx)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier export's files (refused otherwise)."),
 ):
     """Write the model (its preprocessing included) as an ONNX graph, with a JSON sidecar beside it.
 
     Example: gridcnn export runs/image-20261122-101500 --out mnist.onnx
     """
-    from gridcnn.export.onnx import check_format, check_output, export_onnx, require_onnx
+    from gridcnn.export.onnx import check_format, check_free, check_output, export_onnx, require_onnx
     from gridcnn.modelfile.persistence import load
 
     with user_errors(USAGE):
         check_format(format_)
         target = check_output(out or run_or_model / "model.onnx")
+        check_free(target, (), overwrite)  # before the model is read: the .onnx and its sidecar
         require_onnx()
         model = load(run_or_model, device="cpu")
     with user_errors(DATA):
-        onnx_path, json_path = export_onnx(model, target)
+        onnx_path, json_path = export_onnx(model, target, overwrite=overwrite)
     console.print(f"[green]Wrote[/] {escape(str(onnx_path))} and {escape(str(json_path))}", soft_wrap=True)
 
 
@@ -43,6 +45,9 @@ def serve(
     max_inputs: int = typer.Option(64, "--max-inputs", min=1, help="Most inputs in one request."),
     batching: bool = typer.Option(False, "--batching/--no-batching",
                                   help="Run requests that arrive while the network is busy as one batch."),
+    engine: str = typer.Option("auto", "--engine",
+                               help="auto (onnxruntime where the export extra is installed, else torch), "
+                                    "onnxruntime or torch."),
 ):
     """Serve the model: POST /predict, GET /health, GET /model, and a page at / to try it in a browser.
 
@@ -53,8 +58,9 @@ def serve(
     with user_errors(USAGE):
         require_serve()
         application = create_app(run_or_model, max_upload_mb=max_upload_mb, max_inputs=max_inputs,
-                                 batching=batching)
+                                 batching=batching, engine=engine)
     import uvicorn
 
-    console.print(f"[bold]gridcnn serve[/] {escape(str(run_or_model))} on http://{host}:{port}", soft_wrap=True)
+    console.print(f"[bold]gridcnn serve[/] {escape(str(run_or_model))} on http://{host}:{port} "
+                  f"(engine: {application.state.predictor.engine.name})", soft_wrap=True)
     uvicorn.run(application, host=host, port=port, log_level="info")

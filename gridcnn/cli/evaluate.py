@@ -41,11 +41,12 @@ def evaluate(
             _, _, X, y = load_split(recipe)
         else:
             from gridcnn.data import load_path
+            from gridcnn.data.reader import given_split
+            from gridcnn.data.tables import TABLE_SUFFIXES
 
-            if target is None and (run_or_model / "recipe.toml").is_file():
+            if target is None and data.suffix.lower() in TABLE_SUFFIXES and (run_or_model / "recipe.toml").is_file():
                 target = read_recipe(run_or_model / "recipe.toml").data.get("target")  # the column it was fitted on
-            split = "test" if data.is_dir() and (data / "test").is_dir() and (data / "train").is_dir() else None
-            X, y = load_path(str(data), split=split, target=target)
+            X, y = load_path(str(data), split="test" if given_split(data) else None, target=target)
         metrics = evaluate_model(model, X, y)
     if as_json:
         console.print_json(json.dumps(metrics))

@@ -89,14 +89,10 @@ def _request(recipe, set_, out, resume, nproc, target, force, time_limit):
         if not recipe.exists():
             raise GridCNNError(f"{recipe} does not exist. Give a recipe (.toml), a class folder, a .csv/.tsv/.parquet "
                                "table, an .npz file or an .npy of samples.")
-        if recipe.is_file() and recipe.suffix.lower() in (".csv", ".tsv", ".parquet"):
-            from gridcnn.workflow.auto import find_target, read_frame
+        if recipe.is_file():  # a wrong or ambiguous --target, or no labels at all: exit 2, from the header
+            from gridcnn.data.reader import label_source
 
-            find_target(read_frame(recipe, header_only=True), recipe, target)  # a wrong --target: exit 2
-        if recipe.is_file() and recipe.suffix.lower() == ".npy":
-            from gridcnn.workflow.auto import find_labels
-
-            find_labels(recipe, target)  # no labels file: exit 2
+            label_source(recipe, target, required=True)
         r = None
     else:
         if target is not None or force:

@@ -44,6 +44,38 @@ def check_output(out) -> Path:
     return out
 
 
+def check_free(out: Path, extra_files, overwrite: bool) -> None:
+    """Refuse to replace files silently: any of the export's files that exists needs ``overwrite``, and a sidecar
+    (or extra file) that is not an earlier export's is never replaced, since the user named only the .onnx file."""
+    sidecar = out.with_suffix(".json")
+    ours = _sidecar_files(sidecar)
+    targets = [out, sidecar, *(out.parent / name for name in extra_files)]
+    there = [p for p in targets if p.exists() or p.is_symlink()]
+    if there and not overwrite:
+        raise GridCNNError(
+            f"{there[0]} exists; gridcnn export does not replace files unless asked. Pass --overwrite to replace "
+            f"{'it' if len(there) == 1 else 'them (' + ', '.join(p.name for p in there) + ')'}, or choose another --out."
+        )
+    for p in there:
+        if p != out and (ours is None or (p != sidecar and p.name not in ours)):
+            why = "it is not a gridcnn sidecar" if p == sidecar else f"no gridcnn sidecar {sidecar.name} lists it"
+            raise GridCNNError(
+                f"{p} exists and was not written by gridcnn export ({why}), but exporting to {out.name} writes its own "
+                f"{p.name} there. Choose another --out, or move {p} away."
+            )
+
+
+def _sidecar_files(sidecar: Path):
+    """The extra files an earlier export's sidecar lists, or None when ``sidecar`` is not a gridcnn sidecar."""
+    try:
+        doc = json.loads(sidecar.read_text()) if sidecar.is_file() and sidecar.stat().st_size < 16 << 20 else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("format") != SIDECAR_FORMAT:
+        return None
+    return {str(f) for f in doc.get("files", []) if isinstance(f, str)}
+
+
 def require_onnx():
     """Import onnx and onnxruntime, or say how to install them."""
     try:
@@ -86,7 +118,7 @@ def frontend(adapter, estimator) -> frontends.Frontend:
     return frontends.FRONTENDS[name](adapter)
 
 
-def export_onnx(model, out, *, opset: int | None = None) -> tuple[Path, Path]:
+def export_onnx(model, out, *, opset: int | None = None, overwrite: bool = True) -> tuple[Path, Path]:
     """Write ``model`` as an ONNX graph to ``out`` and its description to the JSON beside it.
 
     Parameters
@@ -97,6 +129,9 @@ def export_onnx(model, out, *, opset: int | None = None) -> tuple[Path, Path]:
         The ``.onnx`` file to write; the sidecar is the same path with ``.json``.
     opset : int, default=None
         ONNX opset; None picks the lowest the graph's operators need (13, or 17 for the STFT of sound models).
+    overwrite : bool, default=True
+        Replace files already there (``gridcnn export`` passes False unless ``--overwrite``). Either way a sidecar
+        or extra file that an earlier export did not write is never replaced.
 
     Returns
     -------
@@ -111,13 +146,11 @@ def export_onnx(model, out, *, opset: int | None = None) -> tuple[Path, Path]:
         model = load(model, device="cpu")
     adapter, est = parts(model)
     front = frontend(adapter, est)
+    check_free(out, front.files, overwrite)
     opset = opset or front.min_opset
     if opset < front.min_opset:
         raise GridCNNError(f"This model's graph needs opset {front.min_opset} or later (got opset={opset}).")
-    network = est.spec_.build(est.input_shape_, len(est.classes_))
-    network.load_state_dict({k: v.detach().cpu() for k, v in est.model_.state_dict().items()})
-    _plain_convolutions(network)
-    graph = _Exported(front.module, network).eval()
+    graph = _Exported(front.module, _network_copy(est)).eval()
     example = torch.from_numpy(front.example)
     dynamic = {front.input_name: {i: str(d) for i, d in enumerate(front.shape) if isinstance(d, str)},
                "probabilities": {0: "batch"}}
@@ -145,6 +178,36 @@ def export_onnx(model, out, *, opset: int | None = None) -> tuple[Path, Path]:
     for name, content in front.files.items():
         (out.parent / name).write_bytes(content)
     return out, json_path
+
+
+def network_graph(estimator) -> bytes:
+    """The fitted network alone as an ONNX graph: float32 grids ``(batch, C, H, W)`` in, ``logits`` out.
+
+    What `gridcnn serve` runs through onnxruntime, built in memory from the weights it serves, so it can never be
+    older than the model; the adapter's preprocessing stays in Python, where the server already runs it.
+    """
+    onnx, _ = require_onnx()
+    network = _network_copy(estimator).eval()
+    shape = tuple(int(v) for v in estimator.input_shape_)
+    # Token ids for a network that holds its own table (0 is padding), else any grid of the right shape.
+    example = (torch.zeros((2, *shape)) if estimator.spec_.embedding is not None
+               else torch.from_numpy(np.random.default_rng(0).standard_normal((2, *shape)).astype(np.float32)))
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter announces its own deprecation
+        torch.onnx.export(network, (example,), buffer, dynamo=False, opset_version=13, input_names=["grid"],
+                          output_names=["logits"], dynamic_axes={"grid": {0: "batch"}, "logits": {0: "batch"}})
+    proto = onnx.load_from_string(buffer.getvalue())
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def _network_copy(est) -> torch.nn.Module:
+    """A CPU copy of the fitted network, with full-width kernels as plain convolutions (see below)."""
+    network = est.spec_.build(est.input_shape_, len(est.classes_))
+    network.load_state_dict({k: v.detach().cpu() for k, v in est.model_.state_dict().items()})
+    _plain_convolutions(network)
+    return network
 
 
 def _plain_convolutions(network: torch.nn.Module) -> None:

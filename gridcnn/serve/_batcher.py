@@ -22,9 +22,11 @@ class Batcher:
         self.pending: list[tuple[np.ndarray, asyncio.Future]] = []
         self.draining = False
 
-    async def predict(self, X) -> dict:
-        """The predictions for ``X``, computed in a batch with whatever other requests are waiting."""
-        grids = await run_in_threadpool(self.predictor.grids, X)  # per request: its input errors stay its own
+    async def predict(self, inputs) -> dict:
+        """The predictions for ``inputs()`` (called in a worker thread), computed in a batch with whatever other
+        requests are waiting."""
+        # Decoded per request: its input errors stay its own.
+        grids = await run_in_threadpool(lambda: self.predictor.grids(inputs()))
         future = asyncio.get_running_loop().create_future()
         self.pending.append((grids, future))
         if not self.draining:
@@ -40,12 +42,12 @@ class Batcher:
                     batch.append(self.pending.pop(0))
                     rows += len(batch[-1][0])
                 try:
-                    proba = await run_in_threadpool(self.predictor.estimator.predict_proba,
+                    proba = await run_in_threadpool(self.predictor.engine.predict_proba,
                                                     np.concatenate([g for g, _ in batch]))
                 except GridCNNError:  # one request's grid the network overflows on: only that request is refused
                     for grids, future in batch:
                         try:
-                            proba = await run_in_threadpool(self.predictor.estimator.predict_proba, grids)
+                            proba = await run_in_threadpool(self.predictor.engine.predict_proba, grids)
                             future.set_result(self.predictor.answer(proba))
                         except Exception as exc:  # noqa: BLE001 (handed to the request that caused it)
                             future.set_exception(exc)

@@ -16,6 +16,7 @@ import torch
 from sklearn.pipeline import Pipeline
 
 from gridcnn.exceptions import GridCNNError
+from gridcnn.serve._engine import make_engine
 
 MAX_MAPS = 8  # feature maps shown per block: enough to see what a block reacts to, small enough to send each time
 FILE_KINDS = {"image": "image", "spectrogram": "sound"}
@@ -38,9 +39,11 @@ class Predictor:
         A fitted model, as `gridcnn.load` returns it.
     run_dir : Path or None
         The run folder it came from: ``recipe.toml`` and ``metrics.json`` are read from it (never written).
+    engine : {"auto", "onnxruntime", "torch"}
+        What computes the probabilities (see ``_engine``); "auto" is onnxruntime where it is installed.
     """
 
-    def __init__(self, model, run_dir: Path | None = None):
+    def __init__(self, model, run_dir: Path | None = None, engine: str = "auto"):
         steps = [s for _, s in model.steps] if isinstance(model, Pipeline) else [model]
         self.adapter = steps[0] if len(steps) > 1 else None
         self.estimator = steps[-1]
@@ -50,6 +53,7 @@ class Predictor:
         self.classes = [c.item() if hasattr(c, "item") else c for c in self.estimator.classes_]
         self.grid_shape = tuple(int(v) for v in self.estimator.input_shape_)
         self.recipe, self.metrics = _run_files(run_dir)
+        self.engine = make_engine(self.estimator, engine)
 
     # -- what the server says about the model ----------------------------------------------------------------
 
@@ -58,6 +62,7 @@ class Predictor:
             "classes": self.classes,
             "grid_shape": list(self.grid_shape),
             "input_kind": self.kind,
+            "engine": self.engine.name,
             "accepts": self.accepts(),
             "blocks": len(self.estimator.spec_.branches[0]),
             "recipe": self.recipe,
@@ -177,7 +182,7 @@ class Predictor:
     def predict(self, X, feature_maps: bool = False) -> dict:
         """``{"predictions": [...]}`` for the inputs ``X`` (and the first input's feature maps when asked)."""
         grids = self.grids(X)
-        out = self.answer(self.estimator.predict_proba(grids))
+        out = self.answer(self.engine.predict_proba(grids))
         if feature_maps:
             out["feature_maps"] = self.feature_maps(np.asarray(grids[:1], dtype=np.float32))
         return out

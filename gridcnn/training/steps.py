@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 
 import numpy as np
 import torch
@@ -12,8 +13,14 @@ from torch import nn
 from gridcnn.training.distributed import all_reduce_sum, ceil_div, world
 from gridcnn.exceptions import GridCNNError
 
-# Rows per forward pass at predict time (see predict_logits); None passes the caller's batches as they come.
-PREDICT_CHUNK: int | None = 64
+# Rows per forward pass at predict time (see predict_logits): "auto" sizes it from the network's cost per row
+# (`predict_chunk`), an int fixes it, None passes the caller's batches as they come (benchmarks compare them).
+PREDICT_CHUNK: int | str | None = "auto"
+# Multiply-adds per forward pass that "auto" aims at: about 4 ms on one core of the 2-core test machine. A pass of
+# more rows gains little (64 rows of the 28x28 "simple" preset run 0.63 ms a row, 8 rows 0.67 ms) while a call of one
+# row pays for the whole chunk (40 ms at 64 rows, 5 ms at 8); benchmarks/batch_invariance.py measures the choices.
+PASS_MACS = 64e6
+MAX_CHUNK = 64
 
 
 def resolve_device(device: str) -> torch.device:
@@ -188,9 +195,10 @@ def predict_logits(model, batches, n: int, device: torch.device, precision: str 
     """Logits of ``n`` rows given as an iterable of float32 batches (numpy), moved to ``device`` one at a time and
     written into one tensor allocated once, so memory stays flat however many rows come.
 
-    The network sees `PREDICT_CHUNK` rows per forward pass, the last chunk padded with zeros: CPU kernels pick their
-    blocking (and so the order of a row's sums) by batch size, so a row's output would otherwise depend on how many
-    rows shared the call (sklearn's check_methods_subset_invariance, off by 1.5e-7 on AVX2).
+    The network sees the same number of rows in every forward pass (`predict_chunk`), the last chunk padded with
+    zeros: CPU kernels pick their blocking (and so the order of a row's sums) by batch size, so a row's output would
+    otherwise depend on how many rows shared the call (sklearn's check_methods_subset_invariance, off by 1.5e-7 on
+    AVX2; here a one-row pass and dense layers of any size differ by up to 4e-7).
     """
     model.eval()
     out, start = None, 0
@@ -198,6 +206,8 @@ def predict_logits(model, batches, n: int, device: torch.device, precision: str 
     for xb in batches:
         if not xb.flags.writeable:  # a read-only memory map: torch wants arrays it may write to; copy one batch
             xb = np.array(xb)
+        if chunk == "auto":
+            chunk = predict_chunk(model, xb.shape[1:], xb.dtype, device)
         for s in range(0, len(xb), chunk or len(xb)):
             part = xb[s : s + chunk] if chunk else xb
             k = len(part)
@@ -211,6 +221,37 @@ def predict_logits(model, batches, n: int, device: torch.device, precision: str 
             start += k
     # Fewer than n rows came when a stream skipped unreadable files (on_error="skip").
     return out[:start] if out is not None else torch.empty(0)
+
+
+@torch.no_grad()
+def predict_chunk(model, row_shape: tuple, dtype, device: torch.device) -> int:
+    """Rows per forward pass for ``model`` on rows of ``row_shape``: a power of two, 1 to `MAX_CHUNK`, whose pass
+    costs about `PASS_MACS` multiply-adds, so one row costs a few milliseconds for any network and a large call
+    still runs in efficient passes. It depends on the architecture and the grid only, never on the call: a row
+    gets the same answer alone as in any company. Counted once per network and grid shape (one pass of one row)."""
+    key = (tuple(row_shape), str(dtype))
+    cached = model.__dict__.get("_predict_chunk")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    macs, me = [0], threading.get_ident()
+
+    def count(module, inputs, output):
+        if threading.get_ident() != me:  # a server thread predicting with the same network meanwhile
+            return
+        # Each weight of a convolution is used once per output position, of a dense layer once per row.
+        positions = output.numel() // output.shape[0] // (output.shape[1] if output.dim() > 2 else output.shape[-1])
+        macs[0] += module.weight.numel() * positions
+
+    hooks = [m.register_forward_hook(count) for m in model.modules()
+             if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))]
+    try:
+        model(torch.zeros((1, *row_shape), dtype=torch.from_numpy(np.zeros(0, dtype)).dtype, device=device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    chunk = int(min(MAX_CHUNK, 2 ** max(0, int(np.floor(np.log2(PASS_MACS / max(macs[0], 1)))))))
+    model.__dict__["_predict_chunk"] = (key, chunk)
+    return chunk
 
 
 @torch.no_grad()

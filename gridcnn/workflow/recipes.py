@@ -262,6 +262,7 @@ def build_pipeline(recipe: Recipe, **estimator_overrides):
 def load_split(recipe: Recipe):
     """Load the recipe's data and return ``X_train, y_train, X_test, y_test``."""
     from gridcnn.data import load_dataset, load_path
+    from gridcnn.data.labels import check_labels, check_split_classes
 
     data = recipe.data
     loader_kw = {k: v for k, v in data.items() if k not in SPLIT_KEYS}
@@ -272,18 +273,23 @@ def load_split(recipe: Recipe):
     else:
         load = lambda split: load_path(data["path"], split=split, **loader_kw)  # noqa: E731
     seed = data.get("random_state", 0)
+    source = data.get("path") or data["name"]
     if "test_split" in data:
         X_train, y_train = load(data.get("train_split", "train"))
         X_test, y_test = load(data["test_split"])
     else:
         X, y = load(None)
         y = np.asarray(y)
+        check_labels(y, source)  # one class, or a label per row: refused before a split or an epoch
         _, counts = np.unique(y, return_counts=True)
         X_train, X_test, y_train, y_test = train_test_split(
             X, y, test_size=data["test_fraction"], random_state=seed, stratify=y if counts.min() >= 2 else None
         )
     X_train, y_train = at_most(X_train, y_train, data.get("max_train"), seed)
     X_test, y_test = at_most(X_test, y_test, data.get("max_test"), seed)
+    check_labels(y_train, source)
+    # A test class training never saw: its rows could only be wrong, and per-class metrics would misalign.
+    check_split_classes(y_train, y_test, source, data.get("test_split", "test"))
     return X_train, y_train, X_test, y_test
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import warnings
 from pathlib import Path
@@ -19,9 +18,10 @@ from gridcnn.training.distributed import OtherRankFailed, broadcast_object, is_m
 from gridcnn.exceptions import GridCNNError
 
 LOCK = ".lock"
+PICTURES = ("training_curves.png", "confusion_matrix.png", "errors.png", "filters.png", "feature_maps.png")
 # What a run leaves in its folder: the recipe is written first, so a folder with any of these holds a run.
-RUN_FILES = ("recipe.toml", "model", "checkpoint.safetensors", "checkpoint.safetensors.tmp", "metrics.json",
-             "history.csv", "training_curves.png", "confusion_matrix.png", "filters.png", "feature_maps.png")
+RUN_FILES = ("recipe.toml", "model", "checkpoint.safetensors", "metrics.json", "history.csv", *PICTURES)
+MODEL_FILES = ("config.json", "model.safetensors")  # what gridcnn writes in model/ (with .tmp while saving)
 
 
 class RunFolder:
@@ -44,8 +44,94 @@ class RunFolder:
 
 
 def holds_run(path: Path) -> bool:
-    """True when ``path`` holds what a fit wrote (its recipe, model, checkpoint or metrics)."""
-    return any((path / name).exists() for name in RUN_FILES)
+    """True when ``path`` holds what a fit wrote (its recipe, model, checkpoint, metrics or history)."""
+    return bool(_inspect(path)[0])
+
+
+def _inspect(out: Path) -> tuple[list[str], list[Path], list[tuple[str, str]]]:
+    """(the run files that prove ``out`` holds a run, every path a fit of it wrote, the files of a run's names that
+    gridcnn did not write, each with why). Each name is checked by its content, not its name alone: a user's
+    model/ folder or history.csv is not a run, and --overwrite must never delete it."""
+    evidence, written, foreign = [], [], []
+    for name in RUN_FILES:
+        target = out / name
+        if not (target.exists() or target.is_symlink()):
+            continue
+        if name == "model":
+            if not target.is_dir() or target.is_symlink():
+                foreign.append((name, "it is not a model folder"))
+            elif (target / "config.json").is_file() and _json_format(target / "config.json") == "gridcnn-model":
+                evidence.append(name)
+                # Only gridcnn's files in model/: anything else a user put there stays.
+                written += [target / n for m in MODEL_FILES for n in (m, m + ".tmp") if (target / n).is_file()]
+            elif any(target.iterdir()):
+                foreign.append((name, "it holds no gridcnn model (no config.json of format gridcnn-model)"))
+            continue
+        why = _not_written_by_gridcnn(target)
+        if why:
+            foreign.append((name, why))
+            continue
+        if name not in PICTURES:
+            evidence.append(name)
+        written.append(target)
+    if evidence:  # a run's leftovers: partial files, and the export of its model (stale once the run is replaced)
+        written += [p for p in (out / "checkpoint.safetensors.tmp", out / "metrics.json.tmp", out / "history.csv.tmp")
+                    if p.is_file()]
+        sidecar = out / "model.json"
+        if _json_format(sidecar) == "gridcnn-onnx":
+            files = json.loads(sidecar.read_text()).get("files", [])
+            written += [p for p in (sidecar, out / "model.onnx", *(out / str(f) for f in files if "/" not in str(f)))
+                        if p.is_file()]
+    return evidence, written, foreign
+
+
+def _json_format(path: Path):
+    """The "format" a gridcnn JSON file names, or None for anything else (not JSON, not an object, unreadable)."""
+    try:
+        if not path.is_file() or path.stat().st_size > 64 << 20:
+            return None
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return doc.get("format") if isinstance(doc, dict) else None
+
+
+def _not_written_by_gridcnn(path: Path) -> str | None:
+    """Why the file ``path`` (named as a run file) is not one a fit wrote; None when it is."""
+    if not path.is_file() or path.is_symlink():
+        return "it is not a plain file"
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 20)
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror or exc})"
+    name = path.name
+    if name.endswith(".png"):
+        return None if head.startswith(b"\x89PNG\r\n\x1a\n") else "it is not a PNG picture"
+    if name == "history.csv":
+        return None if head.startswith(b"epoch,") else "it is not a training history (no epoch column first)"
+    if name == "checkpoint.safetensors":  # safetensors: 8 bytes of header length, the JSON header, the tensors
+        size = int.from_bytes(head[:8], "little") if len(head) >= 8 else 0
+        if 0 < size <= 100 << 20 and size + 8 > len(head):
+            with open(path, "rb") as f:
+                head = f.read(size + 8)
+        return None if 0 < size and b'"gridcnn"' in head[8 : 8 + size] else "it is not a gridcnn checkpoint"
+    if name == "metrics.json":
+        try:
+            doc = json.loads(path.read_text()) if path.stat().st_size < 64 << 20 else None
+        except (OSError, ValueError):
+            doc = None
+        return None if isinstance(doc, dict) and "accuracy" in doc else "it is not a run's metrics (no accuracy in it)"
+    if name == "recipe.toml":
+        import tomllib
+
+        try:
+            doc = tomllib.loads(head.decode())
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+            doc = None
+        return None if isinstance(doc, dict) and isinstance(doc.get("data"), dict) else (
+            "it is not a gridcnn recipe (no [data] section)")
+    return None
 
 
 def claim_run_dir(out, *, resume: bool = False, overwrite: bool = False, lock: bool = True, device=None) -> RunFolder:
@@ -80,14 +166,21 @@ def _claim(out: Path, resume: bool, overwrite: bool, lock: bool) -> Path:
     if lock:
         _lock(out)
     try:
-        if not resume and holds_run(out):
+        evidence, written, foreign = _inspect(out)
+        if foreign and not resume:  # a resumed run's damaged files are the run's own: the fit says what is wrong  # a user's file where the fit would write its own: never replaced, never deleted
+            name, why = foreign[0]
+            raise GridCNNError(
+                f"{out} holds {name}{'/' if (out / name).is_dir() else ''}, which gridcnn did not write: {why}. A fit "
+                f"writes its own {name} there, so it leaves this folder alone (--overwrite deletes only a run's own "
+                f"files): choose another --out, or move {out / name} away first."
+            )
+        if not resume and evidence:
             if not overwrite:
                 raise GridCNNError(
-                    f"{out} already holds a run (its {next(n for n in RUN_FILES if (out / n).exists())}). Go on "
-                    f"with it with: gridcnn fit --resume {out}; or choose a new --out; or pass --overwrite to "
-                    "replace it."
+                    f"{out} already holds a run (its {evidence[0]}). Go on with it with: gridcnn fit --resume {out}; "
+                    "or choose a new --out; or pass --overwrite to replace it."
                 )
-            _remove_run(out)
+            _remove_run(out, written)
         if not lock:  # the lock file proves the folder writable; without it, write a probe
             probe = out / ".write-test"
             _write(probe, "")
@@ -99,13 +192,13 @@ def _claim(out: Path, resume: bool, overwrite: bool, lock: bool) -> Path:
     return out
 
 
-def _remove_run(out: Path) -> None:
-    for name in RUN_FILES:
-        target = out / name
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        elif target.exists() or target.is_symlink():
-            target.unlink()
+def _remove_run(out: Path, written: list[Path]) -> None:
+    """Delete the files a run wrote (as `_inspect` found them), then model/ if nothing else is left in it."""
+    for target in written:
+        target.unlink(missing_ok=True)
+    model = out / "model"
+    if model.is_dir() and not model.is_symlink() and not any(model.iterdir()):
+        model.rmdir()
 
 
 def _write(path: Path, text: str, flags: int = os.O_WRONLY | os.O_CREAT | os.O_TRUNC) -> None:
