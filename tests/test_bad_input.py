@@ -170,6 +170,9 @@ def f(tmp_path, models, monkeypatch):
         (tmp_path / run).mkdir()
         (tmp_path / run / "recipe.toml").write_text(RECIPE)
     (tmp_path / "damaged" / "checkpoint.safetensors").write_bytes(b"\x00" * 100)
+    (tmp_path / "started").mkdir()  # a run that trained: its recipe and the history of an epoch
+    (tmp_path / "started" / "recipe.toml").write_text(RECIPE)
+    (tmp_path / "started" / "history.csv").write_text("epoch,train_loss\n1,0.5\n")
     (tmp_path / "locked" / "recipe.toml").unlink()
     (tmp_path / "locked" / ".lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
     pngs = tmp_path / "pngs"
@@ -476,8 +479,8 @@ CASES = [
     ("fit without recipe", ["fit"], 2, "gridcnn fit needs a RECIPE (such as recipes/audio.toml), or --resume RUN."),
     # -- the command line: run folders -----------------------------------------------------------------------
     ("unwritable output", ["fit", "{tmp}/good.toml", "--out", "{tmp}/file/run"], 2, "Cannot write the run folder"),
-    ("output holds a run", ["fit", "{tmp}/good.toml", "--out", "{tmp}/fresh"], 2,
-     "{tmp}/fresh already holds a run (its recipe.toml). Go on with it with: gridcnn fit --resume {tmp}/fresh; or "
+    ("output holds a run", ["fit", "{tmp}/good.toml", "--out", "{tmp}/started"], 2,
+     "{tmp}/started already holds a run (its recipe.toml). Go on with it with: gridcnn fit --resume {tmp}/started; or "
      "choose a new --out; or pass --overwrite to replace it."),
     ("output being written", ["fit", "{tmp}/good.toml", "--out", "{tmp}/locked"], 2,
      "{tmp}/locked is being written by process {pid} (its lock file {tmp}/locked/.lock says so)."),
