@@ -101,6 +101,11 @@ CONFIGS = {
     "version": lambda c: c.update(format_version=99),
     "old": lambda c: c.update(format_version=0),
 }
+EDITS = {  # changes a schema accepts, made by hand after saving
+    "classes": lambda c: c["estimator"].update(classes=[1, 0]),
+    "activation": lambda c: c["estimator"]["spec"].update(activation="gelu"),
+    "history": lambda c: c["estimator"]["history"][0].update(train_loss=0.0),
+}
 ADAPTER_CONFIGS = {
     "inject": lambda c: c["adapters"][0]["state"].update(transform="print"),
     "private": lambda c: c["adapters"][0]["state"].update(__class__="x"),
@@ -108,13 +113,21 @@ ADAPTER_CONFIGS = {
 }
 
 
-def copy_model(src, dst, change=None, flip_weights=False):
+def copy_model(src, dst, change=None, flip_weights=False, sign=True, weights=None):
+    """A copy of the model folder ``src`` with its config changed; ``sign`` records the checksums of the changed
+    files, as a hostile writer would, so that the schema (not the checksum) is what refuses the change."""
+    from gridcnn.modelfile.codec import config_digest
+
     dst.mkdir()
     config = json.loads((src / "config.json").read_text())
     if change:
         change(config)
+    data = bytearray((src / "model.safetensors").read_bytes() if weights is None else weights)
+    if weights is not None:
+        config["weights_sha256"] = __import__("hashlib").sha256(weights).hexdigest()
+    if sign:
+        config["config_sha256"] = config_digest(config)
     (dst / "config.json").write_text(json.dumps(config))
-    data = bytearray((src / "model.safetensors").read_bytes())
     if flip_weights:
         data[-1] ^= 0xFF
     (dst / "model.safetensors").write_bytes(bytes(data))
@@ -148,12 +161,18 @@ def f(tmp_path, models, monkeypatch):
     for name, change in ADAPTER_CONFIGS.items():
         copy_model(models["pipe"], tmp_path / f"cfg-{name}", change)
     copy_model(models["model"], tmp_path / "tampered", flip_weights=True)
+    for name, change in EDITS.items():  # edits within the schema, by hand: the checksum refuses them
+        copy_model(models["model"], tmp_path / f"edit-{name}", change, sign=False)
+    copy_model(models["model"], tmp_path / "not-safetensors", weights=b"PK\x03\x04 a zip, not weights")
     (tmp_path / "file").write_text("")
     (tmp_path / "broken.wav").write_bytes(b"RIFF....WAVEfmt garbage")
     for run in ("fresh", "damaged", "locked"):  # run folders: no finished epoch; a damaged checkpoint; being written
         (tmp_path / run).mkdir()
         (tmp_path / run / "recipe.toml").write_text(RECIPE)
     (tmp_path / "damaged" / "checkpoint.safetensors").write_bytes(b"\x00" * 100)
+    (tmp_path / "started").mkdir()  # a run that trained: its recipe and the history of an epoch
+    (tmp_path / "started" / "recipe.toml").write_text(RECIPE)
+    (tmp_path / "started" / "history.csv").write_text("epoch,train_loss\n1,0.5\n")
     (tmp_path / "locked" / "recipe.toml").unlink()
     (tmp_path / "locked" / ".lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
     pngs = tmp_path / "pngs"
@@ -405,6 +424,17 @@ CASES = [
      "cfg-shape/config.json: estimator.input_shape: the grid [1, 8, 16] gives head.dense1.weight of shape (8, 32), "
      "but the weights hold (8, 16)"),
     ("config: extra key", load("cfg-extra"), GridCNNError, "cfg-extra/config.json: estimator.colour: unknown key."),
+    ("config edited: classes swapped", load("edit-classes"), GridCNNError,
+     "edit-classes/config.json was changed after it was saved: its content no longer matches the SHA-256 it records "
+     "(config_sha256)."),
+    ("config edited: activation", load("edit-activation"), GridCNNError,
+     "edit-activation/config.json was changed after it was saved"),
+    ("config edited: history", ["predict", "{tmp}/edit-history", "{tmp}/huge.npy"], 2,
+     "edit-history/config.json was changed after it was saved: its content no longer matches the SHA-256 it records"),
+    ("weights that are not safetensors", load("not-safetensors"), GridCNNError,
+     "not-safetensors/model.safetensors is not a safetensors file ("),
+    ("serve weights that are not safetensors", ["serve", "{tmp}/not-safetensors"], 2,
+     "not-safetensors/model.safetensors is not a safetensors file ("),
     ("config: missing key", load("cfg-missing"), GridCNNError, "cfg-missing/config.json: estimator.n_iter: missing."),
     ("config: fitted state missing", load("cfg-nospec"), GridCNNError, "cfg-nospec/config.json: estimator.spec: missing."),
     ("config: more classes than outputs", load("cfg-classes"), GridCNNError,
@@ -450,8 +480,8 @@ CASES = [
     ("fit without recipe", ["fit"], 2, "gridcnn fit needs a RECIPE (such as recipes/audio.toml), or --resume RUN."),
     # -- the command line: run folders -----------------------------------------------------------------------
     ("unwritable output", ["fit", "{tmp}/good.toml", "--out", "{tmp}/file/run"], 2, "Cannot write the run folder"),
-    ("output holds a run", ["fit", "{tmp}/good.toml", "--out", "{tmp}/fresh"], 2,
-     "{tmp}/fresh already holds a run (its recipe.toml). Go on with it with: gridcnn fit --resume {tmp}/fresh; or "
+    ("output holds a run", ["fit", "{tmp}/good.toml", "--out", "{tmp}/started"], 2,
+     "{tmp}/started already holds a run (its recipe.toml). Go on with it with: gridcnn fit --resume {tmp}/started; or "
      "choose a new --out; or pass --overwrite to replace it."),
     ("output being written", ["fit", "{tmp}/good.toml", "--out", "{tmp}/locked"], 2,
      "{tmp}/locked is being written by process {pid} (its lock file {tmp}/locked/.lock says so)."),

@@ -115,21 +115,28 @@ def _is_data(path: Path) -> bool:
 
 def _auto(path: Path, target, force: bool, overrides):
     """Choose a recipe for the data at ``path``, print the choices in one table, and return the recipe."""
-    from gridcnn.workflow.auto import auto_recipe
+    from gridcnn.workflow.auto import auto_recipe, training_choice
     from gridcnn.workflow.recipes import parse_override, parse_recipe
 
     auto = auto_recipe(path, target=target, force=force)
-    r = auto.recipe
+    r, choices = auto.recipe, list(auto.choices)
     if overrides:
-        raw = r.to_dict()
+        raw, given = r.to_dict(), []
         for text in overrides:
             section, key, value = parse_override(text)
             raw.setdefault(section, {})[key] = value
+            given.append((section, key, value))
         r = parse_recipe(raw, source=r.source)
+        # The table shows what will run: the training row as overridden, and each override on a row of its own.
+        keys = {k for s, k, _ in given if s == "estimator"}
+        choices = [training_choice(r.estimator, keys) if what == "training" else (what, choice, why)
+                   for what, choice, why in choices]
+        choices += [("--set", f"{s}.{k}={v!r}" if isinstance(v, str) else f"{s}.{k}={v}", "given on the command line")
+                    for s, k, v in given]
     table = Table(title=f"gridcnn chose, for {path}")
     for col in ("", "choice", "why"):
         table.add_column(col)
-    for what, choice, why in auto.choices:
+    for what, choice, why in choices:
         table.add_row(what, escape(choice), escape(why))
     console.print(table)
     return r

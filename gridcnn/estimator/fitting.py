@@ -78,14 +78,14 @@ def fit(est, X, y, *, incremental: bool, epochs, classes=None, resume_from=None,
     devices = [est.device_.index or 0] if est.device_.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        scheduler = _network(est, reset, epochs, steps, pretrained=resume_from is None)  # a checkpoint holds all
+        schedule = _network(est, reset, steps, pretrained=resume_from is None)  # a checkpoint holds all
         hooks = [*_own_hooks(est, rank, steps), *hooks]
         for hook in hooks:  # which fit a checkpoint holds (the estimator, its data), for a resume to check
             if isinstance(hook, Checkpoint):
                 hook.bind(estimator_config(est, history=False), fingerprint)
         resume = None if resume_from is None else ckpt.resume_state(header, tensors, est.optimizer_)
         try:
-            run_epochs(est.model_, est.optimizer_, train, config, hooks, valid=valid, scheduler=scheduler,
+            run_epochs(est.model_, est.optimizer_, train, config, hooks, valid=valid, schedule=schedule,
                        scaler=_scaler(est), history=est.history_, resume=resume)
         finally:
             est.n_iter_ = len(est.history_)
@@ -258,9 +258,10 @@ def _split(est, data, y_idx, seed: int):
     return data.sources(X, y_idx, X_val, y_val, est.device_)
 
 
-def _network(est, reset: bool, epochs: int, steps: int, pretrained: bool = True):
+def _network(est, reset: bool, steps: int, pretrained: bool = True):
     """Build the network (when ``reset``; from ``est.pretrained``'s weights when ``pretrained``) and its optimiser
-    (when there is none), and return this fit's schedule."""
+    (when there is none), and return this fit's schedule: epochs -> a per-batch schedule over them, which the loop
+    builds, and builds again when a time limit re-plans the epochs (`FitState.replan`)."""
     if reset:
         check_network_fits(est.spec_, est.input_shape_, len(est.classes_), est.batch_size, est.device_)
         est.model_ = est.spec_.build(est.input_shape_, len(est.classes_))
@@ -277,8 +278,9 @@ def _network(est, reset: bool, epochs: int, steps: int, pretrained: bool = True)
         est.optimizer_ = make_optimizer(est.optimizer, params, est.lr, est.weight_decay)
     for group in est.optimizer_.param_groups:  # a schedule from an earlier fit must not leak into this one
         group["lr"] = est.lr * group.get(emb.LR_SCALE, 1.0)
-    return make_scheduler(est.lr_schedule if epochs > 1 else "constant", est.optimizer_,
-                          [g["lr"] for g in est.optimizer_.param_groups], epochs, steps)
+    peaks = [g["lr"] for g in est.optimizer_.param_groups]
+    return lambda epochs: make_scheduler(est.lr_schedule if epochs > 1 else "constant", est.optimizer_, peaks,
+                                         epochs, steps)
 
 
 def _scaler(est):

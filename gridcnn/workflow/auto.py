@@ -222,18 +222,26 @@ def _describe(adapter: dict) -> str:
     return adapter["name"] + "".join(f", {k}={v}" for k, v in adapter.items() if k != "name")
 
 
-def _finish(data, adapter, estimator, choices, kind, p) -> AutoRecipe:
+def training_choice(estimator: dict, overridden=()) -> tuple[str, str, str]:
+    """The table's training row for a recipe's ``estimator`` section (GridCNNClassifier's defaults where it is
+    silent); ``overridden``: the keys --set gave."""
     from gridcnn.estimator.classifier import GridCNNClassifier
 
+    e = {**GridCNNClassifier().get_params(), **estimator}
+    why = ("a step budget sized to the data; see GridCNNClassifier" if e["max_epochs"] == "auto" else
+           "as given" if "max_epochs" in overridden else "the recipe's")
+    return ("training", f"max_epochs={e['max_epochs']}, batch_size={e['batch_size']}, {e['lr_schedule']} rate to "
+            f"lr={e['lr']}", why)
+
+
+def _finish(data, adapter, estimator, choices, kind, p) -> AutoRecipe:
     raw = {"data": data, "estimator": estimator}
     if adapter is not None:
         raw["adapter"] = adapter
-    recipe = parse_recipe(raw, source=f"{p.name}.auto")
-    defaults = GridCNNClassifier()
+    recipe = parse_recipe(raw, source=str(p))  # the data it ran on, which names the run folder (runs/topics-...)
     net = estimator.get("architecture") or "simple"
     choices.append(("network", f"{net} preset", "Kim's CNN for texts" if net == "kim" else "the default CNN"))
-    choices.append(("training", f"max_epochs={defaults.max_epochs}, {defaults.lr_schedule} rate to lr={defaults.lr}",
-                    "a step budget sized to the data; see GridCNNClassifier"))
+    choices.append(training_choice(estimator))
     aug = {"image": "random shift", "audio": "time shift + SpecAugment masks", "sequence": "random shift",
            "text": "none", "grid": "chosen from the grid's shape"}[kind]
     choices.append(("augmentation", aug, f"{kind} grids"))

@@ -22,7 +22,7 @@ from gridcnn.workflow import plots
 from gridcnn.training.distributed import is_main
 from gridcnn.estimator.pipeline import split_pipeline
 from gridcnn.workflow.run_folder import RunFolder, claim_run_dir
-from gridcnn.workflow.recipes import Recipe, build_pipeline, load_split
+from gridcnn.workflow.recipes import Recipe, build_pipeline, load_split, planned_recipe_text, portable
 from gridcnn.modelfile.codec import versions, write_tmp
 from gridcnn.workflow.run_checkpoint import CHECKPOINT, RunCheckpoint
 
@@ -90,8 +90,10 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
     overwrite : bool, default=False
         Replace the run that ``out`` holds (its files only) instead of refusing the folder.
     time_limit : float, default=None
-        Seconds of training: the fit stops after the last epoch that fits (``metrics["stopped"]`` says so) and
-        the run folder is written as for a finished run.
+        Seconds of training: the first epochs are timed and the fit is planned as the epochs that fit, its
+        learning-rate schedule laid over them (``metrics["time_limit"]`` says what was planned; should an epoch
+        still run long, the fit stops after the last that fits and ``metrics["stopped"]`` says so). The run's
+        recipe.toml then records the epochs planned, so that fitting it again repeats the run.
 
     Returns
     -------
@@ -111,6 +113,7 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
 def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, resume, time_limit) -> dict:
     stage = on_stage if on_stage and main else (lambda text: None)
     if main and not resume:
+        recipe = portable(recipe)
         (out / "recipe.toml").write_text(recipe.to_toml())
     timings = {}
 
@@ -138,10 +141,17 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
     t = time.perf_counter()
     est.fit(data.train, data.y_train, resume_from=out / CHECKPOINT if resume else None, hooks=hooks)
     stopped = limit is not None and limit.stopped_after is not None
+    if limit is not None and limit.planned is not None:
+        stage(f"Time limit {time_limit:g} s: epochs took {limit.epoch_s:.2g} s, so the fit was planned as "
+              f"{limit.planned} epoch{'s' * (limit.planned != 1)} instead of {limit.asked}, its learning-rate schedule "
+              "laid over them")
     if stopped:
-        stage(f"Time limit {time_limit:g} s: stopped after epoch {est.n_iter_} of {est.max_epochs_} (the next would "
-              "not have finished in time)")
+        stage(f"Time limit {time_limit:g} s: stopped after epoch {est.n_iter_} of {limit.planned or est.max_epochs_} "
+              "(the next would not have finished in time)")
     timings["fit_s"] = time.perf_counter() - t
+    if main and limit is not None and not resume:  # so that gridcnn fit RUN/recipe.toml repeats this run
+        (out / "recipe.toml").write_text(planned_recipe_text(recipe, time_limit, limit.asked, limit.planned,
+                                                             int(est.n_iter_)))
     if not main:
         return {"run_dir": str(out)}
 
@@ -153,12 +163,17 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
     metrics = compute_metrics(y_test, est.classes_[proba.argmax(1)], est.classes_)
     metrics.update(
         n_train=int(len(data.y_train)), grid_shape=list(est.input_shape_), epochs=int(est.n_iter_),
-        device=str(est.device_), timings=timings, versions={**versions(), "machine": platform.platform()}, recipe=recipe.source,
+        device=str(est.device_), timings=timings, versions={**versions(), "machine": platform.platform()},
+        recipe=recipe.source,
         top_errors=top_errors(proba, y_test, est.classes_, X_test if _named(X_test) else None),
     )
+    if limit is not None:
+        metrics["time_limit"] = {"seconds": time_limit, "asked_epochs": int(limit.asked or est.max_epochs_),
+                                 "planned_epochs": int(limit.planned or limit.asked or est.max_epochs_),
+                                 "epoch_s": limit.epoch_s, "epochs": int(est.n_iter_)}
     if stopped:
         metrics["stopped"] = {"reason": "time limit", "time_limit_s": time_limit, "epochs": int(est.n_iter_),
-                              "planned_epochs": int(est.max_epochs_)}
+                              "planned_epochs": int(limit.planned or est.max_epochs_)}
     write_tmp(out / "metrics.json", json.dumps(metrics, indent=2).encode()).replace(out / "metrics.json")
 
     stage("Drawing plots")
