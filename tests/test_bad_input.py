@@ -188,6 +188,8 @@ def f(tmp_path, models, monkeypatch):
     (tmp_path / "mine" / "model" / "mine.txt").write_text("mine")
     (tmp_path / "keep.onnx").write_text("a file export must not replace silently")
     np.save(tmp_path / "huge.npy", (3e38 * np.random.default_rng(1).choice([-1.0, 1.0], (8, 8))).astype(np.float32))
+    np.savez(tmp_path / "strangers.npz", X=X8[:6], y=np.arange(6) % 2 + 5)  # labels the model never saw
+    np.savez(tmp_path / "textlabels.npz", X=X8[:6], y=(np.arange(6) % 2).astype(str))  # '0', '1' for 0, 1
     return {"tmp": tmp_path, "pid": os.getpid(), "monkeypatch": monkeypatch, **models}
 
 
@@ -507,6 +509,14 @@ CASES = [
     ("unreadable image: advice names the section", ["fit", "{tmp}/skip.toml", "--out", "{tmp}/run"], 1,
      "or pass on_error='skip' to leave it out (in a recipe: on_error = \"skip\" under [adapter]", {"run", "run/recipe.toml"}),
     ("run without model", ["evaluate", "{tmp}"], 2, "is not a gridcnn model folder"),
+    ("evaluate on data of other classes", ["evaluate", "{model}", "--data", "{tmp}/strangers.npz"], 1,
+     "{tmp}/strangers.npz: none of its labels is a class of this model: it has [5, 6], the model knows [0, 1]. Is it "
+     "the right data, and the right label column (--target)?"),
+    ("evaluate on labels of another type", ["evaluate", "{model}", "--data", "{tmp}/textlabels.npz"], 1,
+     "it has ['0', '1'], the model knows [0, 1]. They match as text: the data's labels are text, the model's are "
+     "numbers"),
+    ("evaluate on missing data", ["evaluate", "{model}", "--data", "{tmp}/nothing.npz"], 2,
+     "--data {tmp}/nothing.npz does not exist. Give a class folder, or a .npz, .npy, .csv, .tsv or .parquet file"),
     ("model from an old version", ["evaluate", "{tmp}/cfg-old"], 2, "was written in model format version 0"),
     ("changed model config", ["evaluate", "{tmp}/cfg-extra"], 2, "estimator.colour: unknown key."),
     ("export a run without model", ["export", "{tmp}"], 2, "is not a gridcnn model folder: expected config.json"),

@@ -53,19 +53,7 @@ def fit(est, X, y, *, incremental: bool, epochs, classes=None, resume_from=None,
         ckpt.check_checkpoint_path(est.checkpoint)
     if world_size > 1:
         ensure_process_group(est.device_)
-    checkpointed = (est.checkpoint is not None and rank == 0) or any(
-        isinstance(h, Checkpoint) for h in [*hooks, *(est.callbacks or ())])
-    # Hashing X costs a pass over it: only when a checkpoint is written or checked.
-    fingerprint = None
-    if checkpointed or resume_from is not None:
-        fingerprint = ckpt.data_fingerprint(data.X, y_idx, est.input_shape_, est.classes_)
-    header = tensors = None
-    if resume_from is not None:
-        header, tensors = ckpt.read_checkpoint(resume_from)
-        ckpt.check_resumable(header, est.get_params(deep=False), fingerprint, resume_from)
-        seed = header["seed"]
-    else:
-        seed = broadcast_int(int(check_random_state(est.random_state).randint(np.iinfo(np.int32).max)), est.device_)
+    seed, fingerprint, resumed = _seed(est, data, y_idx, hooks, rank, resume_from)
     train, valid = _split(est, data, y_idx, seed)
     steps = steps_per_epoch(len(train), est.batch_size, world_size)
     if epochs == "auto":
@@ -83,7 +71,7 @@ def fit(est, X, y, *, incremental: bool, epochs, classes=None, resume_from=None,
         for hook in hooks:  # which fit a checkpoint holds (the estimator, its data), for a resume to check
             if isinstance(hook, Checkpoint):
                 hook.bind(estimator_config(est, history=False), fingerprint)
-        resume = None if resume_from is None else ckpt.resume_state(header, tensors, est.optimizer_)
+        resume = None if resumed is None else ckpt.resume_state(*resumed, est.optimizer_)
         try:
             run_epochs(est.model_, est.optimizer_, train, config, hooks, valid=valid, schedule=schedule,
                        scaler=_scaler(est), history=est.history_, resume=resume)
@@ -239,6 +227,22 @@ def _prepare(est, data, reset: bool) -> None:
             f"not vectors. A network over ids needs the table they index: pass {type(est).__name__}("
             "embedding=...) the adapter's embedding (a recipe does it itself), or use output='vectors'."
         )
+
+
+def _seed(est, data, y_idx, hooks, rank: int, resume_from):
+    """(the fit's seed, the training data's fingerprint or None, the checkpoint resumed from as (header, tensors)
+    or None): a resume takes the seed it started with, once its parameters and data are found the same."""
+    checkpointed = (est.checkpoint is not None and rank == 0) or any(
+        isinstance(h, Checkpoint) for h in [*hooks, *(est.callbacks or ())])
+    fingerprint = None
+    if checkpointed or resume_from is not None:  # hashing X costs a pass over it: only when a checkpoint needs it
+        fingerprint = ckpt.data_fingerprint(data.X, y_idx, est.input_shape_, est.classes_)
+    if resume_from is None:
+        seed = int(check_random_state(est.random_state).randint(np.iinfo(np.int32).max))
+        return broadcast_int(seed, est.device_), fingerprint, None
+    header, tensors = ckpt.read_checkpoint(resume_from)
+    ckpt.check_resumable(header, est.get_params(deep=False), fingerprint, resume_from)
+    return header["seed"], fingerprint, (header, tensors)
 
 
 def _split(est, data, y_idx, seed: int):
