@@ -160,6 +160,9 @@ class EmbeddingGrid(GridAdapter):
         check_is_fitted(self, self._fitted_attribute)
         return _source(self.embedding).tokens(_check_texts(X), self.max_tokens_)
 
+    def state_grid_shape(self):
+        return 1, int(self.max_tokens_), 1 if self.output == "ids" else int(self.embedding_dim_)
+
     def _check_parameters(self):
         """What ``embedding`` names, and a window the contextual model can read, checked before any text or model."""
         embedding = self.embedding
