@@ -2,8 +2,12 @@
 
 import os
 
-import pytest
-import torch
+# As `import gridcnn` does before torch loads (gridcnn/__init__.py): OpenMP threads that wait sleep instead of
+# spinning, so tests on a loaded machine do not crawl; the test modules import torch before gridcnn.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 # Under pytest-xdist each worker gets one core: torch's default of one thread per core in every worker would
 # oversubscribe the CPU and make the suite several times slower.

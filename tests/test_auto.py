@@ -141,15 +141,35 @@ def test_fit_path_writes_a_run_that_its_recipe_repeats(tmp_path):
     assert json.loads(scored.output)["accuracy"] == metrics["accuracy"]  # data/test, as in the run
 
 
-def test_time_limit_stops_after_an_epoch_and_says_so(tmp_path):
+@pytest.mark.slow
+def test_time_limit_plans_the_epochs_and_the_recipe_repeats_the_run_from_another_folder(tmp_path, monkeypatch):
+    # A small set asks for many epochs ("auto": 100 here); a short limit must plan fewer, finish the whole schedule
+    # (one-cycle anneals to ~0) inside the limit, and record the plan in metrics.json and recipe.toml.
     data = write_shapes(tmp_path / "shapes", split=False)
+    runner.invoke(app, ["fit", str(data), "--out", str(tmp_path / "warm"), "--set", "estimator.max_epochs=1"])
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "run"
-    result = runner.invoke(app, ["fit", str(data), "--out", str(out), "--time-limit", "0.001s"])
+    result = runner.invoke(app, ["fit", "shapes", "--out", str(out), "--time-limit", "10s"])  # a relative path
     assert result.exit_code == 0, result.output
-    assert "Time limit 0.001 s: stopped after epoch 1 of 100" in result.output.replace("\n", " ")
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["stopped"] == {"reason": "time limit", "time_limit_s": 0.001, "epochs": 1, "planned_epochs": 100}
-    assert (out / "errors.png").is_file() and (out / "model" / "model.safetensors").is_file()
+    plan = metrics["time_limit"]
+    assert plan["asked_epochs"] == 100 and 2 <= plan["planned_epochs"] == plan["epochs"] == metrics["epochs"] < 100
+    assert "stopped" not in metrics and metrics["timings"]["fit_s"] < 10
+    shown = " ".join(result.output.split())
+    assert f"planned as {plan['planned_epochs']} epochs instead of 100" in shown
+    lrs = [float(r.split(",")[3]) for r in (out / "history.csv").read_text().splitlines()[1:]]
+    assert len(lrs) == plan["planned_epochs"] and lrs[-1] < 3e-3 / 100 and max(lrs) > 3e-3 / 2
+    recipe = (out / "recipe.toml").read_text()
+    assert recipe.startswith("# Trained with --time-limit 10s: max_epochs='auto' asked for 100 epochs; the time limit "
+                             f"planned {plan['planned_epochs']}")
+    assert read_recipe(out / "recipe.toml").data["path"] == str(data)  # absolute: it works from any folder
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    again = runner.invoke(app, ["fit", str(out / "recipe.toml"), "--out", str(tmp_path / "again")])
+    assert again.exit_code == 0, again.output
+    repeated = json.loads((tmp_path / "again" / "metrics.json").read_text())
+    assert repeated["epochs"] == metrics["epochs"] and repeated["accuracy"] == metrics["accuracy"]
 
 
 def test_text_errors_are_listed_with_their_text(tmp_path):

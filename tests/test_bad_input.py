@@ -81,6 +81,9 @@ TOMLS = {  # recipe file -> (text to replace, replacement)
     "stream": ("test_fraction", 'stream = "yes"\ntest_fraction'),
     "stream-arrays": ("test_fraction", "stream = true\ntest_fraction"),
     "threads": ("test_fraction", "threads = 2\ntest_fraction"),
+    "unseen": ('name = "digits"\ntest_fraction = 0.25\n',
+               'path = "{tmp}/unseen"\ntest_split = "test"\n\n[adapter]\nname = "image"\n'),
+    "distinct": ('name = "digits"', 'path = "{tmp}/distinct.csv"'),
     "skip": ('name = "digits"\ntest_fraction = 0.25\n',
              'name = "image_folder"\npath = "{tmp}/pngs"\ntest_fraction = 0.5\n\n[adapter]\nname = "image"\n'),
 }
@@ -98,6 +101,11 @@ CONFIGS = {
     "version": lambda c: c.update(format_version=99),
     "old": lambda c: c.update(format_version=0),
 }
+EDITS = {  # changes a schema accepts, made by hand after saving
+    "classes": lambda c: c["estimator"].update(classes=[1, 0]),
+    "activation": lambda c: c["estimator"]["spec"].update(activation="gelu"),
+    "history": lambda c: c["estimator"]["history"][0].update(train_loss=0.0),
+}
 ADAPTER_CONFIGS = {
     "inject": lambda c: c["adapters"][0]["state"].update(transform="print"),
     "private": lambda c: c["adapters"][0]["state"].update(__class__="x"),
@@ -105,13 +113,21 @@ ADAPTER_CONFIGS = {
 }
 
 
-def copy_model(src, dst, change=None, flip_weights=False):
+def copy_model(src, dst, change=None, flip_weights=False, sign=True, weights=None):
+    """A copy of the model folder ``src`` with its config changed; ``sign`` records the checksums of the changed
+    files, as a hostile writer would, so that the schema (not the checksum) is what refuses the change."""
+    from gridcnn.modelfile.codec import config_digest
+
     dst.mkdir()
     config = json.loads((src / "config.json").read_text())
     if change:
         change(config)
+    data = bytearray((src / "model.safetensors").read_bytes() if weights is None else weights)
+    if weights is not None:
+        config["weights_sha256"] = __import__("hashlib").sha256(weights).hexdigest()
+    if sign:
+        config["config_sha256"] = config_digest(config)
     (dst / "config.json").write_text(json.dumps(config))
-    data = bytearray((src / "model.safetensors").read_bytes())
     if flip_weights:
         data[-1] ^= 0xFF
     (dst / "model.safetensors").write_bytes(bytes(data))
@@ -145,12 +161,18 @@ def f(tmp_path, models, monkeypatch):
     for name, change in ADAPTER_CONFIGS.items():
         copy_model(models["pipe"], tmp_path / f"cfg-{name}", change)
     copy_model(models["model"], tmp_path / "tampered", flip_weights=True)
+    for name, change in EDITS.items():  # edits within the schema, by hand: the checksum refuses them
+        copy_model(models["model"], tmp_path / f"edit-{name}", change, sign=False)
+    copy_model(models["model"], tmp_path / "not-safetensors", weights=b"PK\x03\x04 a zip, not weights")
     (tmp_path / "file").write_text("")
     (tmp_path / "broken.wav").write_bytes(b"RIFF....WAVEfmt garbage")
     for run in ("fresh", "damaged", "locked"):  # run folders: no finished epoch; a damaged checkpoint; being written
         (tmp_path / run).mkdir()
         (tmp_path / run / "recipe.toml").write_text(RECIPE)
     (tmp_path / "damaged" / "checkpoint.safetensors").write_bytes(b"\x00" * 100)
+    (tmp_path / "started").mkdir()  # a run that trained: its recipe and the history of an epoch
+    (tmp_path / "started" / "recipe.toml").write_text(RECIPE)
+    (tmp_path / "started" / "history.csv").write_text("epoch,train_loss\n1,0.5\n")
     (tmp_path / "locked" / "recipe.toml").unlink()
     (tmp_path / "locked" / ".lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
     pngs = tmp_path / "pngs"
@@ -166,6 +188,8 @@ def f(tmp_path, models, monkeypatch):
     (tmp_path / "mine" / "model" / "mine.txt").write_text("mine")
     (tmp_path / "keep.onnx").write_text("a file export must not replace silently")
     np.save(tmp_path / "huge.npy", (3e38 * np.random.default_rng(1).choice([-1.0, 1.0], (8, 8))).astype(np.float32))
+    np.savez(tmp_path / "strangers.npz", X=X8[:6], y=np.arange(6) % 2 + 5)  # labels the model never saw
+    np.savez(tmp_path / "textlabels.npz", X=X8[:6], y=(np.arange(6) % 2).astype(str))  # '0', '1' for 0, 1
     return {"tmp": tmp_path, "pid": os.getpid(), "monkeypatch": monkeypatch, **models}
 
 
@@ -187,6 +211,33 @@ def _data_mistakes(tmp_path):
     (tmp_path / "arrays").mkdir()
     np.save(tmp_path / "arrays" / "X.npy", np.zeros((6, 4, 4), np.float32))
     np.save(tmp_path / "arrays" / "short.npy", np.arange(5) % 2)
+    # Issue 25: what a hostile user gave the zero-config path.
+    (tmp_path / "dup.csv").write_text("a,label,label\n" + "".join(f"{i},{i % 2},{i % 2}\n" for i in range(20)))
+    (tmp_path / "both.csv").write_text("a,y,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20)))
+    (tmp_path / "distinct.csv").write_text("a,b,label\n" + "".join(f"{i},{i * 2},id{i}\n" for i in range(20)))
+    pd = pytest.importorskip("pandas")
+    if _has_pyarrow():
+        pd.DataFrame({"v": [[1.0, 2.0]] * 20, "label": np.arange(20) % 2}).to_parquet(tmp_path / "lists.parquet")
+    np.savez(tmp_path / "objects.npz", X=np.array([{"a": 1}] * 20, dtype=object), y=np.arange(20) % 2)
+    gray = Image.fromarray(np.zeros((8, 8), np.uint8))
+    for name in ("links/a/0.png", "links/a/1.png", "links/b/0.png", "links/b/1.png", "textpng/a/0.png",
+                 "textpng/a/1.png", "textpng/b/0.png", "zeropng/a/0.png", "zeropng/a/1.png", "zeropng/b/0.png",
+                 "unseen/train/a/0.png", "unseen/train/a/1.png", "unseen/train/b/0.png", "unseen/train/b/1.png", "unseen/test/a/0.png", "unseen/test/b/0.png",
+                 "unseen/test/c/0.png", "lone/a/0.png", "lone/a/1.png", "lone/b/0.png", "lone/b/1.png",
+                 "lone/c/0.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        gray.save(tmp_path / name)
+    (tmp_path / "links" / "b" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    (tmp_path / "textpng" / "b" / "notes.png").write_text("this is not a picture\n")
+    (tmp_path / "zeropng" / "b" / "empty.png").write_bytes(b"")
+
+
+def _has_pyarrow():
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def bad(**kw):
@@ -266,6 +317,10 @@ CASES = [
      "Got 0 instead."),
     ("negative batch", bad(batch_size=-8), GridCNNError, "The 'batch_size' parameter"),
     ("zero lr", bad(lr=0.0), GridCNNError, "The 'lr' parameter of GridCNNClassifier must be a float in the range (0.0, inf)"),
+    ("body rate above the head's", bad(body_lr_factor=2.0), GridCNNError,
+     "The 'body_lr_factor' parameter of GridCNNClassifier must be a float in the range (0.0, 1.0]"),
+    ("negative frozen epochs", bad(freeze_epochs=-1), GridCNNError,
+     "The 'freeze_epochs' parameter of GridCNNClassifier must be an int in the range [0, inf)"),
     ("dropout above 1", bad(dropout=1.5), GridCNNError, "The 'dropout' parameter"),
     ("zero filters", bad(filters=[0, 4]), GridCNNError, "filters of block 1 must be a positive int. Got 0 instead."),
     ("no filters", bad(filters=[]), GridCNNError, "filters=[] gives no convolution block."),
@@ -374,6 +429,17 @@ CASES = [
      "cfg-shape/config.json: estimator.input_shape: the grid [1, 8, 16] gives head.dense1.weight of shape (8, 32), "
      "but the weights hold (8, 16)"),
     ("config: extra key", load("cfg-extra"), GridCNNError, "cfg-extra/config.json: estimator.colour: unknown key."),
+    ("config edited: classes swapped", load("edit-classes"), GridCNNError,
+     "edit-classes/config.json was changed after it was saved: its content no longer matches the SHA-256 it records "
+     "(config_sha256)."),
+    ("config edited: activation", load("edit-activation"), GridCNNError,
+     "edit-activation/config.json was changed after it was saved"),
+    ("config edited: history", ["predict", "{tmp}/edit-history", "{tmp}/huge.npy"], 2,
+     "edit-history/config.json was changed after it was saved: its content no longer matches the SHA-256 it records"),
+    ("weights that are not safetensors", load("not-safetensors"), GridCNNError,
+     "not-safetensors/model.safetensors is not a safetensors file ("),
+    ("serve weights that are not safetensors", ["serve", "{tmp}/not-safetensors"], 2,
+     "not-safetensors/model.safetensors is not a safetensors file ("),
     ("config: missing key", load("cfg-missing"), GridCNNError, "cfg-missing/config.json: estimator.n_iter: missing."),
     ("config: fitted state missing", load("cfg-nospec"), GridCNNError, "cfg-nospec/config.json: estimator.spec: missing."),
     ("config: more classes than outputs", load("cfg-classes"), GridCNNError,
@@ -419,8 +485,8 @@ CASES = [
     ("fit without recipe", ["fit"], 2, "gridcnn fit needs a RECIPE (such as recipes/audio.toml), or --resume RUN."),
     # -- the command line: run folders -----------------------------------------------------------------------
     ("unwritable output", ["fit", "{tmp}/good.toml", "--out", "{tmp}/file/run"], 2, "Cannot write the run folder"),
-    ("output holds a run", ["fit", "{tmp}/good.toml", "--out", "{tmp}/fresh"], 2,
-     "{tmp}/fresh already holds a run (its recipe.toml). Go on with it with: gridcnn fit --resume {tmp}/fresh; or "
+    ("output holds a run", ["fit", "{tmp}/good.toml", "--out", "{tmp}/started"], 2,
+     "{tmp}/started already holds a run (its recipe.toml). Go on with it with: gridcnn fit --resume {tmp}/started; or "
      "choose a new --out; or pass --overwrite to replace it."),
     ("output being written", ["fit", "{tmp}/good.toml", "--out", "{tmp}/locked"], 2,
      "{tmp}/locked is being written by process {pid} (its lock file {tmp}/locked/.lock says so)."),
@@ -446,6 +512,14 @@ CASES = [
     ("unreadable image: advice names the section", ["fit", "{tmp}/skip.toml", "--out", "{tmp}/run"], 1,
      "or pass on_error='skip' to leave it out (in a recipe: on_error = \"skip\" under [adapter]", {"run", "run/recipe.toml"}),
     ("run without model", ["evaluate", "{tmp}"], 2, "is not a gridcnn model folder"),
+    ("evaluate on data of other classes", ["evaluate", "{model}", "--data", "{tmp}/strangers.npz"], 1,
+     "{tmp}/strangers.npz: none of its labels is a class of this model: it has [5, 6], the model knows [0, 1]. Is it "
+     "the right data, and the right label column (--target)?"),
+    ("evaluate on labels of another type", ["evaluate", "{model}", "--data", "{tmp}/textlabels.npz"], 1,
+     "it has ['0', '1'], the model knows [0, 1]. They match as text: the data's labels are text, the model's are "
+     "numbers"),
+    ("evaluate on missing data", ["evaluate", "{model}", "--data", "{tmp}/nothing.npz"], 2,
+     "--data {tmp}/nothing.npz does not exist. Give a class folder, or a .npz, .npy, .csv, .tsv or .parquet file"),
     ("model from an old version", ["evaluate", "{tmp}/cfg-old"], 2, "was written in model format version 0"),
     ("changed model config", ["evaluate", "{tmp}/cfg-extra"], 2, "estimator.colour: unknown key."),
     ("export a run without model", ["export", "{tmp}"], 2, "is not a gridcnn model folder: expected config.json"),
@@ -475,27 +549,67 @@ CASES = [
     ("object array", ["check", "{tmp}/objects.npy"], 2, "objects.npy' holds Python objects (dtype object)"),
     ("scalar in an .npz", ["check", "{tmp}/scalar.npz"], 2, "array 'X' in '{tmp}/scalar.npz' is a single value (5.0, shape ())"),
     ("too little data to check", ["check", "{tmp}/tiny.csv"], 2, "X has 3 samples; the check needs at least 10"),
-    ("empty data folder", ["fit", "{tmp}/empty"], 1, "{tmp}/empty holds no image or sound files (1 other file(s))"),
-    ("images mixed with sounds", ["fit", "{tmp}/mixed"], 1, "{tmp}/mixed mixes 1 image and 1 sound files"),
+    ("empty data folder", ["fit", "{tmp}/empty"], 1, "{tmp}/empty holds no image (.png, .jpg, ...) or sound (.wav, "
+     ".flac, ...) files in its class subfolders (a). Found: .txt (1)."),
+    ("images mixed with sounds", ["fit", "{tmp}/mixed"], 1,
+     "{tmp}/mixed' mixes 1 image files and 1 sound files (such as x.png and y.wav); keep one kind per data folder"),
     ("one class only", ["fit", "{tmp}/oneclass"], 1, "has one class only ('a', 2 files): a classifier needs at least 2"),
     ("table without a label column", ["fit", "{tmp}/nolabel.csv"], 2,
-     "which column holds the labels? None is named like one (label, labels, target, class, y, ...). Pass --target "
-     "COLUMN (target=COLUMN in Python); columns: height, width, colour."),
+     "nolabel.csv: which column holds the labels? None is named like one (label, labels, target, targets, class, y, "
+     "...). Name it (--target NAME on the command line, [data] target in a recipe, target=NAME in Python); columns: "
+     "height, width, colour."),
     ("misspelt --target", ["fit", "{tmp}/labelled.csv", "--target", "specie"], 2,
      "has no column 'specie'. Did you mean 'species'?"),
     ("malformed --time-limit", ["fit", "{tmp}/labelled.csv", "--target", "species", "--time-limit", "ten minutes"], 2,
      "--time-limit takes a duration such as 90s, 10m, 1h30m or a number of seconds. Got 'ten minutes' instead."),
     ("npy without labels", ["fit", "{tmp}/arrays/X.npy"], 2,
-     "{tmp}/arrays/X.npy holds samples but where are the labels? No y.npy or labels.npy beside it. Pass --target "
-     "LABELS.npy (target= in Python), one label per sample"),
+     "{tmp}/arrays/X.npy holds samples but where are the labels? No y.npy or labels.npy (or another label name) "
+     "beside it. Name the labels' own .npy file (--target y.npy on the command line, target='y.npy' in Python)"),
     ("npy with a column as --target", ["fit", "{tmp}/arrays/X.npy", "--target", "label"], 2,
-     "--target label names a column, but X.npy is an .npy array: name the labels' own .npy file (--target y.npy)"),
+     "target='label' names a table column or an .npz array, but '{tmp}/arrays/X.npy' holds one array. Name the "
+     "labels' own .npy file (target='y.npy', --target y.npy)"),
     ("npy labels file missing", ["fit", "{tmp}/arrays/X.npy", "--target", "labls.npy"], 2,
      "The labels file 'labls.npy' does not exist (looked for it as given and beside '{tmp}/arrays/X.npy')."),
+    # Issue 25: each refused before training, naming the file or column, exit 1 (data) or 2 (a --target to give).
+    ("duplicated column", ["fit", "{tmp}/dup.csv"], 1,
+     "dup.csv' names the column 'label' twice; every column needs a name of its own (a second label column would be "
+     "read as a feature)."),
+    ("duplicated column to check", ["check", "{tmp}/dup.csv"], 2, "dup.csv' names the column 'label' twice"),
+    ("two label columns", ["fit", "{tmp}/both.csv"], 2,
+     "both.csv: columns 'y' and 'label' are all named like labels, so which holds them is ambiguous. Name it "
+     "(--target NAME on the command line"),
+    ("two label columns to check", ["check", "{tmp}/both.csv"], 2, "columns 'y' and 'label' are all named like labels"),
+    ("labels all distinct", ["fit", "{tmp}/distinct.csv"], 1,
+     "distinct.csv: each of its 20 rows has a label of its own ('id0', 'id1', 'id10', ...): no class has two samples "
+     "to learn from."),
+    ("labels all distinct in a recipe", ["fit", "{tmp}/distinct.toml", "--out", "{tmp}/run"], 1,
+     "distinct.csv: each of its 20 rows has a label of its own", {"run", "run/recipe.toml"}),
+    ("pickled arrays in an .npz", ["fit", "{tmp}/objects.npz"], 1,
+     "array 'X' in '{tmp}/objects.npz' holds Python objects (dtype object), which gridcnn does not unpickle"),
+    ("dangling symlink in a class folder", ["fit", "{tmp}/links"], 1,
+     "{tmp}/links/b/gone.png' is a symbolic link to '{tmp}/nowhere.png', which does not exist. Restore the file it "
+     "points to, or remove the link."),
+    ("dangling symlink to check", ["check", "{tmp}/links"], 2, "gone.png' is a symbolic link to"),
+    ("text named .png in a class folder", ["fit", "{tmp}/textpng"], 1,
+     "{tmp}/textpng/b/notes.png' is named .png but holds text (it starts with b'this is not a pictur'). Replace it"),
+    ("zero-byte .png in a class folder", ["fit", "{tmp}/zeropng"], 1,
+     "{tmp}/zeropng/b/empty.png' is empty (0 bytes), not a .png file. Replace it with the file it should be, or "
+     "remove it."),
+    ("test class that training lacks", ["fit", "{tmp}/unseen"], 1,
+     "{tmp}/unseen: class 'c' is in the test/ split (1 sample) but not in the training split, so the model could "
+     "never predict it."),
+    ("test class that training lacks, in a recipe", ["fit", "{tmp}/unseen.toml", "--out", "{tmp}/run"], 1,
+     "{tmp}/unseen: class 'c' is in the test split (1 sample) but not in the training split", {"run", "run/recipe.toml"}),
+    ("class of one file", ["fit", "{tmp}/lone"], 1,
+     "{tmp}/lone: class 'c' has 1 of the 5 files: a class needs at least 2, one to train on and one to test."),
     ("npy labels of another length", ["fit", "{tmp}/arrays/X.npy", "--target", "short.npy"], 1,
      "'{tmp}/arrays/short.npy' holds an array of shape (5,); the labels of '{tmp}/arrays/X.npy' must be one per "
      "sample: shape (6,)."),
 ]
+
+if _has_pyarrow():
+    CASES.append(("Parquet column of lists", ["fit", "{tmp}/lists.parquet"], 1,
+                  "lists.parquet': column 'v' holds ndarray values (row 1: [1. 2.]), not one number or text per cell."))
 
 if not torch.cuda.is_available():
     CASES.append(("unavailable device", bad(device="cuda"), GridCNNError,

@@ -274,3 +274,60 @@ def test_check_rejects_a_table_and_accepts_a_grid(tmp_path):
     result = invoke("check", tmp_path / "digits.npz")
     assert result.exit_code == 0, result.output
     assert "SUITABLE" in result.output
+
+
+def test_version_and_help_show_no_type_after_a_plain_flag():
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.output.strip() == f"gridcnn {gridcnn.__version__}"
+    shown = invoke("fit", "--help").output
+    assert "--overwrite" in shown and "<bool>" not in shown and "<list[str]>" in shown  # options with values keep it
+
+
+def test_a_fit_that_failed_before_training_does_not_block_the_retry(tmp_path):
+    out = tmp_path / "run"
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'[data]\npath = "{tmp_path / "nowhere"}"\ntest_fraction = 0.3\n')
+    failed = invoke("fit", bad, "--out", out)
+    assert failed.exit_code == 1 and "does not exist" in failed.output
+    assert sorted(p.name for p in out.iterdir()) == ["recipe.toml"]  # nothing trained
+    good = tmp_path / "good.toml"
+    good.write_text(DIGITS.format(epochs=1))
+    retry = invoke("fit", good, "--out", out)  # the same --out, corrected
+    assert retry.exit_code == 0, retry.output
+    assert "max_epochs = 1" in (out / "recipe.toml").read_text() and (out / "metrics.json").is_file()
+
+
+def test_resume_removes_an_onnx_export_of_the_model_it_replaces(tmp_path):
+    recipe, out = tmp_path / "d.toml", tmp_path / "run"
+    recipe.write_text(DIGITS.format(epochs=1))
+    assert invoke("fit", recipe, "--out", out).exit_code == 0
+    exported = invoke("export", out)
+    assert exported.exit_code == 0, exported.output
+    assert (out / "model.onnx").is_file() and (out / "model.json").is_file()
+    resumed = invoke("fit", "--resume", out)
+    assert resumed.exit_code == 0, resumed.output
+    shown = " ".join(resumed.output.split())
+    assert f"Warning: Removed model.json, model.onnx from {out}: exported from the model before this resume" in shown
+    assert not (out / "model.onnx").exists() and not (out / "model.json").exists() and (out / "model").is_dir()
+
+
+def test_a_zero_config_run_is_named_after_its_data_and_its_table_shows_the_overrides(tmp_path, monkeypatch):
+    from gridcnn.workflow.recipes import parse_recipe
+    from gridcnn.workflow.runs import default_run_dir
+
+    assert default_run_dir(parse_recipe({"data": {"path": "t.csv", "test_fraction": 0.2}}, source="data/topics.csv")
+                           ).name.startswith("topics-")
+    X, y = load_digits(return_X_y=True)
+    np.save(tmp_path / "X.npy", (X / 16).reshape(-1, 8, 8).astype(np.float32))
+    np.save(tmp_path / "y.npy", y)
+    monkeypatch.chdir(tmp_path)
+    from gridcnn.cli.app import console
+
+    monkeypatch.setattr(console, "width", 200)  # the table's cells unwrapped
+    result = invoke("fit", "X.npy", "--set", "estimator.max_epochs=1", "--set", "estimator.lr=0.01")
+    assert result.exit_code == 0, result.output
+    shown = " ".join(result.output.split())
+    assert "max_epochs=1, batch_size=64, onecycle rate to lr=0.01" in shown and "max_epochs=auto" not in shown
+    assert "estimator.max_epochs=1" in shown and "estimator.lr=0.01" in shown
+    [run_dir] = list((tmp_path / "runs").iterdir())
+    assert run_dir.name.startswith("X-") and f"gridcnn fit X.npy -> {run_dir.relative_to(tmp_path)}" in shown

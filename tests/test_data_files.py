@@ -73,7 +73,7 @@ def test_npz_splits(tmp_path):
     with pytest.raises(GridCNNError, match="has no array 'X_valid' for split='valid'"):
         load_path(tmp_path / "s.npz", split="valid")
     write_csv(tmp_path / "t.csv")
-    with pytest.raises(GridCNNError, match="split='test' picks the arrays X_test and y_test of an .npz"):
+    with pytest.raises(GridCNNError, match="split='test' picks the test/ folder of class folders, or the arrays X_test and y_test of an .npz"):
         load_path(tmp_path / "t.csv", split="test")
 
 
@@ -81,11 +81,12 @@ def test_training_needs_labels_and_numbers(tmp_path):
     np.save(tmp_path / "x.npy", X)
     data = read_data(tmp_path / "x.npy")
     assert isinstance(data, DataFile) and data.kind == "array" and data.y is None
-    with pytest.raises(GridCNNError, match=r"holds no labels. An .npy file holds one array and no labels: name the labels' own .npy file "
-                       r"\(target='y.npy', --target y.npy\), or save"):
+    with pytest.raises(GridCNNError, match=r"x.npy holds samples but where are the labels\? No y.npy or labels.npy \(or another "
+                       r"label name\) beside it. Name the labels' own .npy file"):
         load_path(tmp_path / "x.npy")
     (tmp_path / "t.csv").write_text("a,b\n1,2\n3,4\n")
-    with pytest.raises(GridCNNError, match="holds no labels. Name the label column with target=COLUMN"):
+    with pytest.raises(GridCNNError, match=r"t.csv: which column holds the labels\? None is named like one \(label, labels, target, "
+                       r"targets, class, y, ...\). Name it \(--target NAME on the command line.*columns: a, b\."):
         load_path(tmp_path / "t.csv")
     (tmp_path / "n.csv").write_text("a,b,y\n1,x,0\n2,z,1\n")
     assert read_data(tmp_path / "n.csv").X.columns.tolist() == ["a", "b"]  # check sees the text column ...
@@ -102,7 +103,7 @@ def test_folders_are_one_kind_of_file(tmp_path):
     data = read_data(tmp_path)
     assert data.kind == "image" and data.y.tolist() == ["a", "b"] and all(p.endswith("x.png") for p in data.X)
     (tmp_path / "b" / "clip.wav").write_bytes(b"")
-    with pytest.raises(GridCNNError, match="mixes 2 image files and 1 sound files; keep one kind per data folder"):
+    with pytest.raises(GridCNNError, match=r"mixes 2 image files and 1 sound files \(such as x.png and clip.wav\); keep one kind per data folder"):
         read_data(tmp_path)
     with pytest.raises(GridCNNError, match="a folder's labels are its subfolder names"):
         read_data(tmp_path, target="label")

@@ -187,7 +187,6 @@ def test_lite0_weights_in_timms_layout_load_the_same_network(lite0_reference, tm
         assert torch.equal(va, vb), k
 
 
-@pytest.mark.slow
 def test_pretrained_fit_on_gray_grids_starts_from_the_summed_colour_kernels(lite0_reference, tmp_path, monkeypatch,
                                                                             one_thread):
     gray = _pictures(32).mean(1, keepdim=True).numpy()
@@ -425,6 +424,9 @@ def test_a_changed_family_config_is_refused_naming_the_key(tmp_path, change, mes
     GridCNNClassifier("resnet20", max_epochs=1, batch_size=4, random_state=0).fit(X, [0, 1, 0, 1]).save(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     change(config["estimator"]["spec"])
+    from gridcnn.modelfile.codec import config_digest
+
+    config["config_sha256"] = config_digest(config)  # signed, as a hostile writer would: the schema must refuse it
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(GridCNNError, match=re_escape(message)):
         gridcnn.load(tmp_path)

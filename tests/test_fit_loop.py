@@ -1,5 +1,7 @@
 """The epoch loop on its own: hooks, stopping, data sources and augmentations, without the estimator."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -122,3 +124,73 @@ def test_early_stopping_state_goes_through_a_state_dict():
     fresh = FitState(model, optimizer, LoopConfig(epochs=5, batch_size=32, seed=0))
     again.on_fit_start(fresh)  # a resumed fit that early stopping had ended trains no more
     assert fresh.stop
+
+
+def _onecycle(optimizer):
+    from gridcnn.training.steps import make_scheduler
+
+    return lambda epochs: make_scheduler("onecycle", optimizer, 3e-3, epochs, 8)  # 256 rows / 32 = 8 steps
+
+
+def test_a_replanned_fit_runs_its_whole_schedule_over_the_epochs_planned():
+    class Plan(Hook):
+        def on_epoch_end(self, fit, record):
+            if record["epoch"] == 1:
+                fit.replan(3)
+
+    source = TensorSource.from_arrays(X, y, torch.device("cpu"))
+    model, optimizer = network()
+    replanned = run_epochs(model, optimizer, source, LoopConfig(epochs=20, batch_size=32, seed=1), [Plan()],
+                           schedule=_onecycle(optimizer))
+    model, optimizer = network()
+    planned = run_epochs(model, optimizer, source, LoopConfig(epochs=3, batch_size=32, seed=1),
+                         schedule=_onecycle(optimizer))
+    assert len(replanned) == 3
+    # Epoch 1 ran at the 20-epoch schedule's (lower) warm-up rates; after it the 3-epoch schedule's rates, its
+    # annealing to ~0 included: the last rate is the planned fit's, not the 20-epoch schedule's peak.
+    assert replanned[0]["lr"] < planned[0]["lr"]
+    assert [r["lr"] for r in replanned[1:]] == pytest.approx([r["lr"] for r in planned[1:]])
+    assert replanned[-1]["lr"] < 3e-3 / 100
+
+
+def test_a_plan_goes_into_the_checkpoint_and_a_resumed_fit_keeps_it():
+    class PlanThenCrash(Hook):
+        def on_epoch_end(self, fit, record):
+            if record["epoch"] == 1:
+                fit.replan(4)
+            self.state = copy.deepcopy(fit.state_dict())  # as the checkpoint file holds it
+            if record["epoch"] == 2:
+                raise KeyboardInterrupt
+
+    source = TensorSource.from_arrays(X, y, torch.device("cpu"))
+    model, optimizer = network()
+    crash = PlanThenCrash()
+    with pytest.raises(KeyboardInterrupt):
+        run_epochs(model, optimizer, source, LoopConfig(epochs=20, batch_size=32, seed=1), [crash],
+                   schedule=_onecycle(optimizer))
+    state = crash.state  # the checkpoint after epoch 2
+    assert state["epochs"] == 4
+    model, optimizer = network()
+    history = run_epochs(model, optimizer, source, LoopConfig(epochs=20, batch_size=32, seed=1),
+                         schedule=_onecycle(optimizer), resume=state)
+    assert [r["epoch"] for r in history] == [1, 2, 3, 4] and history[-1]["lr"] < 3e-3 / 100
+
+
+@pytest.mark.slow
+def test_a_time_limit_plans_the_epochs_and_the_schedule_finishes_inside_the_budget():
+    import time
+
+    from gridcnn import GridCNNClassifier
+    from gridcnn.training.hooks.time_limit import TimeLimit
+
+    GridCNNClassifier(input_shape=(8, 8), max_epochs=1).fit(X[:, 0], y)  # the process's one-off costs (imports)
+    budget = 8.0
+    limit = TimeLimit(budget)
+    t0 = time.perf_counter()
+    clf = GridCNNClassifier(input_shape=(8, 8), random_state=0, callbacks=[limit]).fit(X[:, 0], y)
+    elapsed = time.perf_counter() - t0
+    assert limit.asked == clf.max_epochs_ == 100  # "auto" on 256 rows: the cap
+    assert 2 <= limit.planned == clf.n_iter_ < 100 and limit.stopped_after is None
+    assert elapsed < budget
+    # The schedule ran to its end (one-cycle anneals to ~0), where cutting at the limit would leave it near its peak.
+    assert clf.history_[-1]["lr"] < clf.lr / 100 and max(r["lr"] for r in clf.history_) > clf.lr / 2

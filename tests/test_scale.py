@@ -258,8 +258,8 @@ def test_cli_nproc_fits_data_without_a_recipe_within_a_time_limit(tmp_path, one_
     done = subprocess.run([sys.executable, "-m", "gridcnn", "fit", str(tmp_path / "X.npy"), "--nproc", "2", "--out",
                            str(out), "--time-limit", "0.001s"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "gridcnn chose" in done.stdout and "stopped after epoch 1 of" in done.stdout.replace("\n", " ")
-    assert json.loads((out / "metrics.json").read_text())["stopped"]["epochs"] == 1
+    assert "gridcnn chose" in done.stdout and "planned as 1 epoch instead of" in " ".join(done.stdout.split())
+    assert json.loads((out / "metrics.json").read_text())["time_limit"]["epochs"] == 1
     assert (out / "recipe.toml").is_file() and not (out / ".chosen-recipe.toml").exists()
 
 
@@ -286,3 +286,79 @@ def test_plain_torchrun_into_a_new_folder(tmp_path):
     assert errors == [f"Error (rank 0): {out} already holds a run (its recipe.toml). Go on with it with: gridcnn fit "
                       f"--resume {out}; or choose a new --out; or pass --overwrite to replace it."]
     assert "exitcode  : 2" in done.stderr  # torchrun's own report names rank 0's usage error as the cause
+
+
+def _two_launchers(*args, cwd, timeout=600):
+    """torchrun as two machines would start it, on this one: two launchers of one process each (--nnodes=2,
+    --node_rank 0 and 1), meeting at 127.0.0.1 (a static rendezvous on a free port)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes=2", f"--node_rank={node}",
+                               "--nproc_per_node=1", "--master_addr=127.0.0.1", f"--master_port={port}",
+                               *map(str, args)], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+             for node in (0, 1)]
+    try:
+        outs = [p.communicate(timeout=timeout) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err[-3000:]
+    return outs
+
+
+@pytest.mark.slow
+def test_torchrun_across_two_machines_trains_one_model_into_one_run_folder(tmp_path):
+    # The estimator: each node's process ends with the same weights and the same history.
+    script = tmp_path / "fit.py"
+    script.write_text(DDP_SCRIPT)
+    _two_launchers(script, tmp_path, json.dumps({**DDP_PARAMS, "max_epochs": 2}), cwd=tmp_path)
+    r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert r0["world"] == r1["world"] == 2
+    w0, w1 = load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")
+    assert w0.keys() == w1.keys() and all(torch.equal(w0[k], w1[k]) for k in w0)
+    assert [{k: v for k, v in h.items() if k != "time"} for h in r0["history"]] == [
+        {k: v for k, v in h.items() if k != "time"} for h in r1["history"]]
+    # The command: one run folder, written by the global rank 0 (each node has a local rank 0 of its own).
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(TINY)
+    out = tmp_path / "runs" / "two-nodes"
+    outs = _two_launchers("-m", "gridcnn", "fit", recipe, "--out", out, cwd=tmp_path)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["two-nodes"]
+    assert {"model", "metrics.json", "recipe.toml", "history.csv"} <= {p.name for p in out.iterdir()}
+    assert not (out / ".lock").exists()
+    assert sum(o.replace("\n", "").count("Test accuracy") for o, _ in outs) == 1  # the global rank 0 alone prints
+
+
+@pytest.mark.parametrize("first, env, expected", [
+    ("gridcnn", {}, "PASSIVE True"),  # gridcnn first: OpenMP will read the passive policy
+    ("gridcnn", {"OMP_WAIT_POLICY": "ACTIVE"}, "ACTIVE False"),  # the user's own setting is kept
+    ("torch", {}, "None False"),  # torch first: too late for the setting, which is then left alone
+])
+def test_importing_gridcnn_before_torch_makes_waiting_threads_sleep(first, env, expected):
+    other = "torch" if first == "gridcnn" else "gridcnn"
+    code = f"import os, {first}, {other}, gridcnn; print(os.environ.get('OMP_WAIT_POLICY'), gridcnn._OPENMP_PASSIVE)"
+    base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**base, **env},
+                          check=True)
+    assert done.stdout.strip() == expected
+
+
+@pytest.mark.parametrize("passive, load, expected", [(False, 99.0, 1), (False, 0.0, 2), (True, 99.0, 2)])
+def test_a_fit_where_threads_spin_takes_one_thread_while_the_machine_is_loaded(monkeypatch, passive, load, expected):
+    monkeypatch.setattr(gridcnn, "_OPENMP_PASSIVE", passive)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seen = []
+        GridCNNClassifier(input_shape=(8, 8), max_epochs=2, filters=[4], hidden=[8], check_input="off",
+                          callbacks=[lambda est, record: seen.append(torch.get_num_threads())]).fit(X[:200], y[:200])
+        assert seen == [expected, expected]
+        assert torch.get_num_threads() == 2  # put back after the fit
+    finally:
+        torch.set_num_threads(before)

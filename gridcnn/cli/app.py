@@ -11,6 +11,7 @@ import time
 
 import typer
 from rich.console import Console
+from typer.core import TyperOption
 from rich.markup import escape
 from rich.table import Table
 
@@ -23,6 +24,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
+# typer's rich help prints a type after every option, plain flags included ("--overwrite <bool>"), which reads as
+# if the flag took a value; its plain help leaves flags bare, and so does this.
+_display_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag or self.count else _display_type(self, ctx=ctx)
+
 console = Console()
 err_console = Console(stderr=True)
 STATE = {"debug": bool(os.environ.get("GRIDCNN_DEBUG"))}
@@ -68,9 +74,36 @@ def _rank_tag() -> str:
     return f" (rank {rank})" if size > 1 else ""
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from gridcnn import __version__
+
+        console.print(f"gridcnn {__version__}", highlight=False)
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _options(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")):
+def _options(ctx: typer.Context,
+             debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors."),
+             version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                          help="Print gridcnn's version and exit.")):
     STATE["debug"] = STATE["debug"] or debug
+    if not STATE["debug"]:
+        _one_line_warnings(ctx)
+
+
+def _one_line_warnings(ctx: typer.Context) -> None:
+    """Print each warning as one yellow line for the command's run: Python's own form names the file and line that
+    warned, which for a person is someone else's source (sklearn's, for a skipped file)."""
+    import warnings
+
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        err_console.print(f"[bold yellow]Warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+
+    warnings.showwarning = show
+    ctx.call_on_close(lambda: setattr(warnings, "showwarning", previous))
 
 
 def leave_process_group() -> None:

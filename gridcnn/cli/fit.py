@@ -89,14 +89,10 @@ def _request(recipe, set_, out, resume, nproc, target, force, time_limit):
         if not recipe.exists():
             raise GridCNNError(f"{recipe} does not exist. Give a recipe (.toml), a class folder, a .csv/.tsv/.parquet "
                                "table, an .npz file or an .npy of samples.")
-        if recipe.is_file() and recipe.suffix.lower() in (".csv", ".tsv", ".parquet"):
-            from gridcnn.workflow.auto import find_target, read_frame
+        if recipe.is_file():  # a wrong or ambiguous --target, or no labels at all: exit 2, from the header
+            from gridcnn.data.reader import label_source
 
-            find_target(read_frame(recipe, header_only=True), recipe, target)  # a wrong --target: exit 2
-        if recipe.is_file() and recipe.suffix.lower() == ".npy":
-            from gridcnn.workflow.auto import find_labels
-
-            find_labels(recipe, target)  # no labels file: exit 2
+            label_source(recipe, target, required=True)
         r = None
     else:
         if target is not None or force:
@@ -119,21 +115,28 @@ def _is_data(path: Path) -> bool:
 
 def _auto(path: Path, target, force: bool, overrides):
     """Choose a recipe for the data at ``path``, print the choices in one table, and return the recipe."""
-    from gridcnn.workflow.auto import auto_recipe
+    from gridcnn.workflow.auto import auto_recipe, training_choice
     from gridcnn.workflow.recipes import parse_override, parse_recipe
 
     auto = auto_recipe(path, target=target, force=force)
-    r = auto.recipe
+    r, choices = auto.recipe, list(auto.choices)
     if overrides:
-        raw = r.to_dict()
+        raw, given = r.to_dict(), []
         for text in overrides:
             section, key, value = parse_override(text)
             raw.setdefault(section, {})[key] = value
+            given.append((section, key, value))
         r = parse_recipe(raw, source=r.source)
+        # The table shows what will run: the training row as overridden, and each override on a row of its own.
+        keys = {k for s, k, _ in given if s == "estimator"}
+        choices = [training_choice(r.estimator, keys) if what == "training" else (what, choice, why)
+                   for what, choice, why in choices]
+        choices += [("--set", f"{s}.{k}={v!r}" if isinstance(v, str) else f"{s}.{k}={v}", "given on the command line")
+                    for s, k, v in given]
     table = Table(title=f"gridcnn chose, for {path}")
     for col in ("", "choice", "why"):
         table.add_column(col)
-    for what, choice, why in auto.choices:
+    for what, choice, why in choices:
         table.add_row(what, escape(choice), escape(why))
     console.print(table)
     return r

@@ -1,7 +1,8 @@
 """What a data file holds, checked before a reader trips over it: each problem named with the file and the fix.
 
 Small functions any reader calls (`gridcnn fit`'s data path, `gridcnn check`): `sniff` before opening a file,
-`check_table` after reading a CSV, `load_array` for .npy / .npz members.
+`check_columns` on a table's header, `check_table` and `check_cells` after reading it, `load_array` for .npy / .npz
+members.
 """
 
 from __future__ import annotations
@@ -44,6 +45,21 @@ def sniff(path) -> None:
             )
 
 
+def check_media(path) -> None:
+    """Refuse an empty file, or a text file, under an image or sound suffix (``notes.png``): decoders would fail on it
+    later with their own words, far from the file."""
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        head = f.read(512)
+    ext = os.path.splitext(path)[1].lower()
+    if not head:
+        raise GridCNNError(f"{path!r} is empty (0 bytes), not a {ext} file. Replace it with the file it should be, "
+                           "or remove it.")
+    if _is_text(head) and not head.startswith((b"P1", b"P2", b"P3")):  # plain-text PBM/PGM/PPM images are text
+        raise GridCNNError(f"{path!r} is named {ext} but holds text (it starts with {head[:20]!r}). Replace it with "
+                           "the file it should be, or remove it.")
+
+
 def _is_text(head: bytes) -> bool:
     if b"\x00" in head:
         return False
@@ -71,6 +87,37 @@ def check_table(frame, path) -> None:
             f"{path!r} has a header ({', '.join(map(str, frame.columns[:5]))}{', ...' if frame.shape[1] > 5 else ''}) "
             "but no rows. Point to the file that holds the samples."
         )
+
+
+def check_columns(names, path) -> None:
+    """Refuse a header that names a column twice: pandas would rename the second ``label.1`` and train on it."""
+    seen, twice = set(), []
+    for name in map(str, names):
+        if name in seen and name not in twice:
+            twice.append(name)
+        seen.add(name)
+    if twice:
+        more = f" (and {len(twice) - 1} more)" if len(twice) > 1 else ""
+        raise GridCNNError(
+            f"{os.fspath(path)!r} names the column {twice[0]!r} twice{more}; "
+            "every column needs a name of its own (a second label column would be read as a feature). Rename or "
+            "drop the copy."
+        )
+
+
+def check_cells(frame, path) -> None:
+    """Refuse cells that are not one value (lists or arrays, as Parquet can hold): they are neither numbers nor text."""
+    for column in frame.columns:
+        if frame[column].dtype != object:
+            continue
+        cells = frame[column].to_numpy()
+        bad = next((i for i, v in enumerate(cells) if isinstance(v, (list, tuple, dict, set, np.ndarray))), None)
+        if bad is not None:
+            raise GridCNNError(
+                f"{os.fspath(path)!r}: column {str(column)!r} holds {type(cells[bad]).__name__} values (row {bad + 1}: "
+                f"{str(cells[bad])[:40]}), not one number or text per cell. Spread the values over columns of their "
+                "own (one per element), or save grids as an .npz (numpy.savez('data.npz', X=X, y=y))."
+            )
 
 
 def load_array(archive, name: str, path):

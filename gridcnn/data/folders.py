@@ -10,7 +10,7 @@ from gridcnn.exceptions import GridCNNError
 _LAYOUT = "one subfolder per class, such as {root}/<class>/<file>"
 
 
-def list_class_folder(path, extensions) -> tuple[list[str], list[str]]:
+def list_class_folder(path, extensions, what: str | None = None) -> tuple[list[str], list[str]]:
     """List the files of a class-per-folder directory and their labels (the subfolder names).
 
     Files are found at any depth inside each class subfolder. Names starting with "." (such as
@@ -23,6 +23,8 @@ def list_class_folder(path, extensions) -> tuple[list[str], list[str]]:
         The root folder.
     extensions : iterable of str
         File name endings to keep, with or without the dot (".png", "jpg").
+    what : str, default=None
+        What the files are, in words ("image files"), for the message when there are none; by default the endings.
 
     Returns
     -------
@@ -63,16 +65,29 @@ def list_class_folder(path, extensions) -> tuple[list[str], list[str]]:
                 if name.startswith("."):
                     continue
                 if name.lower().endswith(ends):
-                    found.append(os.path.join(folder, name))
+                    found.append(_existing(os.path.join(folder, name)))
                 else:
                     others[os.path.splitext(name)[1].lower() or "(no extension)"] += 1
         paths += sorted(found)
         labels += [label] * len(found)
     if not paths:
         seen = ", ".join(f"{ext} ({n})" for ext, n in others.most_common(5)) or "no files at all"
+        listed = f"{', '.join(classes[:5])}{', ...' if len(classes) > 5 else ''}"
+        if what:
+            raise GridCNNError(f"{root} holds no {what} in its class subfolders ({listed}). Found: {seen}. Expected "
+                               f"{_LAYOUT.format(root=root)}.")
         raise GridCNNError(
-            f"No file ending in {', '.join(ends)} inside the class subfolders of {root!r} "
-            f"({', '.join(classes[:5])}{', ...' if len(classes) > 5 else ''}). Found: {seen}. "
+            f"No file ending in {', '.join(ends)} inside the class subfolders of {root!r} ({listed}). Found: {seen}. "
             "Pass the extensions your files have."
         )
     return paths, labels
+
+
+def _existing(path: str) -> str:
+    """``path``, refused when it is a symbolic link whose target is gone (reading it later would fail far from here)."""
+    if os.path.islink(path) and not os.path.exists(path):
+        raise GridCNNError(
+            f"{path!r} is a symbolic link to {os.readlink(path)!r}, which does not exist. Restore the file it points "
+            "to, or remove the link."
+        )
+    return path

@@ -23,7 +23,8 @@ from safetensors import numpy as st
 from gridcnn.backbone import BackboneSpec
 from gridcnn.exceptions import GridCNNError
 
-MODEL_FORMAT, MODEL_FORMAT_VERSION = "gridcnn-model", 1
+# Version 2: config.json records the SHA-256 of its own content (config_sha256), so any edit is refused.
+MODEL_FORMAT, MODEL_FORMAT_VERSION = "gridcnn-model", 2
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 _TENSOR = "__tensor__"  # the JSON tree's stand-in for a tensor kept in the safetensors body under this name
 
@@ -257,7 +258,10 @@ def write_model(path, est, adapters=()) -> Path:
         "estimator": estimator_config(est),
         "adapters": adapter_configs,
     }
-    text = to_json(config, "model file", indent=2)
+    # The digest is taken of the config as a reader parses it back, so what is checked is exactly what was written.
+    doc = json.loads(to_json(config, "model file"))
+    doc["config_sha256"] = config_digest(doc)
+    text = json.dumps(doc, indent=2)
     weights_tmp = write_tmp(path / WEIGHTS, weights)
     try:
         config_tmp = write_tmp(path / CONFIG, text.encode())
@@ -268,6 +272,13 @@ def write_model(path, est, adapters=()) -> Path:
     os.replace(weights_tmp, path / WEIGHTS)
     os.replace(config_tmp, path / CONFIG)
     return path
+
+
+def config_digest(config: dict) -> str:
+    """The SHA-256 of a parsed config.json without its ``config_sha256`` key, in one canonical JSON form (sorted
+    keys, no spaces): what that key records. It covers the weights too, through the ``weights_sha256`` it holds."""
+    rest = {k: v for k, v in config.items() if k != "config_sha256"}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def read_model(path) -> tuple[Path, dict, dict]:
@@ -285,12 +296,28 @@ def read_model(path) -> tuple[Path, dict, dict]:
         config = json.loads((path / CONFIG).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise GridCNNError(f"{path / CONFIG} is not valid JSON ({exc}); the model folder is damaged.") from None
+    except RecursionError:
+        raise GridCNNError(f"{path / CONFIG} nests JSON too deeply to be a gridcnn config; the model folder is "
+                           "damaged. Restore it, or train the model again.") from None
     check_format(config, fmt=MODEL_FORMAT, format_version=MODEL_FORMAT_VERSION, where=path / CONFIG, kind="model",
                  container="JSON", advice="Load it with the gridcnn version that wrote it, or train it again.")
+    if config_digest(config) != config.get("config_sha256"):
+        raise GridCNNError(
+            f"{path / CONFIG} was changed after it was saved: its content no longer matches the SHA-256 it records "
+            "(config_sha256). A model file is refused after any edit, since a renamed class or another activation "
+            "would change its answers silently; restore the file, or train the model again."
+        )
     weights = (path / WEIGHTS).read_bytes()
     if hashlib.sha256(weights).hexdigest() != config.get("weights_sha256"):
         raise GridCNNError(
             f"{path / WEIGHTS} does not match its config (SHA-256 differs): the file was changed or damaged after "
-            "it was saved. Save the model again."
+            "it was saved. Restore it, or train the model again."
         )
-    return path, config, st.load(weights)
+    try:
+        arrays = st.load(weights)
+    except Exception as exc:  # noqa: BLE001 (safetensors raises its own SafetensorError, or ValueError, for bad bytes)
+        raise GridCNNError(
+            f"{path / WEIGHTS} is not a safetensors file ({exc}); the model folder is damaged. Restore it, or train the "
+            "model again."
+        ) from None
+    return path, config, arrays

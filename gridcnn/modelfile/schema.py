@@ -1,7 +1,8 @@
 """The schema of a model folder's config.json, checked whole before anything is built from it.
 
-The SHA-256 in the config covers the weights only: the config itself is text anyone can edit, and what it says is
-turned into objects (an estimator, a network, adapters with attributes set from it). So every key is checked
+The config records the SHA-256 of the weights and of itself, so an edit or damage is refused before this runs. But
+a checksum is no signature: anyone can write a file and its checksum, and what the config says is turned into
+objects (an estimator, a network, adapters with attributes set from it). So every key is checked
 against what `gridcnn.modelfile.persistence.save` writes (known keys, types, ranges, option names, dtype names, sizes a
 machine can hold) and against the weights (the network the spec describes must have exactly the weights' tensors
 and shapes; the classes must fill the output layer), and the first wrong key is named. `validate_config` is the
@@ -25,7 +26,7 @@ MAX_CELLS = 1 << 31  # cells in one grid
 MAX_WIDTH = 1 << 16  # filters of a block, units of a dense layer
 MAX_BLOCKS = 256
 MAX_CLASSES = 1 << 20
-TOP_KEYS = {"format", "format_version", "versions", "weights_sha256", "estimator", "adapters"}
+TOP_KEYS = {"format", "format_version", "versions", "weights_sha256", "config_sha256", "estimator", "adapters"}
 ESTIMATOR_KEYS = {"params", "classes", "classes_dtype", "n_features_in", "input_shape", "spec", "history", "n_iter"}
 SPEC_KEYS = {"branches", "hidden", "dropout", "global_pool", "activation"}
 # Only networks with a token table (non-static) write the first two; only the families' presets the others.

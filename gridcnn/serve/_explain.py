@@ -32,8 +32,8 @@ def predict_and_explain(predictor, X, feature_maps: bool, target: int | None) ->
     """
     from gridcnn.backbone.explain import grad_cam
 
-    out = predictor.predict(X, feature_maps)
-    grids = predictor.grids(X)
+    grids = predictor.grids(X)  # once: the predictor passes grids through to its engine as they are
+    out = predictor.predict(grids, feature_maps)
     if target is None:  # the class the answer names, whichever engine computed it
         names = [str(c) for c in predictor.classes]
         target = np.array([names.index(str(p["label"])) for p in out["predictions"]])

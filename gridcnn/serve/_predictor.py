@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import tomllib
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from sklearn.pipeline import Pipeline
 from gridcnn.exceptions import GridCNNError
 from gridcnn.serve._engine import make_engine
 
+log = logging.getLogger("gridcnn.serve")
 MAX_MAPS = 8  # feature maps shown per block: enough to see what a block reacts to, small enough to send each time
 FILE_KINDS = {"image": "image", "spectrogram": "sound"}
 
@@ -223,11 +225,22 @@ def _shape_of(value) -> str:
 
 
 def _run_files(run_dir: Path | None):
-    """The recipe (as a table) and the test metrics of a run folder; None for what is absent."""
+    """The recipe (as a table) and the test metrics of a run folder; None for what is absent. A damaged one (a
+    truncated metrics.json) only leaves its part out of /model, with a warning naming it: the model still serves."""
     recipe = metrics = None
-    if run_dir is not None and (run_dir / "recipe.toml").is_file():
-        recipe = tomllib.loads((run_dir / "recipe.toml").read_text())
-    if run_dir is not None and (run_dir / "metrics.json").is_file():
-        m = json.loads((run_dir / "metrics.json").read_text())
-        metrics = {k: m[k] for k in ("accuracy", "macro_f1", "n_samples", "per_class") if k in m}
+    if run_dir is None:
+        return recipe, metrics
+    if (run_dir / "recipe.toml").is_file():
+        try:
+            recipe = tomllib.loads((run_dir / "recipe.toml").read_text())
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            log.warning("%s cannot be read (%s); /model leaves the recipe out.", run_dir / "recipe.toml", exc)
+    if (run_dir / "metrics.json").is_file():
+        try:
+            m = json.loads((run_dir / "metrics.json").read_text())
+            if not isinstance(m, dict):
+                raise ValueError(f"it holds a JSON {type(m).__name__}, not an object")
+            metrics = {k: m[k] for k in ("accuracy", "macro_f1", "n_samples", "per_class") if k in m}
+        except (OSError, UnicodeDecodeError, RecursionError, ValueError) as exc:
+            log.warning("%s cannot be read (%s); /model leaves the test metrics out.", run_dir / "metrics.json", exc)
     return recipe, metrics

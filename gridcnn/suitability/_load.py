@@ -24,7 +24,7 @@ def load_check_data(path, target=None):
         See `gridcnn.data.read_data`.
     target : str, default=None
         The table column, or .npz array, holding the labels (default: one named as in
-        `gridcnn.data.LABEL_NAMES`, if any).
+        `gridcnn.data.labels.LABEL_NAMES`, any case), if any).
 
     Returns
     -------

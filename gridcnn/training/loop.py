@@ -10,6 +10,7 @@ torchrun).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ import torch
 
 from gridcnn.training.distributed import ceil_div, shard, sync_buffers
 from gridcnn.training.steps import evaluate, train_epoch
+from gridcnn.training.threads import fit_threads
 
 
 @dataclass(frozen=True)
@@ -81,9 +83,26 @@ class FitState:
     scheduler: object = None
     scaler: object = None
     history: list = field(default_factory=list)  # one record per epoch, earlier fits' included
+    schedule: Callable | None = None  # epochs -> a fresh per-batch schedule over that many epochs (see `replan`)
     done: int = 0  # epochs finished in this fit
     stop: bool = False  # set by a hook: stop after the current epoch
     completed: bool = False  # set by the loop when the fit ends without an exception
+
+    def replan(self, epochs: int) -> None:
+        """Make this fit ``epochs`` epochs long (a time limit's plan), its learning-rate schedule laid anew over them.
+
+        The new schedule is taken to the step the old one had reached, so the epochs done keep their rates and the
+        rest of the schedule, its annealing included, fits in the epochs now planned: stopping a one-cycle schedule
+        part way would leave the rate near its peak and the network unsettled.
+        """
+        self.config = dataclasses.replace(self.config, epochs=int(epochs))
+        if self.schedule is None or self.scheduler is None:
+            return
+        steps = self.scheduler.last_epoch
+        self.scheduler = self.schedule(self.config.epochs)
+        if self.scheduler is not None:  # a plan of one epoch has a constant rate
+            for _ in range(steps):  # at most a few thousand steps of arithmetic, once or twice a fit
+                self.scheduler.step()
 
     def state_dict(self) -> dict:
         """The loop's state and every hook's: what a checkpoint holds."""
@@ -109,6 +128,7 @@ class FitState:
         if self.scaler is not None:
             self.scaler.load_state_dict(state["scaler"])
         self.done = state["done"]
+        self.config = dataclasses.replace(self.config, epochs=int(state["epochs"]))  # a time limit's plan, if any
         self.history[:] = state["history"]
         torch.set_rng_state(state["rng"])
         for hook in self.hooks:
@@ -157,7 +177,8 @@ def epoch_order(n: int, config: LoopConfig, generator: torch.Generator):
 
 
 def run_epochs(model, optimizer, train, config: LoopConfig, hooks: Sequence[Hook] = (), *, valid=None,
-               scheduler=None, scaler=None, history: list | None = None, resume: dict | None = None) -> list[dict]:
+               scheduler=None, schedule=None, scaler=None, history: list | None = None,
+               resume: dict | None = None) -> list[dict]:
     """Train ``model`` on ``train`` until ``config.epochs`` epochs of this fit ran or a hook stopped it.
 
     Parameters
@@ -176,6 +197,9 @@ def run_epochs(model, optimizer, train, config: LoopConfig, hooks: Sequence[Hook
         Rows to report ``valid_loss`` and ``valid_accuracy`` on after each epoch.
     scheduler, scaler : default=None
         A per-batch learning-rate schedule; fp16's gradient scaler.
+    schedule : callable, default=None
+        ``schedule(epochs)`` returns a per-batch schedule over that many epochs (or None for a constant rate); the
+        loop builds ``scheduler`` from it, and builds it again when a hook re-plans the fit (`FitState.replan`).
     history : list, default=None
         Records of earlier epochs; this fit's records are appended to this very list.
     resume : dict, default=None
@@ -187,7 +211,17 @@ def run_epochs(model, optimizer, train, config: LoopConfig, hooks: Sequence[Hook
         ``history`` with one record per epoch of this fit: epoch, train_loss, train_accuracy, lr, valid_loss and
         valid_accuracy (with ``valid``), time.
     """
-    fit = FitState(model, optimizer, config, list(hooks), scheduler, scaler, [] if history is None else history)
+    if schedule is not None:
+        scheduler = schedule(config.epochs)
+    fit = FitState(model, optimizer, config, list(hooks), scheduler, scaler, [] if history is None else history,
+                   schedule)
+    with fit_threads():  # one thread on a loaded machine where OpenMP's threads would spin (training/threads.py)
+        return _run(fit, train, valid, resume)
+
+
+def _run(fit: FitState, train, valid, resume) -> list[dict]:
+    """`run_epochs` once its state is set up."""
+    model, optimizer, config, scaler = fit.model, fit.optimizer, fit.config, fit.scaler
     if resume is not None:
         fit.load_state_dict(resume)
     device = next(model.parameters()).device  # the data may stay in CPU memory when it does not fit on the GPU
@@ -206,7 +240,7 @@ def run_epochs(model, optimizer, train, config: LoopConfig, hooks: Sequence[Hook
     try:
         for hook in fit.hooks:
             hook.on_fit_start(fit)
-        while fit.done < config.epochs and not fit.stop:
+        while fit.done < fit.config.epochs and not fit.stop:  # a hook may re-plan the epochs (`FitState.replan`)
             t0 = time.perf_counter()
             epoch = len(fit.history) + 1
             # Each epoch's shuffle, augmentation and dropout draw from a seed of their own, so an epoch can be
@@ -214,7 +248,7 @@ def run_epochs(model, optimizer, train, config: LoopConfig, hooks: Sequence[Hook
             epoch_seed = config.seed + 1_000_003 * epoch
             order, batch_size, generator = epoch_order(len(train), config, torch.Generator().manual_seed(epoch_seed))
             torch.manual_seed(epoch_seed + config.rank)
-            loss, acc = train_epoch(net, train.batches(order, batch_size), optimizer, scheduler, device=device,
+            loss, acc = train_epoch(net, train.batches(order, batch_size), optimizer, fit.scheduler, device=device,
                                     augment=config.augment, generator=generator, precision=config.precision,
                                     scaler=scaler, on_batch=on_batch)
             sync_buffers(model)

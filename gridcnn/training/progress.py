@@ -34,6 +34,9 @@ class ProgressBar(Hook):
         )
 
     def on_batch_end(self, fit: FitState, batch: int) -> None:
+        if batch == 1:  # a time limit may have re-planned the epochs since the bar began
+            epochs = fit.config.epochs
+            self._progress.update(self._task, total=epochs * self.batches, epochs=epochs)
         self._progress.update(self._task, completed=fit.done * self.batches + batch, epoch=fit.done + 1)
 
     def on_epoch_end(self, fit: FitState, record: dict) -> None:

@@ -71,61 +71,57 @@ def auto_recipe(path, target=None, *, force=False, random_state=0) -> AutoRecipe
     >>> auto.recipe.data["path"] == str(path), auto.kind
     (True, 'grid')
     """
+    from gridcnn.data.labels import check_labels, check_split_classes
+    from gridcnn.data.reader import READERS, given_split, read_data
+
     p = Path(path).expanduser()
-    if p.is_dir():
-        return _folder(p, random_state)
     if not p.exists():
         raise GridCNNError(f"{p} does not exist. Give a folder with one subfolder per class, a .csv/.tsv/.parquet "
-                           "table or an .npz file.")
-    suffix = p.suffix.lower()
-    if suffix in (".csv", ".tsv", ".parquet"):
-        return _table(p, target, force, random_state)
-    if suffix == ".npz":
-        return _npz(p, force, random_state)
-    if suffix == ".npy":
-        return _npy(p, target, force, random_state)
-    raise GridCNNError(f"gridcnn cannot tell what {p.name} holds: expected a folder, a .csv, .tsv, .parquet, .npz or "
-                       ".npy file (or a recipe ending in .toml).")
+                           "table, an .npz file or an .npy of samples.")
+    if p.is_file() and p.suffix.lower() not in READERS:
+        raise GridCNNError(f"gridcnn cannot tell what {p.name} holds: expected a folder, a .csv, .tsv, .parquet, .npz "
+                           "or .npy file (or a recipe ending in .toml).")
+    # The one reader reads it, as a recipe's [data] path, `gridcnn check` and `evaluate --data` do: same label
+    # column, same .npz keys, same file checks. Data given already split is read as its train split here.
+    split = given_split(p)
+    data = read_data(p, target=target, split="train" if split else None)
+    X, y = data.labelled()
+    unit = {"image": "files", "audio": "files", "table": "rows"}.get(data.kind, "samples")
+    check_labels(y, p / "train" if split and p.is_dir() else p, unit=unit, split_later=not split)
+    if split:
+        check_split_classes(y, read_data(p, target=target, split="test").y, p,
+                            "test/" if p.is_dir() else "X_test/y_test")
+    if data.kind in ("image", "audio"):
+        return _folder(p, data, split, random_state)
+    if data.kind == "table":
+        return _table(p, data, force, random_state)
+    return _arrays(p, data, target, split, force, random_state)
 
 
 # -- folders --------------------------------------------------------------------------------------------------------
 
 
-def _folder(p: Path, seed: int) -> AutoRecipe:
-    from gridcnn.adapters.audio.clips import AUDIO_EXTENSIONS
-    from gridcnn.adapters.image import IMAGE_EXTENSIONS
-    from gridcnn.data.folders import list_class_folder
+def _folder(p: Path, data, split: bool, seed: int) -> AutoRecipe:
+    from gridcnn.data.file_checks import check_media
 
-    split = (p / "train").is_dir() and (p / "test").is_dir()
+    paths, labels, images = data.X, data.y, data.kind == "image"
+    for f in paths:  # a zero-byte or text file under an image or sound suffix: named now, not mid-way through reading
+        check_media(f)
+    classes = Counter(labels.tolist())
     root = p / "train" if split else p
-    files = [f for f in p.rglob("*") if f.is_file() and not any(part.startswith(".") for part in f.parts[len(p.parts):])]
-    images = [f for f in files if f.suffix.lower() in IMAGE_EXTENSIONS]
-    sounds = [f for f in files if f.suffix.lower() in AUDIO_EXTENSIONS]
-    if not images and not sounds:
-        raise GridCNNError(f"{p} holds no image or sound files ({len(files)} other file(s)). Expected one subfolder per "
-                           "class of images (.png, .jpg, ...) or sound files (.wav, .flac, ...).")
-    if images and sounds:
-        raise GridCNNError(f"{p} mixes {len(images)} image and {len(sounds)} sound files (such as {images[0].name} and "
-                           f"{sounds[0].name}). Keep one kind per data folder.")
-    kind = "image" if images else "audio"
-    paths, labels = list_class_folder(root, IMAGE_EXTENSIONS if images else AUDIO_EXTENSIONS)
-    classes = Counter(labels)
-    if len(classes) < 2:
-        raise GridCNNError(f"{root} has one class only ({next(iter(classes))!r}, {len(paths)} files): a classifier needs "
-                           "at least 2. Add a subfolder per class.")
-    data = {"path": str(p), "random_state": seed}
     choices = [("data", f"{len(paths)} {'images' if images else 'sound files'} in {len(classes)} classes",
                 f"class subfolders of {root}")]
+    recipe_data = {"path": str(p), "random_state": seed}
     if split:
-        data.update(train_split="train", test_split="test")
+        recipe_data.update(train_split="train", test_split="test")
         choices.append(("split", "train/ and test/", "the folder has both"))
     else:
-        data["test_fraction"] = 0.2
+        recipe_data["test_fraction"] = 0.2
         choices.append(("split", "20% held out for the test, stratified", "no train/ + test/ pair"))
     adapter, why = (_image_adapter if images else _audio_adapter)(paths)
     choices.append(("adapter", _describe(adapter), why))
     estimator = {"random_state": seed, "validation_fraction": 0.1}
-    return _finish(data, adapter, estimator, choices, kind, p)
+    return _finish(recipe_data, adapter, estimator, choices, data.kind, p)
 
 
 def _image_adapter(paths):
@@ -134,9 +130,13 @@ def _image_adapter(paths):
     sample = paths[:: max(1, len(paths) // 200)]
     sizes, modes = Counter(), Counter()
     for f in sample:
-        with Image.open(f) as im:
-            sizes[(im.height, im.width)] += 1
-            modes[im.mode] += 1
+        try:
+            with Image.open(f) as im:
+                sizes[(im.height, im.width)] += 1
+                modes[im.mode] += 1
+        except Exception as exc:  # PIL raises many types for bad data (UnidentifiedImageError, OSError, SyntaxError)
+            raise GridCNNError(f"{f} is not an image gridcnn can read ({type(exc).__name__}). Replace it with the "
+                               "image it should be, or remove it.") from None
     (h, w), _ = sizes.most_common(1)[0]
     scale = min(1.0, IMAGE_MAX_SIDE / max(h, w))
     size = [max(1, round(h * scale)), max(1, round(w * scale))]
@@ -168,130 +168,40 @@ def _audio_adapter(paths):
 
 # -- tables and arrays ----------------------------------------------------------------------------------------------
 
-LABEL_NAMES = ("label", "labels", "target", "class", "y", "category", "sentiment", "outcome")
 
-
-def read_frame(path, header_only=False):
-    """A CSV, TSV or Parquet file as a pandas DataFrame (only its columns when ``header_only``)."""
-    import pandas as pd
-
-    from gridcnn.data.reader import PARQUET_INSTALL
-
-    p = Path(path)
-    if p.suffix.lower() == ".parquet":
-        try:
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise GridCNNError(f"{p} is a Parquet file, which needs pyarrow. Install it: {PARQUET_INSTALL}.") from None
-        return pd.DataFrame(columns=pq.read_schema(p).names) if header_only else pd.read_parquet(p)
-    return pd.read_csv(p, sep="\t" if p.suffix.lower() == ".tsv" else ",", nrows=0 if header_only else None)
-
-
-def find_target(frame, path, target=None) -> str:
-    """The label column: ``target`` (checked), else the one column named like a label (`LABEL_NAMES`)."""
-    from gridcnn._registry import did_you_mean
-
-    columns = [str(c) for c in frame.columns]
-    if target is not None:
-        if target not in frame.columns:
-            raise GridCNNError(f"{path} has no column {target!r}.{did_you_mean(target, columns)} "
-                               f"Columns: {', '.join(columns[:20])}{', ...' if len(columns) > 20 else ''}.")
-        return target
-    lower = {c.lower(): c for c in columns}
-    found = next((lower[n] for n in LABEL_NAMES if n in lower), None)
-    if found is None:
-        raise GridCNNError(
-            f"{path}: which column holds the labels? None is named like one ({', '.join(LABEL_NAMES[:5])}, ...). "
-            f"Pass --target COLUMN (target=COLUMN in Python); columns: {', '.join(columns[:20])}"
-            f"{', ...' if len(columns) > 20 else ''}."
-        )
-    return found
-
-
-def text_columns(frame) -> list:
-    """Columns holding text (not numbers), in the frame's order."""
-    import pandas as pd
-
-    return [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-
-
-def _table(p: Path, target, force: bool, seed: int) -> AutoRecipe:
-    frame = read_frame(p)
-    target = find_target(frame, p, target)
-    y = frame.pop(target).to_numpy()
-    _check_labels(y, p, target)
-    data = {"path": str(p), "target": target, "test_fraction": 0.2, "random_state": seed}
-    choices = [("data", f"{len(y)} rows, {frame.shape[1]} columns, {len(np.unique(y))} classes", f"label column {target!r}")]
-    text = text_columns(frame)
+def _table(p: Path, data, force: bool, seed: int) -> AutoRecipe:
+    text = data.text_columns()
+    X, y = data.labelled()  # refuses text beside other columns
+    recipe_data = {"path": str(p), "target": data.label, "test_fraction": 0.2, "random_state": seed}
+    choices = [("data", f"{len(y)} rows, {data.X.shape[1]} columns, {len(np.unique(y))} classes",
+                f"label column {data.label!r}"),
+               ("split", "20% held out for the test, stratified", "one table")]
     if text:
-        if len(frame.columns) > 1:
-            raise GridCNNError(f"{p} mixes a text column ({text[0]!r}) with {len(frame.columns) - 1} other column(s): "
-                               "give a table of the texts and the labels only, or of numbers only.")
-        choices.append(("split", "20% held out for the test, stratified", "one table"))
         adapter = {"name": "embedding", "embedding": "minilm-static"}
         choices.append(("adapter", _describe(adapter), f"column {text[0]!r} holds text"))
         # The text recipe's measured settings (recipes/text.toml): Kim's batch and AdamW decay steady the seeds.
         estimator = {"architecture": "kim", "batch_size": 50, "weight_decay": 0.05, "random_state": seed,
                      "validation_fraction": 0.1}
-        return _finish(data, adapter, estimator, choices, "text", p)
-    X = frame.to_numpy(np.float32)
-    choices.append(("split", "20% held out for the test, stratified", "one table"))
-    return _rows(X, y, data, choices, force, seed, p)
+        return _finish(recipe_data, adapter, estimator, choices, "text", p)
+    return _rows(X, y, recipe_data, choices, force, seed, p)
 
 
-def _npz(p: Path, force: bool, seed: int) -> AutoRecipe:
-    with np.load(p, allow_pickle=False) as z:
-        names = set(z.files)
-        if {"X", "y"} <= names:
-            X, y, split = z["X"], z["y"], False
-        elif {"X_train", "y_train", "X_test", "y_test"} <= names:
-            X, y, split = z["X_train"], z["y_train"], True
-        else:
-            raise GridCNNError(f"{p} holds {sorted(names)}; expected arrays X and y, or X_train, y_train, X_test and "
-                               "y_test.")
-    return _arrays(X, y, {"path": str(p), "random_state": seed}, split, force, seed, p)
-
-
-LABEL_FILES = ("y.npy", "labels.npy")  # where the labels of an .npy of samples are looked for by default
-
-
-def find_labels(p: Path, target) -> str:
-    """The labels file of the samples in ``p`` (an .npy): ``target``, else the one of `LABEL_FILES` beside it."""
-    from gridcnn.data.reader import labels_path
-
-    if target is not None:
-        if not str(target).lower().endswith(".npy"):
-            raise GridCNNError(f"--target {target} names a column, but {p.name} is an .npy array: name the labels' "
-                               "own .npy file (--target y.npy), one label per sample.")
-        return labels_path(p, target)
-    found = [p.parent / n for n in LABEL_FILES if (p.parent / n).is_file() and n != p.name]
-    if not found:
-        raise GridCNNError(f"{p} holds samples but where are the labels? No {' or '.join(LABEL_FILES)} beside it. Pass "
-                           "--target LABELS.npy (target= in Python), one label per sample, or save both with "
-                           "numpy.savez('data.npz', X=X, y=y).")
-    return str(found[0])
-
-
-def _npy(p: Path, target, force: bool, seed: int) -> AutoRecipe:
-    from gridcnn.data.reader import read_npy
-
-    labels = find_labels(p, target)
-    X, y = read_npy(p, labels).labelled()
-    data = {"path": str(p), "target": labels, "random_state": seed}
-    return _arrays(X, y, data, False, force, seed, p)
-
-
-def _arrays(X, y, data, split: bool, force: bool, seed: int, p: Path) -> AutoRecipe:
-    """Samples ``X`` with labels ``y`` from an array file: grids as they are, flat rows checked like a table."""
-    _check_labels(y, p, "y")
-    data.update({"train_split": "train", "test_split": "test"} if split else {"test_fraction": 0.2})
+def _arrays(p: Path, data, target, split: bool, force: bool, seed: int) -> AutoRecipe:
+    """Samples with labels from an array file: grids as they are, flat rows checked like a table."""
+    X, y = data.labelled()
+    recipe_data = {"path": str(p), "random_state": seed}
+    if p.suffix.lower() == ".npy":
+        recipe_data["target"] = data.label  # the labels file found, so that the recipe names it
+    elif target is not None:
+        recipe_data["target"] = target
+    recipe_data.update({"train_split": "train", "test_split": "test"} if split else {"test_fraction": 0.2})
     choices = [("data", f"{len(y)} arrays of shape {tuple(X.shape[1:])}, {len(np.unique(y))} classes", p.name),
                ("split", "X_test, y_test" if split else "20% held out for the test, stratified",
                 "the file has them" if split else "one set of arrays")]
     if X.ndim >= 3:
         choices.append(("adapter", "none", f"the arrays are already grids {tuple(X.shape[1:])}"))
-        return _finish(data, None, {"random_state": seed, "validation_fraction": 0.1}, choices, "grid", p)
-    return _rows(np.asarray(X).reshape(len(X), -1).astype(np.float32), y, data, choices, force, seed, p)
+        return _finish(recipe_data, None, {"random_state": seed, "validation_fraction": 0.1}, choices, "grid", p)
+    return _rows(np.asarray(X).reshape(len(X), -1).astype(np.float32), y, recipe_data, choices, force, seed, p)
 
 
 def _rows(X, y, data, choices, force, seed, p) -> AutoRecipe:
@@ -308,28 +218,30 @@ def _rows(X, y, data, choices, force, seed, p) -> AutoRecipe:
     return _finish(data, adapter, {"random_state": seed, "validation_fraction": 0.1}, choices, "sequence", p)
 
 
-def _check_labels(y, p, column) -> None:
-    values, counts = np.unique(np.asarray(y).astype(str), return_counts=True)
-    if len(values) < 2:
-        raise GridCNNError(f"{p}: column {column!r} holds one class only ({values[0]!r}): a classifier needs at least 2.")
-
-
 def _describe(adapter: dict) -> str:
     return adapter["name"] + "".join(f", {k}={v}" for k, v in adapter.items() if k != "name")
 
 
-def _finish(data, adapter, estimator, choices, kind, p) -> AutoRecipe:
+def training_choice(estimator: dict, overridden=()) -> tuple[str, str, str]:
+    """The table's training row for a recipe's ``estimator`` section (GridCNNClassifier's defaults where it is
+    silent); ``overridden``: the keys --set gave."""
     from gridcnn.estimator.classifier import GridCNNClassifier
 
+    e = {**GridCNNClassifier().get_params(), **estimator}
+    why = ("a step budget sized to the data; see GridCNNClassifier" if e["max_epochs"] == "auto" else
+           "as given" if "max_epochs" in overridden else "the recipe's")
+    return ("training", f"max_epochs={e['max_epochs']}, batch_size={e['batch_size']}, {e['lr_schedule']} rate to "
+            f"lr={e['lr']}", why)
+
+
+def _finish(data, adapter, estimator, choices, kind, p) -> AutoRecipe:
     raw = {"data": data, "estimator": estimator}
     if adapter is not None:
         raw["adapter"] = adapter
-    recipe = parse_recipe(raw, source=f"{p.name}.auto")
-    defaults = GridCNNClassifier()
+    recipe = parse_recipe(raw, source=str(p))  # the data it ran on, which names the run folder (runs/topics-...)
     net = estimator.get("architecture") or "simple"
     choices.append(("network", f"{net} preset", "Kim's CNN for texts" if net == "kim" else "the default CNN"))
-    choices.append(("training", f"max_epochs={defaults.max_epochs}, {defaults.lr_schedule} rate to lr={defaults.lr}",
-                    "a step budget sized to the data; see GridCNNClassifier"))
+    choices.append(training_choice(estimator))
     aug = {"image": "random shift", "audio": "time shift + SpecAugment masks", "sequence": "random shift",
            "text": "none", "grid": "chosen from the grid's shape"}[kind]
     choices.append(("augmentation", aug, f"{kind} grids"))

@@ -11,6 +11,7 @@ A recipe has four sections, whose keys are exactly the arguments of what they bu
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import tomllib
 from dataclasses import dataclass, field
@@ -63,6 +64,31 @@ class Recipe:
     def to_toml(self) -> str:
         """The recipe as TOML text; `parse_recipe` of it gives an equal recipe."""
         return tomli_w.dumps(self.to_dict())
+
+
+def portable(recipe: Recipe) -> Recipe:
+    """The recipe as a run folder keeps it: its data path (and a cache folder) absolute, so that
+    ``gridcnn fit RUN/recipe.toml`` finds the data from any working folder."""
+    data = dict(recipe.data)
+    for key in ("path", "cache"):
+        if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
+            data[key] = str(Path(data[key]).resolve())
+    return dataclasses.replace(recipe, data=data)
+
+
+def planned_recipe_text(recipe: Recipe, time_limit: float, asked: int, planned: int | None, ran: int) -> str:
+    """A run's recipe after a fit under a time limit: ``max_epochs`` the epochs planned (the learning-rate schedule
+    spans them), and comments saying what the limit decided, so that fitting the recipe again repeats the run."""
+    estimator = dict(recipe.estimator)
+    if planned is not None:
+        estimator["max_epochs"] = int(planned)
+    was = recipe.estimator.get("max_epochs", "auto")
+    head = [f"# Trained with --time-limit {time_limit:g}s: max_epochs={was!r} asked for {asked} epochs; "
+            + (f"the time limit planned {planned} (max_epochs below), so fitting this file again repeats the run."
+               if planned is not None else "all of them fitted in the time.")]
+    if ran != (planned or asked):
+        head.append(f"# {ran} of them ran: an epoch ran slower than planned and the next would not have fitted.")
+    return "\n".join(head) + "\n" + dataclasses.replace(recipe, estimator=estimator).to_toml()
 
 
 def _toml_value(v):
@@ -262,6 +288,7 @@ def build_pipeline(recipe: Recipe, **estimator_overrides):
 def load_split(recipe: Recipe):
     """Load the recipe's data and return ``X_train, y_train, X_test, y_test``."""
     from gridcnn.data import load_dataset, load_path
+    from gridcnn.data.labels import check_labels, check_split_classes
 
     data = recipe.data
     loader_kw = {k: v for k, v in data.items() if k not in SPLIT_KEYS}
@@ -272,18 +299,23 @@ def load_split(recipe: Recipe):
     else:
         load = lambda split: load_path(data["path"], split=split, **loader_kw)  # noqa: E731
     seed = data.get("random_state", 0)
+    source = data.get("path") or data["name"]
     if "test_split" in data:
         X_train, y_train = load(data.get("train_split", "train"))
         X_test, y_test = load(data["test_split"])
     else:
         X, y = load(None)
         y = np.asarray(y)
+        check_labels(y, source)  # one class, or a label per row: refused before a split or an epoch
         _, counts = np.unique(y, return_counts=True)
         X_train, X_test, y_train, y_test = train_test_split(
             X, y, test_size=data["test_fraction"], random_state=seed, stratify=y if counts.min() >= 2 else None
         )
     X_train, y_train = at_most(X_train, y_train, data.get("max_train"), seed)
     X_test, y_test = at_most(X_test, y_test, data.get("max_test"), seed)
+    check_labels(y_train, source)
+    # A test class training never saw: its rows could only be wrong, and per-class metrics would misalign.
+    check_split_classes(y_train, y_test, source, data.get("test_split", "test"))
     return X_train, y_train, X_test, y_test
 
 

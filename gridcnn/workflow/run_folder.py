@@ -77,12 +77,18 @@ def _inspect(out: Path) -> tuple[list[str], list[Path], list[tuple[str, str]]]:
     if evidence:  # a run's leftovers: partial files, and the export of its model (stale once the run is replaced)
         written += [p for p in (out / "checkpoint.safetensors.tmp", out / "metrics.json.tmp", out / "history.csv.tmp")
                     if p.is_file()]
-        sidecar = out / "model.json"
-        if _json_format(sidecar) == "gridcnn-onnx":
-            files = json.loads(sidecar.read_text()).get("files", [])
-            written += [p for p in (sidecar, out / "model.onnx", *(out / str(f) for f in files if "/" not in str(f)))
-                        if p.is_file()]
+        written += _exports(out)
     return evidence, written, foreign
+
+
+def _exports(out: Path) -> list[Path]:
+    """The files ``gridcnn export`` wrote into the run folder (model.onnx, its sidecar model.json and what the
+    sidecar names), found by the sidecar's format."""
+    sidecar = out / "model.json"
+    if _json_format(sidecar) != "gridcnn-onnx":
+        return []
+    files = json.loads(sidecar.read_text()).get("files", [])
+    return [p for p in (sidecar, out / "model.onnx", *(out / str(f) for f in files if "/" not in str(f))) if p.is_file()]
 
 
 def _json_format(path: Path):
@@ -174,7 +180,19 @@ def _claim(out: Path, resume: bool, overwrite: bool, lock: bool) -> Path:
                 f"writes its own {name} there, so it leaves this folder alone (--overwrite deletes only a run's own "
                 f"files): choose another --out, or move {out / name} away first."
             )
-        if not resume and evidence:
+        if resume and _exports(out):
+            # The resumed fit replaces the model; an ONNX export of the old one would go on answering beside it.
+            stale = _exports(out)
+            for path in stale:
+                path.unlink()
+            warnings.warn(f"Removed {', '.join(p.name for p in stale)} from {out}: exported from the model before "
+                          f"this resume, they would no longer match it. Export again once the fit ends: gridcnn export "
+                          f"{out}")
+        if not resume and evidence == ["recipe.toml"]:
+            # A fit that failed before its first epoch ended (a data mistake, say) left its recipe and nothing
+            # trained: not a run to protect, or the corrected retry with the same --out would be refused.
+            _remove_run(out, written)
+        elif not resume and evidence:
             if not overwrite:
                 raise GridCNNError(
                     f"{out} already holds a run (its {evidence[0]}). Go on with it with: gridcnn fit --resume {out}; "

@@ -22,7 +22,7 @@ from gridcnn.workflow import plots
 from gridcnn.training.distributed import is_main
 from gridcnn.estimator.pipeline import split_pipeline
 from gridcnn.workflow.run_folder import RunFolder, claim_run_dir
-from gridcnn.workflow.recipes import Recipe, build_pipeline, load_split
+from gridcnn.workflow.recipes import Recipe, build_pipeline, load_split, planned_recipe_text, portable
 from gridcnn.modelfile.codec import write_tmp
 from gridcnn.workflow.run_checkpoint import CHECKPOINT, RunCheckpoint
 
@@ -101,8 +101,10 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
     overwrite : bool, default=False
         Replace the run that ``out`` holds (its files only) instead of refusing the folder.
     time_limit : float, default=None
-        Seconds of training: the fit stops after the last epoch that fits (``metrics["stopped"]`` says so) and
-        the run folder is written as for a finished run.
+        Seconds of training: the first epochs are timed and the fit is planned as the epochs that fit, its
+        learning-rate schedule laid over them (``metrics["time_limit"]`` says what was planned; should an epoch
+        still run long, the fit stops after the last that fits and ``metrics["stopped"]`` says so). The run's
+        recipe.toml then records the epochs planned, so that fitting it again repeats the run.
 
     Returns
     -------
@@ -122,6 +124,7 @@ def fit_recipe(recipe: Recipe, out=None, *, device: str | None = None, verbose: 
 def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, resume, time_limit) -> dict:
     stage = on_stage if on_stage and main else (lambda text: None)
     if main and not resume:
+        recipe = portable(recipe)
         (out / "recipe.toml").write_text(recipe.to_toml())
     timings = {}
 
@@ -149,10 +152,17 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
     t = time.perf_counter()
     est.fit(data.train, data.y_train, resume_from=out / CHECKPOINT if resume else None, hooks=hooks)
     stopped = limit is not None and limit.stopped_after is not None
+    if limit is not None and limit.planned is not None:
+        stage(f"Time limit {time_limit:g} s: epochs took {limit.epoch_s:.2g} s, so the fit was planned as "
+              f"{limit.planned} epoch{'s' * (limit.planned != 1)} instead of {limit.asked}, its learning-rate schedule "
+              "laid over them")
     if stopped:
-        stage(f"Time limit {time_limit:g} s: stopped after epoch {est.n_iter_} of {est.max_epochs_} (the next would "
-              "not have finished in time)")
+        stage(f"Time limit {time_limit:g} s: stopped after epoch {est.n_iter_} of {limit.planned or est.max_epochs_} "
+              "(the next would not have finished in time)")
     timings["fit_s"] = time.perf_counter() - t
+    if main and limit is not None and not resume:  # so that gridcnn fit RUN/recipe.toml repeats this run
+        (out / "recipe.toml").write_text(planned_recipe_text(recipe, time_limit, limit.asked, limit.planned,
+                                                             int(est.n_iter_)))
     if not main:
         return {"run_dir": str(out)}
 
@@ -167,13 +177,17 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
         device=str(est.device_), timings=timings, versions=versions(), recipe=recipe.source,
         top_errors=top_errors(proba, y_test, est.classes_, X_test if _named(X_test) else None),
     )
+    if limit is not None:
+        metrics["time_limit"] = {"seconds": time_limit, "asked_epochs": int(limit.asked or est.max_epochs_),
+                                 "planned_epochs": int(limit.planned or limit.asked or est.max_epochs_),
+                                 "epoch_s": limit.epoch_s, "epochs": int(est.n_iter_)}
     if stopped:
         metrics["stopped"] = {"reason": "time limit", "time_limit_s": time_limit, "epochs": int(est.n_iter_),
-                              "planned_epochs": int(est.max_epochs_)}
+                              "planned_epochs": int(limit.planned or est.max_epochs_)}
     write_tmp(out / "metrics.json", json.dumps(metrics, indent=2).encode()).replace(out / "metrics.json")
 
     stage("Drawing plots")
-    _draw(est, data, metrics, out, stage)
+    _draw(est, data, metrics, out, stage, proba, split_pipeline(model)[0])
     return {"run_dir": str(out), **metrics}
 
 
@@ -229,20 +243,38 @@ def _grids(recipe, model, X_train, y_train, X_test, y_test, device, verbose: int
     return _Grids(G_train, y_train, G_test, y_test, X_test, stream)
 
 
-def _draw(est, data: _Grids, metrics: dict, out: Path, stage) -> None:
-    """The run's pictures: training curves, confusion matrix, filters, feature maps and (in memory) top errors."""
+def _draw(est, data: _Grids, metrics: dict, out: Path, stage, proba, adapters) -> None:
+    """The run's pictures: training curves, confusion matrix, filters, feature maps and (in memory) top errors and
+    where the network looked."""
     plots.plot_history(est.history_, out / "training_curves.png")
     undrawable = plots.plot_confusion(metrics["confusion_matrix"], metrics["labels"], out / "confusion_matrix.png")
     if undrawable:
         stage(f"No installed font draws the class names {undrawable[:3]}: they show as boxes in confusion_matrix.png "
               "(metrics.json has them right). Install a font that has them, such as Noto Sans CJK, and draw again.")
-    plots.plot_filters(est.model_, out / "filters.png")
+    modality = getattr(est, "modality_", None) or getattr(adapters[0] if adapters else None, "modality", "image")
+    texts = list(data.X_test) if modality == "text" and _named(data.X_test) else None
+    tokens = None
+    if texts is not None and adapters and hasattr(adapters[0], "tokens"):
+        tokens = adapters[0].tokens(texts)
+    y_test, predicted = data.test_labels(), est.classes_[np.asarray(proba).argmax(1)]
+    test = None if data.streamed else data.test  # a stream's grids are decoded batch by batch, not indexable
+    plots.plot_filters(est.model_, out / "filters.png", modality=modality, grids=test, tokens=tokens)
     example = np.asarray(data.first_test_grid(), dtype=np.float32).reshape(est.input_shape_)
-    plots.plot_feature_maps(est.model_, example, out / "feature_maps.png")
-    if not data.streamed:  # a stream's grids are decoded batch by batch, not indexable: metrics.json still lists them
-        plots.plot_top_errors(metrics["top_errors"], data.test, est.input_shape_, getattr(est, "modality_", "image"),
-                              out / "errors.png",
-                              texts=data.X_test if getattr(est, "modality_", "") == "text" else None)
+    plots.plot_feature_maps(est.model_, example, out / "feature_maps.png", modality=modality, true=y_test[0],
+                            predicted=predicted[0], probability=float(np.max(proba[0])),
+                            text=texts[0] if texts else None, tokens=tokens[0] if tokens else None)
+    if test is None:  # metrics.json still lists the top errors
+        return
+    plots.plot_top_errors(metrics["top_errors"], test, est.input_shape_, modality, out / "errors.png", texts=texts)
+    # A few examples the model got right, one per class first, and its most confident mistakes beside them.
+    right = np.flatnonzero(predicted == y_test)
+    first = [right[np.flatnonzero(y_test[right] == c)[0]] for c in est.classes_ if np.any(y_test[right] == c)]
+    shown = (first + [i for i in right if i not in first])[:4] + [e["index"] for e in metrics["top_errors"][:2]]
+    shown = np.asarray(shown[:6], dtype=int)
+    plots.plot_explain(est.model_, np.asarray(test[shown], dtype=np.float32).reshape(-1, *est.input_shape_),
+                       out / "explain.png", modality=modality, classes=est.classes_, y_true=y_test[shown],
+                       texts=[texts[i] for i in shown] if texts else None,
+                       tokens=[tokens[i] for i in shown] if tokens else None)
 
 
 def _named(X) -> bool:
