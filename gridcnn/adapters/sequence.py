@@ -86,6 +86,11 @@ class SequenceGrid(GridAdapter):
     def state_grid_shape(self):
         return int(self.n_channels_), 1, int(self.window if self.window is not None else self.length_)
 
+    def onnx_frontend(self):
+        from gridcnn.export.frontends import sequence
+
+        return sequence(self)
+
     def _fit(self, X):
         signals = _check_signals(X)
         self.n_channels_, self.length_ = int(signals.shape[1]), int(signals.shape[2])

@@ -21,8 +21,8 @@ def gather_inputs(model, inputs: list[str]):
     as a text, or each line of a .txt file; models without an adapter take grids from .npy files.
     """
     adapters, est = split_pipeline(model)
-    adapter = adapters[0].registry_name if adapters else None
-    if adapter == "embedding":
+    adapter = adapters[0] if adapters else None  # what it reads is asked of it (GridAdapter's capabilities)
+    if getattr(adapter, "text_inputs", False):
         names, texts = [], []
         for item in inputs:
             p = Path(item)
@@ -42,11 +42,8 @@ def gather_inputs(model, inputs: list[str]):
                 names.append(item)
                 texts.append(item)
         return names, texts
-    if adapter in ("image", "spectrogram"):
-        from gridcnn.adapters.image import IMAGE_EXTENSIONS
-        from gridcnn.adapters.audio.clips import AUDIO_EXTENSIONS
-
-        exts = IMAGE_EXTENSIONS if adapter == "image" else AUDIO_EXTENSIONS
+    if adapter is not None and adapter.reads_files():
+        exts = adapter.file_extensions
         files = []
         for item in inputs:
             p = Path(item)
@@ -58,7 +55,7 @@ def gather_inputs(model, inputs: list[str]):
             elif p.is_file():
                 files.append(str(p))
             else:
-                raise GridCNNError(f"Input {item!r} does not exist. Give files or folders of {adapter} inputs.")
+                raise GridCNNError(f"Input {item!r} does not exist. Give files or folders of {adapter.registry_name} inputs.")
         return files, files
     names, arrays = [], []
     for item in inputs:

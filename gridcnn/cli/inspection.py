@@ -36,7 +36,7 @@ def summary(
         from gridcnn.streaming import file_adapter, fit_adapter, is_file_list
 
         if file_adapter(model) is not None and is_file_list(X_train):  # fitted as a streamed fit fits it
-            grids = fit_adapter(model.steps[0][1], X_train).transform(list(X_train[:2]))
+            grids = fit_adapter(adapters[0], X_train).transform(list(X_train[:2]))
         else:
             grids = model[:-1].fit(X_train, y_train).transform(X_train[:2]) if adapters else X_train[:2]
         shape = grid_shape(np.shape(grids), est.input_shape)

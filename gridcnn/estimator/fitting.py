@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
 from gridcnn.adapters.text import token_table as emb
@@ -27,10 +26,12 @@ from gridcnn.modelfile import checkpoint as ckpt
 from gridcnn.modelfile.codec import estimator_config
 from gridcnn.streaming import StreamedGrids, StreamSource
 from gridcnn.training.augment import infer_modality, resolve_augment
+from gridcnn.training.discriminative import phased_scheduler, stage_groups
 from gridcnn.training.distributed import broadcast_int, ensure_process_group, world
 from gridcnn.training.hooks.callbacks import Callbacks
 from gridcnn.training.hooks.checkpoint import Checkpoint
 from gridcnn.training.hooks.early_stopping import EarlyStopping
+from gridcnn.training.hooks.fine_tune import FineTune
 from gridcnn.training.hooks.nan_guard import NanGuard
 from gridcnn.training.loop import FitState, Hook, LoopConfig, TensorSource, run_epochs
 from gridcnn.training.progress import ProgressBar
@@ -66,8 +67,9 @@ def fit(est, X, y, *, incremental: bool, epochs, classes=None, resume_from=None,
     devices = [est.device_.index or 0] if est.device_.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        schedule = _network(est, reset, steps, pretrained=resume_from is None)  # a checkpoint holds all
-        hooks = [*_own_hooks(est, rank, steps), *hooks]
+        freeze = min(fine_tune_rule(est)[0] if reset else 0, epochs)  # a warm start goes on training every layer
+        schedule = _network(est, reset, steps, pretrained=resume_from is None, freeze=freeze)  # a checkpoint holds all
+        hooks = [*([FineTune(freeze, KEEP_STATISTICS)] if freeze else []), *_own_hooks(est, rank, steps), *hooks]
         for hook in hooks:  # which fit a checkpoint holds (the estimator, its data), for a resume to check
             if isinstance(hook, Checkpoint):
                 hook.bind(estimator_config(est, history=False), fingerprint)
@@ -258,14 +260,33 @@ def _split(est, data, y_idx, seed: int):
             # A stratified share smaller than the classes cannot hold one of each (28 rows, 4 classes, 10%):
             # take one row per class instead (4 of 28), as small zero-config folders need.
             size = len(counts)
+        from sklearn.model_selection import train_test_split  # here: predicting never needs it, nor sklearn.metrics
+
         X, X_val, y_idx, y_val = train_test_split(X, y_idx, test_size=size, random_state=seed, stratify=stratify)
     return data.sources(X, y_idx, X_val, y_val, est.device_)
 
 
-def _network(est, reset: bool, steps: int, pretrained: bool = True):
+# Frozen body's batch norm in eval mode during the frozen epochs (see GridCNNClassifier's freeze_epochs).
+KEEP_STATISTICS = True
+
+
+def fine_tune_rule(est) -> tuple[int, float]:
+    """(epochs with the body frozen, the first stage's rate as a fraction of ``lr``), "auto" resolved: with
+    pretrained weights fastai's ``fine_tune`` (1 frozen epoch, then rates from lr / 100 up), else neither."""
+    pretrained = est.pretrained is not False
+    freeze = (1 if pretrained else 0) if est.freeze_epochs == "auto" else int(est.freeze_epochs)
+    factor = (AUTO_BODY_LR_FACTOR if pretrained else 1.0) if est.body_lr_factor == "auto" else float(est.body_lr_factor)
+    return freeze, factor
+
+
+AUTO_BODY_LR_FACTOR = 0.01
+
+
+def _network(est, reset: bool, steps: int, pretrained: bool = True, freeze: int = 0):
     """Build the network (when ``reset``; from ``est.pretrained``'s weights when ``pretrained``) and its optimiser
     (when there is none), and return this fit's schedule: epochs -> a per-batch schedule over them, which the loop
-    builds, and builds again when a time limit re-plans the epochs (`FitState.replan`)."""
+    builds, and builds again when a time limit re-plans the epochs (`FitState.replan`). With ``freeze`` frozen
+    epochs the schedule runs one cycle over them and one over the rest."""
     if reset:
         check_network_fits(est.spec_, est.input_shape_, len(est.classes_), est.batch_size, est.device_)
         est.model_ = est.spec_.build(est.input_shape_, len(est.classes_))
@@ -277,14 +298,23 @@ def _network(est, reset: bool, steps: int, pretrained: bool = True):
     if reset or not hasattr(est, "optimizer_"):
         # A model read back by gridcnn.load (or unpickled from a GPU) has weights but no optimiser state:
         # fine-tuning it starts a fresh optimiser, as after any model download.
-        params = (est.model_.parameters() if est.spec_.embedding is None else
-                  emb.param_groups(est.model_, est.lr, est.embedding_lr))
+        factor = fine_tune_rule(est)[1]
+        if est.spec_.embedding is not None:
+            params = emb.param_groups(est.model_, est.lr, est.embedding_lr)
+        elif factor != 1.0:
+            params = stage_groups(est.model_, factor)
+        else:
+            params = est.model_.parameters()
         est.optimizer_ = make_optimizer(est.optimizer, params, est.lr, est.weight_decay)
     for group in est.optimizer_.param_groups:  # a schedule from an earlier fit must not leak into this one
         group["lr"] = est.lr * group.get(emb.LR_SCALE, 1.0)
     peaks = [g["lr"] for g in est.optimizer_.param_groups]
-    return lambda epochs: make_scheduler(est.lr_schedule if epochs > 1 else "constant", est.optimizer_, peaks,
-                                         epochs, steps)
+
+    def schedule(epochs: int):
+        if 0 < freeze < epochs:
+            return phased_scheduler(est.lr_schedule, est.optimizer_, freeze, epochs, steps)
+        return make_scheduler(est.lr_schedule if epochs > 1 else "constant", est.optimizer_, peaks, epochs, steps)
+    return schedule
 
 
 def _scaler(est):

@@ -38,7 +38,7 @@ def predict_and_explain(predictor, X, feature_maps: bool, target: int | None) ->
         names = [str(c) for c in predictor.classes]
         target = np.array([names.index(str(p["label"])) for p in out["predictions"]])
     explained = grad_cam(predictor.estimator.model_, grids, target)
-    texts = predictor.kind == "embedding" and isinstance(X, list)
+    texts = predictor.takes_text and isinstance(X, list)
     tokens = predictor.adapter.tokens(X) if texts else None
     items = []
     for i, t in enumerate(explained.targets):

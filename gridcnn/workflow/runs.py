@@ -23,7 +23,7 @@ from gridcnn.training.distributed import is_main
 from gridcnn.estimator.pipeline import split_pipeline
 from gridcnn.workflow.run_folder import RunFolder, claim_run_dir
 from gridcnn.workflow.recipes import Recipe, build_pipeline, load_split, planned_recipe_text, portable
-from gridcnn.modelfile.codec import write_tmp
+from gridcnn.modelfile.codec import versions, write_tmp
 from gridcnn.workflow.run_checkpoint import CHECKPOINT, RunCheckpoint
 
 
@@ -48,17 +48,6 @@ def compute_metrics(y_true, y_pred, labels) -> dict:
         "labels": [str(c) for c in labels],
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
-
-
-def versions() -> dict:
-    """Versions of what the numbers depend on, for metrics.json and benchmark records."""
-    import sklearn
-    import torch
-
-    from gridcnn import __version__
-
-    return {"gridcnn": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "scikit-learn": sklearn.__version__, "numpy": np.__version__, "machine": platform.platform()}
 
 
 def top_errors(proba, y_true, classes, inputs, k: int = 9) -> list[dict]:
@@ -174,7 +163,8 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
     metrics = compute_metrics(y_test, est.classes_[proba.argmax(1)], est.classes_)
     metrics.update(
         n_train=int(len(data.y_train)), grid_shape=list(est.input_shape_), epochs=int(est.n_iter_),
-        device=str(est.device_), timings=timings, versions=versions(), recipe=recipe.source,
+        device=str(est.device_), timings=timings, versions={**versions(), "machine": platform.platform()},
+        recipe=recipe.source,
         top_errors=top_errors(proba, y_test, est.classes_, X_test if _named(X_test) else None),
     )
     if limit is not None:
@@ -271,6 +261,8 @@ def _draw(est, data: _Grids, metrics: dict, out: Path, stage, proba, adapters) -
     first = [right[np.flatnonzero(y_test[right] == c)[0]] for c in est.classes_ if np.any(y_test[right] == c)]
     shown = (first + [i for i in right if i not in first])[:4] + [e["index"] for e in metrics["top_errors"][:2]]
     shown = np.asarray(shown[:6], dtype=int)
+    if not len(shown):
+        return
     plots.plot_explain(est.model_, np.asarray(test[shown], dtype=np.float32).reshape(-1, *est.input_shape_),
                        out / "explain.png", modality=modality, classes=est.classes_, y_true=y_test[shown],
                        texts=[texts[i] for i in shown] if texts else None,
@@ -287,7 +279,7 @@ def _streams(recipe: Recipe, model, X_train, X_test, verbose: int):
     from gridcnn.streaming import StreamedGrids, fit_adapter
 
     data = recipe.data
-    adapter = fit_adapter(model.steps[0][1], X_train, random_state=data.get("random_state", 0))
+    adapter = fit_adapter(split_pipeline(model)[0][0], X_train, random_state=data.get("random_state", 0))
     workers = {"num_workers": data.get("num_workers", 2), "threads": data.get("threads", False)}
     train = StreamedGrids(X_train, adapter, cache=data.get("cache", True), verbose=verbose, **workers)
     return train, StreamedGrids(X_test, adapter, cache=False, **workers)
