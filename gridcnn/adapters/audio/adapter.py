@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
@@ -13,7 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from gridcnn.adapters.audio.clips import AUDIO_EXTENSIONS, ClipError, describe, fit_length, is_path, load_clip
-from gridcnn.adapters.audio.melspec import GPU_BATCH_SAMPLES, mel_spectrogram, power_to_db_
+from gridcnn.adapters.audio.melspec import GPU_BATCH_SAMPLES, mel_filters, mel_spectrogram, power_to_db_
 from gridcnn.training.steps import resolve_device
 from gridcnn.exceptions import GridCNNError
 from gridcnn.adapters.base import ADAPTERS, GridAdapter, map_rows
@@ -289,13 +288,7 @@ class SpectrogramGrid(GridAdapter):
 
     def _mel_basis(self) -> np.ndarray:
         """librosa's mel filter bank (n_mels, 1 + n_fft // 2), refusing bands that no FFT bin reaches."""
-        import librosa
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # librosa warns about empty filters; the check below says what to do
-            basis = librosa.filters.mel(
-                sr=self.sample_rate, n_fft=self.n_fft, n_mels=self.n_mels, fmin=self.f_min, fmax=self.f_max
-            )
+        basis = mel_filters(self.sample_rate, self.n_fft, self.n_mels, self.f_min, self.f_max)
         empty = int((basis.max(axis=1) == 0).sum())
         if empty:
             raise GridCNNError(

@@ -13,8 +13,10 @@ fitted adapter holds a few numbers and pickles in bytes.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import threading
 from collections.abc import Mapping
 from numbers import Integral, Real
 from pathlib import Path
@@ -34,6 +36,19 @@ MINILM_MAX_TOKENS = 512
 MIN_AUTO_TOKENS = 5
 _WORD = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
 _CACHE: dict = {}
+_LOADING = threading.RLock()
+
+
+def _one_at_a_time(load):
+    """Server threads may ask for the same table at once: one loads it while the others wait (two threads importing
+    transformers at once see a half-initialised module: "module 'transformers' has no attribute 'AutoTokenizer'")."""
+
+    @functools.wraps(load)
+    def loader(*args):
+        with _LOADING:
+            return load(*args)
+
+    return loader
 
 
 @ADAPTERS.register("embedding")
@@ -444,6 +459,7 @@ def _offline_transformers():
     return transformers
 
 
+@_one_at_a_time
 def _minilm_tokenizer():
     if "minilm-tokenizer" not in _CACHE:
         transformers = _offline_transformers()
@@ -451,6 +467,7 @@ def _minilm_tokenizer():
     return _CACHE["minilm-tokenizer"]
 
 
+@_one_at_a_time
 def _minilm_table() -> np.ndarray:
     """The (30522, 384) input embedding table, read straight from the weights file (no model to build)."""
     if "minilm-table" not in _CACHE:
@@ -461,6 +478,7 @@ def _minilm_table() -> np.ndarray:
     return _CACHE["minilm-table"]
 
 
+@_one_at_a_time
 def _minilm_model(device: str):
     key = ("minilm-model", device)
     if key not in _CACHE:
