@@ -437,7 +437,8 @@ def main(argv=None) -> int:
         else:
             md = md.rstrip() + "\n\n" + text + "\n"
         args.results_md.write_text(md)
-    return 1 if any(row["result"]["errors"] for row in results["load"]) else 0
+    # Today's servers must answer every request as expected; the earlier one's failures are reported, not ours.
+    return 1 if any(row["result"]["errors"] for row in results["load"] if row["server"].startswith("today")) else 0
 
 
 if __name__ == "__main__":
