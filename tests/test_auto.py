@@ -46,7 +46,7 @@ def write_sounds(root, n=6):
 def test_image_folder_with_train_and_test(tmp_path):
     auto = auto_recipe(write_shapes(tmp_path / "shapes"))
     r = auto.recipe
-    assert r.adapter == {"name": "image", "size": [12, 12], "mode": "L"}
+    assert r.adapter == {"name": "image", "size": [12, 12], "mode": "L", "aspect": "pad"}
     assert (r.data["train_split"], r.data["test_split"]) == ("train", "test") and "test_fraction" not in r.data
     assert r.estimator == {"random_state": 0, "validation_fraction": 0.1}
     assert auto.kind == "image" and dict((w, c) for w, c, _ in auto.choices)["split"] == "train/ and test/"
