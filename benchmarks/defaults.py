@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from gridcnn import GridCNNClassifier
+from gridcnn.estimator.pipeline import split_pipeline
 from gridcnn.workflow.recipes import build_pipeline, load_split, parse_recipe, read_recipe
 
 from benchmarks.baselines import BASELINES, run_baselines
@@ -38,10 +39,10 @@ def fmt(acc) -> str:
 
 
 def grids(recipe, X_train, y_train, X_test):
-    model = build_pipeline(recipe)
-    if not hasattr(model, "steps"):
+    adapters, _ = split_pipeline(build_pipeline(recipe))
+    if not adapters:
         return np.asarray(X_train, np.float32), np.asarray(X_test, np.float32)
-    adapter = model.steps[0][1]
+    (adapter,) = adapters
     return adapter.fit_transform(X_train, y_train), adapter.transform(X_test)
 
 
@@ -66,7 +67,7 @@ def digits_row():
     bare = GridCNNClassifier(input_shape=(8, 8), random_state=0).fit(X[:h], y[:h])
     bare_acc, bare_s = bare.score(X[h:], y[h:]), time.perf_counter() - t
     recipe = read_recipe("digits")
-    est = build_pipeline(recipe).steps[-1][1].set_params(input_shape=(8, 8))
+    est = split_pipeline(build_pipeline(recipe))[1].set_params(input_shape=(8, 8))
     t = time.perf_counter()
     recipe_acc = est.fit(X[:h] / 16, y[:h]).score(X[h:] / 16, y[h:])
     recipe_s = time.perf_counter() - t
@@ -84,10 +85,10 @@ def shipped_row(name: str, max_train: int | None):
     G_train, G_test = grids(recipe, X_train, y_train, X_test)
     bare_recipe = parse_recipe({**recipe.to_dict(), "estimator": {"random_state": 0}}, source=recipe.source)
     t = time.perf_counter()
-    bare = build_pipeline(bare_recipe).steps[-1][1].fit(G_train, y_train)
+    bare = split_pipeline(build_pipeline(bare_recipe))[1].fit(G_train, y_train)
     bare_acc, bare_s = bare.score(G_test, y_test), time.perf_counter() - t
     t = time.perf_counter()
-    shipped = build_pipeline(recipe).steps[-1][1].fit(G_train, y_train)
+    shipped = split_pipeline(build_pipeline(recipe))[1].fit(G_train, y_train)
     recipe_acc, recipe_s = shipped.score(G_test, y_test), time.perf_counter() - t
     if (recipe.adapter or {}).get("name") == "embedding":
         base_name, base = text_baseline(X_train, y_train, X_test, y_test)

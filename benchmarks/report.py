@@ -21,7 +21,7 @@ def markers(topic: str) -> tuple[str, str]:
 
 def run_machine() -> dict:
     """The machine, plus the versions of what the run's numbers depend on (scikit-learn, skorch, librosa...)."""
-    from gridcnn.workflow.runs import versions
+    from gridcnn.modelfile.codec import versions
 
     return machine_info(**versions(), skorch=skorch_version() or "not installed",
                         librosa=metadata.version("librosa"))

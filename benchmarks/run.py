@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from sklearn.base import clone
 
+from gridcnn.estimator.pipeline import split_pipeline
 from gridcnn.workflow.recipes import RECIPES_DIR, at_most, build_pipeline, load_split, read_recipe
 
 from benchmarks import logmel, report, speed, suitability
@@ -104,7 +105,7 @@ def run_dataset(name: str, profile: Profile, max_train: int | None) -> tuple[dic
     ds = DATASETS[name]
     recipe = recipe_for(name, profile, max_train)
     X_train, y_train, X_test, y_test = load_split(recipe)
-    (_, adapter), (_, est) = build_pipeline(recipe, verbose=0).steps  # every recipe here has an adapter
+    (adapter,), est = split_pipeline(build_pipeline(recipe, verbose=0))  # every recipe here has one adapter
     start = time.perf_counter()
     G_train, G_test = adapter.fit_transform(X_train, y_train), adapter.transform(X_test)
     transform_s = time.perf_counter() - start

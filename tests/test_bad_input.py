@@ -188,6 +188,8 @@ def f(tmp_path, models, monkeypatch):
     (tmp_path / "mine" / "model" / "mine.txt").write_text("mine")
     (tmp_path / "keep.onnx").write_text("a file export must not replace silently")
     np.save(tmp_path / "huge.npy", (3e38 * np.random.default_rng(1).choice([-1.0, 1.0], (8, 8))).astype(np.float32))
+    np.savez(tmp_path / "strangers.npz", X=X8[:6], y=np.arange(6) % 2 + 5)  # labels the model never saw
+    np.savez(tmp_path / "textlabels.npz", X=X8[:6], y=(np.arange(6) % 2).astype(str))  # '0', '1' for 0, 1
     return {"tmp": tmp_path, "pid": os.getpid(), "monkeypatch": monkeypatch, **models}
 
 
@@ -315,6 +317,10 @@ CASES = [
      "Got 0 instead."),
     ("negative batch", bad(batch_size=-8), GridCNNError, "The 'batch_size' parameter"),
     ("zero lr", bad(lr=0.0), GridCNNError, "The 'lr' parameter of GridCNNClassifier must be a float in the range (0.0, inf)"),
+    ("body rate above the head's", bad(body_lr_factor=2.0), GridCNNError,
+     "The 'body_lr_factor' parameter of GridCNNClassifier must be a float in the range (0.0, 1.0]"),
+    ("negative frozen epochs", bad(freeze_epochs=-1), GridCNNError,
+     "The 'freeze_epochs' parameter of GridCNNClassifier must be an int in the range [0, inf)"),
     ("dropout above 1", bad(dropout=1.5), GridCNNError, "The 'dropout' parameter"),
     ("zero filters", bad(filters=[0, 4]), GridCNNError, "filters of block 1 must be a positive int. Got 0 instead."),
     ("no filters", bad(filters=[]), GridCNNError, "filters=[] gives no convolution block."),
@@ -393,7 +399,8 @@ CASES = [
     ("stream through an unfitted adapter", lambda f: StreamedGrids(["a.png"], ImageGrid()), GridCNNError,
      "The ImageGrid given to StreamedGrids is not fitted. Fit it first on some of the files"),
     ("stream through a non-file adapter", lambda f: StreamedGrids(["a.txt"], get_adapter("sequence")), GridCNNError,
-     "Streaming decodes files through an image or spectrogram adapter; got SequenceGrid ('sequence')"),
+     "Streaming decodes files through an adapter that reads files (such as image or spectrogram); got "
+     "SequenceGrid ('sequence')"),
     ("stream of one path", lambda f: StreamedGrids("folder", ImageGrid().fit(X8)), GridCNNError,
      "StreamedGrids takes a list of file paths; got one path 'folder'. For a class folder, use"),
     ("stream threads not a bool", lambda f: StreamedGrids(["a.png"], ImageGrid().fit(X8), threads="yes"),
@@ -508,6 +515,14 @@ CASES = [
     ("unreadable image: advice names the section", ["fit", "{tmp}/skip.toml", "--out", "{tmp}/run"], 1,
      "or pass on_error='skip' to leave it out (in a recipe: on_error = \"skip\" under [adapter]", {"run", "run/recipe.toml"}),
     ("run without model", ["evaluate", "{tmp}"], 2, "is not a gridcnn model folder"),
+    ("evaluate on data of other classes", ["evaluate", "{model}", "--data", "{tmp}/strangers.npz"], 1,
+     "{tmp}/strangers.npz: none of its labels is a class of this model: it has [5, 6], the model knows [0, 1]. Is it "
+     "the right data, and the right label column (--target)?"),
+    ("evaluate on labels of another type", ["evaluate", "{model}", "--data", "{tmp}/textlabels.npz"], 1,
+     "it has ['0', '1'], the model knows [0, 1]. They match as text: the data's labels are text, the model's are "
+     "numbers"),
+    ("evaluate on missing data", ["evaluate", "{model}", "--data", "{tmp}/nothing.npz"], 2,
+     "--data {tmp}/nothing.npz does not exist. Give a class folder, or a .npz, .npy, .csv, .tsv or .parquet file"),
     ("model from an old version", ["evaluate", "{tmp}/cfg-old"], 2, "was written in model format version 0"),
     ("changed model config", ["evaluate", "{tmp}/cfg-extra"], 2, "estimator.colour: unknown key."),
     ("export a run without model", ["export", "{tmp}"], 2, "is not a gridcnn model folder: expected config.json"),
@@ -537,8 +552,8 @@ CASES = [
     ("object array", ["check", "{tmp}/objects.npy"], 2, "objects.npy' holds Python objects (dtype object)"),
     ("scalar in an .npz", ["check", "{tmp}/scalar.npz"], 2, "array 'X' in '{tmp}/scalar.npz' is a single value (5.0, shape ())"),
     ("too little data to check", ["check", "{tmp}/tiny.csv"], 2, "X has 3 samples; the check needs at least 10"),
-    ("empty data folder", ["fit", "{tmp}/empty"], 1, "{tmp}/empty holds no image (.png, .jpg, ...) or sound (.wav, "
-     ".flac, ...) files in its class subfolders (a). Found: .txt (1)."),
+    ("empty data folder", ["fit", "{tmp}/empty"], 1, "{tmp}/empty holds no sound (.wav, .flac, ...) or image (.png, "
+     ".jpg, ...) files in its class subfolders (a). Found: .txt (1)."),
     ("images mixed with sounds", ["fit", "{tmp}/mixed"], 1,
      "{tmp}/mixed' mixes 1 image files and 1 sound files (such as x.png and y.wav); keep one kind per data folder"),
     ("one class only", ["fit", "{tmp}/oneclass"], 1, "has one class only ('a', 2 files): a classifier needs at least 2"),
@@ -648,7 +663,7 @@ def test_parquet_without_pyarrow_says_how_to_install_it(f, monkeypatch):
 def test_disk_full_names_the_file_and_removes_the_partial_one(f, monkeypatch):
     import errno
 
-    import gridcnn.modelfile.codec as serialization
+    import gridcnn.modelfile.codec as codec
 
     real = open
 
@@ -660,7 +675,7 @@ def test_disk_full_names_the_file_and_removes_the_partial_one(f, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(path, mode, *args, **kwargs)
 
-    monkeypatch.setattr(serialization, "open", full, raising=False)
+    monkeypatch.setattr(codec, "open", full, raising=False)
     out = f["tmp"] / "run"
     result = runner.invoke(app, ["fit", str(f["tmp"] / "good.toml"), "--out", str(out)])
     assert result.exit_code == 1

@@ -190,3 +190,10 @@ def test_served_text_weights_name_the_words_that_decide(text_model):
             top = e["tokens"][int(np.argmax(e["token_weights"]))]
             strongest_is_word += top.lstrip("#") in text.split()[3]  # the sentiment word (or one of its pieces)
     assert correct >= 9 and strongest_is_word >= 0.8 * correct
+
+
+def test_the_page_has_an_icon_and_the_model_a_name(corner_client):
+    client, _ = corner_client
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert client.get("/model").json()["name"] == "GridCNNClassifier"  # a fitted model, not a folder

@@ -273,3 +273,39 @@ def test_export_never_replaces_a_file_silently(grid_model, tmp_path):
     again = runner.invoke(app, ["export", str(folder), "--out", str(keep)])
     assert again.exit_code == 2 and "Pass --overwrite to replace them (keep.onnx, keep.json)" in again.output.replace("\n", "")
     assert runner.invoke(app, ["export", str(folder), "--out", str(keep), "--overwrite"]).exit_code == 0
+
+
+# -- serve: a port in use, a damaged metrics.json -----------------------------------------------------------------
+
+
+def test_serve_on_a_port_in_use_is_one_line(grid_model):
+    import socket
+
+    _, folder = grid_model
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, ["serve", str(folder), "--port", str(port)])
+    assert result.exit_code == 2, result.output
+    assert (f"Error: Cannot listen on 127.0.0.1:{port}: Address already in use (another server, or another gridcnn "
+            "serve, uses that port). Choose another --port, or stop it.") in result.output.replace("\n", "")
+    assert "Traceback" not in result.output and "INFO" not in result.output
+    result = runner.invoke(app, ["serve", str(folder), "--host", "no-such-host.invalid"])
+    assert result.exit_code == 2 and "Cannot listen on --host no-such-host.invalid" in result.output, result.output
+
+
+@pytest.mark.parametrize("damage", [lambda t: t[:50], lambda t: "[1, 2]", lambda t: "\xff\xfe"])
+def test_a_damaged_metrics_json_leaves_the_metrics_out_and_serves(image_run, tmp_path, caplog, damage):
+    import logging
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(image_run, run)
+    (run / "metrics.json").write_text(damage((image_run / "metrics.json").read_text()))
+    with caplog.at_level(logging.WARNING, logger="gridcnn.serve"):
+        c = TestClient(create_app(run), raise_server_exceptions=False)
+    assert f"{run / 'metrics.json'} cannot be read (" in caplog.text and "/model leaves the test metrics out" in caplog.text
+    described = c.get("/model").json()
+    assert described["metrics"] is None and described["recipe"]["data"]["name"] == "digits"
+    assert c.post("/predict", json={"inputs": [np.zeros((8, 8)).tolist()]}).status_code == 200

@@ -24,11 +24,8 @@ ADAPTERS: Registry = Registry("adapter")
 # Rows an adapter converts at a time: a memory-mapped .npy (np.load(..., mmap_mode="r")) is then read batch by
 # batch, and the float intermediates of a conversion never exceed one batch whatever the size of X.
 BATCH_ROWS = 4096
-#: File name endings the class-folder reader, ``gridcnn predict`` and the modality check treat as images.
+#: File name endings the image adapter reads (ImageGrid.file_extensions).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-# What each modality's files are called, and which adapter reads them: the words of the "wrong modality" message.
-_MODALITY_WORDS = {"image": ("an image file", "ImageGrid ('image')"),
-                   "audio": ("a sound file", "SpectrogramGrid ('spectrogram')")}
 
 
 def get_adapter(name: str, **params) -> "GridAdapter":
@@ -36,14 +33,18 @@ def get_adapter(name: str, **params) -> "GridAdapter":
     return ADAPTERS.get(name)(**params)
 
 
+def file_adapters() -> dict:
+    """Registered name -> adapter class, for the adapters that read files (class folders, ``gridcnn predict``'s
+    folders, streaming and the modality check ask this, so a new file adapter is found by all of them)."""
+    return {name: ADAPTERS.get(name) for name in ADAPTERS if ADAPTERS.get(name).reads_files()}
+
+
 def file_modality(item) -> str | None:
-    """``"image"`` or ``"audio"`` for the path of an existing image or sound file, else None."""
+    """The modality (``"image"``, ``"audio"``...) of an existing file that a registered adapter reads, else None."""
     if not isinstance(item, (str, os.PathLike, np.str_)):
         return None
-    from gridcnn.adapters.audio.clips import AUDIO_EXTENSIONS
-
     suffix = os.path.splitext(os.fspath(item))[1].lower()
-    kind = "image" if suffix in IMAGE_EXTENSIONS else "audio" if suffix in AUDIO_EXTENSIONS else None
+    kind = next((cls.modality for cls in file_adapters().values() if suffix in cls.file_extensions), None)
     try:
         # Only files that exist: a document such as "see photo.jpg" is a text, not an image.
         return kind if kind and os.path.isfile(item) else None
@@ -73,6 +74,17 @@ class GridAdapter(TransformerMixin, BaseEstimator):
 
     registry_name: str = ""
     modality: str = ""
+    # What the adapter can do, asked by everything that handles inputs (class folders, streaming, `gridcnn predict`,
+    # `gridcnn serve`, `gridcnn export`): a new adapter sets these and needs no edit elsewhere.
+    #: File name endings of the files it reads (its inputs are paths); empty when its inputs are in memory. An
+    #: adapter that reads files also streams: streaming decodes one file per item with `transform_one`.
+    file_extensions: tuple = ()
+    #: What a person uploads to ``gridcnn serve`` for it, in words ("image", "sound"; `read_upload` decodes it); ""
+    #: when it takes no uploaded files.
+    upload_kind: str = ""
+    #: Its inputs are texts: ``gridcnn predict`` takes each argument (or each line of a .txt file) as one, the server
+    #: JSON strings.
+    text_inputs: bool = False
     #: An attribute `fit` sets last: the adapter is fitted when it has it (``skipped_`` exists before).
     _fitted_attribute: str = ""
     _parameter_constraints: dict = {}
@@ -199,6 +211,24 @@ class GridAdapter(TransformerMixin, BaseEstimator):
     def kept_(self, value):
         self._kept = np.asarray(value, dtype=bool)
 
+    # -- what it can do, beyond transforming ---------------------------------------------------------------------
+
+    @classmethod
+    def reads_files(cls) -> bool:
+        """True when its inputs are file paths (`file_extensions`): class folders, streaming and predict's folders."""
+        return bool(cls.file_extensions)
+
+    def read_upload(self, name: str, data: bytes):
+        """One uploaded file's bytes -> the input `transform` takes (``gridcnn serve``); adapters with an
+        `upload_kind` implement it, raising `GridCNNError` with a message for the person who sent the file."""
+        raise GridCNNError(f"{type(self).__name__} takes no uploaded files.")
+
+    def onnx_frontend(self):
+        """Its preprocessing as a `gridcnn.export.frontends.Frontend` (a torch module ``gridcnn export`` traces
+        into the graph, with what stays outside it); adapters that can be exported implement it."""
+        raise GridCNNError(f"gridcnn cannot export a model whose adapter is {type(self).__name__}: it has no ONNX "
+                           "front end (GridAdapter.onnx_frontend).")
+
     # -- what subclasses implement ------------------------------------------------------------------------------
 
     def _fit(self, X):
@@ -241,10 +271,11 @@ class GridAdapter(TransformerMixin, BaseEstimator):
         for i, item in enumerate(X):
             kind = file_modality(item)
             if kind is not None and kind != self.modality:
-                what, use = _MODALITY_WORDS[kind]
+                name, cls = next((n, c) for n, c in file_adapters().items() if c.modality == kind)
+                what = cls.upload_kind or kind
                 raise GridCNNError(
-                    f"X[{i}] ({os.fspath(item)!r}) is {what}, but {type(self).__name__} reads {self.modality} "
-                    f"inputs. Use {use} for such files."
+                    f"X[{i}] ({os.fspath(item)!r}) is {'an' if what[0] in 'aeiou' else 'a'} {what} file, but "
+                    f"{type(self).__name__} reads {self.modality} inputs. Use {cls.__name__} ({name!r}) for such files."
                 )
 
     def _skip(self, index: int, item, reason: str) -> None:

@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from gridcnn.exceptions import GridCNNError
 from gridcnn.adapters import base as _base
-from gridcnn.adapters.base import ADAPTERS, IMAGE_EXTENSIONS, GridAdapter  # noqa: F401  (IMAGE_EXTENSIONS: re-exported)
+from gridcnn.adapters.base import ADAPTERS, IMAGE_EXTENSIONS, GridAdapter
 
 INTERPOLATIONS = {
     "nearest": Image.Resampling.NEAREST,
@@ -90,6 +90,8 @@ class ImageGrid(GridAdapter):
 
     registry_name = "image"
     modality = "image"
+    file_extensions = IMAGE_EXTENSIONS
+    upload_kind = "image"
     _fitted_attribute = "mode_"
     _synonyms = {k: v[0] for k, v in _MODE_SYNONYMS.items()}
 
@@ -114,6 +116,25 @@ class ImageGrid(GridAdapter):
         self.interpolation = interpolation
         self.on_error = on_error
         self.aspect = aspect
+
+    def read_upload(self, name: str, data: bytes):
+        """An uploaded image's bytes -> a PIL image (``gridcnn serve``)."""
+        import io
+
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+                return im.copy()
+        except Exception as exc:  # PIL raises many types for bad data (OSError, SyntaxError, DecompressionBombError)
+            raise GridCNNError(
+                f"File {name!r} is not an image gridcnn can read ({type(exc).__name__}). Send PNG, JPEG, BMP, GIF, "
+                "TIFF or WebP."
+            ) from None
+
+    def onnx_frontend(self):
+        from gridcnn.export.frontends import image
+
+        return image(self)
 
     def _fit_transform(self, X):
         chunks = self._read(X)

@@ -83,6 +83,11 @@ class SequenceGrid(GridAdapter):
         self.window = window
         self.window_stride = window_stride
 
+    def onnx_frontend(self):
+        from gridcnn.export.frontends import sequence
+
+        return sequence(self)
+
     def _fit(self, X):
         signals = _check_signals(X)
         self.n_channels_, self.length_ = int(signals.shape[1]), int(signals.shape[2])

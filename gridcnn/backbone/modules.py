@@ -126,13 +126,25 @@ class GridCNN(nn.Module):
             out += [(f"b{b}_{n}" if multi else n, m) for n, m in branch.named_children() if n.startswith("block")]
         return out + [("head", self.head)]
 
-    def freeze_body(self, frozen: bool = True) -> None:
+    def freeze_body(self, frozen: bool = True, keep_statistics: bool = False) -> None:
         """Stop (or restart) gradients to every stage but the head: the body of a pretrained network trained as a
-        fixed feature extractor. Batch-norm statistics still update in train mode; the caller decides that."""
+        fixed feature extractor. With ``keep_statistics`` the frozen body's batch-norm layers also stay in eval mode
+        while the network trains (their running statistics unchanged, as fastai's ``train_bn=False``)."""
         for name, module in self.stages():
             if name != "head":
                 module.requires_grad_(not frozen)
+        self._frozen_statistics = bool(frozen and keep_statistics)
+        self.train(self.training)
 
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if mode and getattr(self, "_frozen_statistics", False):  # a model file read back has no such attribute
+            for name, module in self.stages():
+                if name != "head":
+                    for m in module.modules():
+                        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                            m.eval()
+        return self
 
 
 class FullWidthConv2d(nn.Conv2d):

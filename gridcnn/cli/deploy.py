@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Optional
 
@@ -9,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from gridcnn.cli.app import DATA, USAGE, app, console, user_errors
+from gridcnn.exceptions import GridCNNError
 
 
 @app.command()
@@ -59,8 +61,33 @@ def serve(
         require_serve()
         application = create_app(run_or_model, max_upload_mb=max_upload_mb, max_inputs=max_inputs,
                                  batching=batching, engine=engine)
+        _check_address(host, port)  # one line, where uvicorn would log a traceback-like error and exit
     import uvicorn
 
     console.print(f"[bold]gridcnn serve[/] {escape(str(run_or_model))} on http://{host}:{port} "
                   f"(engine: {application.state.predictor.engine.name})", soft_wrap=True)
     uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+def _check_address(host: str, port: int) -> None:
+    """Refuse a port in use (or a host this machine has no address for) before uvicorn tries to listen there."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise GridCNNError(f"Cannot listen on --host {host}: {exc.strerror or exc}. Use an address of this machine, "
+                           "such as 127.0.0.1 (this machine only) or 0.0.0.0 (every interface).") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # As uvicorn binds: SO_REUSEADDR lets a port whose last connections linger in TIME_WAIT be taken again, while
+        # a port another process listens on is still refused.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise GridCNNError(
+                f"Cannot listen on {host}:{port}: {exc.strerror or exc}"
+                + (" (another server, or another gridcnn serve, uses that port). Choose another --port, or stop it."
+                   if exc.errno == errno.EADDRINUSE else ". Choose another --port (ports below 1024 need root) or --host.")
+            ) from None

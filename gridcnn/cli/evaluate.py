@@ -25,6 +25,8 @@ def evaluate(
 
     Example: gridcnn evaluate runs/audio-20261122-101500
     """
+    from gridcnn.cli.inputs import check_known_labels
+    from gridcnn.estimator.pipeline import split_pipeline
     from gridcnn.modelfile.persistence import load
     from gridcnn.workflow.recipes import load_split, read_recipe
     from gridcnn.workflow.runs import evaluate_model
@@ -36,6 +38,9 @@ def evaluate(
             if not recipe_path.is_file():
                 raise GridCNNError(f"{run_or_model} has no recipe.toml to find the test split in. Pass --data PATH.")
             recipe = read_recipe(recipe_path)
+        elif not (data.exists() or data.is_symlink()):  # a missing path is a slip in the command: exit 2, as for others
+            raise GridCNNError(f"--data {data} does not exist. Give a class folder, or a .npz, .npy, .csv, .tsv or "
+                               ".parquet file with labels.")
     with user_errors(DATA):
         if data is None:
             _, _, X, y = load_split(recipe)
@@ -47,6 +52,7 @@ def evaluate(
             if target is None and data.suffix.lower() in TABLE_SUFFIXES and (run_or_model / "recipe.toml").is_file():
                 target = read_recipe(run_or_model / "recipe.toml").data.get("target")  # the column it was fitted on
             X, y = load_path(str(data), split="test" if given_split(data) else None, target=target)
+            check_known_labels(y, split_pipeline(model)[1].classes_, data)
         metrics = evaluate_model(model, X, y)
     if as_json:
         console.print_json(json.dumps(metrics))

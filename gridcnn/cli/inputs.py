@@ -21,8 +21,8 @@ def gather_inputs(model, inputs: list[str]):
     as a text, or each line of a .txt file; models without an adapter take grids from .npy files.
     """
     adapters, est = split_pipeline(model)
-    adapter = adapters[0].registry_name if adapters else None
-    if adapter == "embedding":
+    adapter = adapters[0] if adapters else None  # what it reads is asked of it (GridAdapter's capabilities)
+    if getattr(adapter, "text_inputs", False):
         names, texts = [], []
         for item in inputs:
             p = Path(item)
@@ -42,11 +42,8 @@ def gather_inputs(model, inputs: list[str]):
                 names.append(item)
                 texts.append(item)
         return names, texts
-    if adapter in ("image", "spectrogram"):
-        from gridcnn.adapters.image import IMAGE_EXTENSIONS
-        from gridcnn.adapters.audio.clips import AUDIO_EXTENSIONS
-
-        exts = IMAGE_EXTENSIONS if adapter == "image" else AUDIO_EXTENSIONS
+    if adapter is not None and adapter.reads_files():
+        exts = adapter.file_extensions
         files = []
         for item in inputs:
             p = Path(item)
@@ -58,7 +55,7 @@ def gather_inputs(model, inputs: list[str]):
             elif p.is_file():
                 files.append(str(p))
             else:
-                raise GridCNNError(f"Input {item!r} does not exist. Give files or folders of {adapter} inputs.")
+                raise GridCNNError(f"Input {item!r} does not exist. Give files or folders of {adapter.registry_name} inputs.")
         return files, files
     names, arrays = [], []
     for item in inputs:
@@ -100,3 +97,26 @@ def name_rows(exc: GridCNNError, names: list[str]) -> GridCNNError:
     head = f"Input {names[rows[0]]!r}" + (f" (and {len(more)} more: {', '.join(more[:3])}{', ...' if len(more) > 3 else ''})"
                                           if more else "")
     return GridCNNError(head + text[text.index(" gives no answer"):])
+
+
+def check_known_labels(y, classes, where) -> None:
+    """Refuse data none of whose labels is a class of the model: every row would count as wrong, so the metrics
+    would only say that the data (or its --target) is not the model's. Names both label sets, and the likely slip."""
+    y, classes = np.asarray(y), np.asarray(classes)
+    labels = np.unique(y.astype(str) if y.dtype == object else y)
+    numbers = {"b": "bools", "i": "numbers", "u": "numbers", "f": "numbers", "U": "text", "S": "bytes"}
+    kind, model_kind = numbers.get(labels.dtype.kind, "objects"), numbers.get(classes.dtype.kind, "objects")
+    if not len(labels) or (kind == model_kind and np.isin(labels, classes).any()):
+        return
+    if kind != model_kind and set(map(str, labels.tolist())) & set(map(str, classes.tolist())):
+        hint = (f" They match as text: the data's labels are {kind}, the model's are {model_kind}; give the labels "
+                "as the model was trained on them.")
+    else:
+        hint = " Is it the right data, and the right label column (--target)?"
+    raise GridCNNError(f"{where}: none of its labels is a class of this model: it has {_few(labels)}, the model "
+                       f"knows {_few(classes)}.{hint}")
+
+
+def _few(values) -> str:
+    values = np.asarray(values).tolist()
+    return f"{values}" if len(values) <= 5 else f"{values[:5]} and {len(values) - 5} more"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections import Counter
 
 import numpy as np
 
@@ -252,28 +253,34 @@ def read_npz(path, target=None, split=None) -> DataFile:
 
 
 def read_folder(path, target=None) -> DataFile:
-    """The image or sound file paths of a class folder, labelled by subfolder; one kind of file per folder."""
-    from gridcnn.adapters.audio.clips import AUDIO_EXTENSIONS
-    from gridcnn.adapters.image import IMAGE_EXTENSIONS
+    """The file paths of a class folder, labelled by subfolder; one kind of file per folder. The files are those a
+    registered adapter reads (`GridAdapter.file_extensions`: images, sound files...), and the kind is its modality."""
+    from gridcnn.adapters.base import file_adapters
     from gridcnn.data.folders import list_class_folder
 
     if target is not None:
         _folder_target(target)
-    paths, labels = list_class_folder(path, (*IMAGE_EXTENSIONS, *AUDIO_EXTENSIONS),
-                                      what="image (.png, .jpg, ...) or sound (.wav, .flac, ...) files")
-    n_images = sum(os.path.splitext(p)[1].lower() in IMAGE_EXTENSIONS for p in paths)
-    if 0 < n_images < len(paths):
-        image = next(p for p in paths if os.path.splitext(p)[1].lower() in IMAGE_EXTENSIONS)
-        sound = next(p for p in paths if os.path.splitext(p)[1].lower() not in IMAGE_EXTENSIONS)
+    readers = list(file_adapters().values())
+    modality = {ext: cls.modality for cls in reversed(readers) for ext in cls.file_extensions}
+    words = " or ".join(f"{_WORDS.get(m, m)} ({', '.join(cls.file_extensions[:2])}, ...)"
+                        for m, cls in sorted({c.modality: c for c in reversed(readers)}.items()))
+    paths, labels = list_class_folder(path, tuple(modality), what=f"{words} files")
+    kinds = [modality[os.path.splitext(p)[1].lower()] for p in paths]
+    if len(set(kinds)) > 1:
+        (first, n_first), (second, n_second) = Counter(kinds).most_common(2)
+        one, other = (next(p for p, k in zip(paths, kinds) if k == kind) for kind in (first, second))
         raise GridCNNError(
-            f"{path!r} mixes {n_images} image files and {len(paths) - n_images} sound files (such as "
-            f"{os.path.basename(image)} and {os.path.basename(sound)}); keep one kind per data folder (one model reads "
+            f"{path!r} mixes {n_first} {_WORDS.get(first, first)} files and {n_second} {_WORDS.get(second, second)} "
+            f"files (such as "
+            f"{os.path.basename(one)} and {os.path.basename(other)}); keep one kind per data folder (one model reads "
             "one kind of input)."
         )
-    kind = "image" if n_images else "audio"
-    notes = [f"Found {len(paths)} {'image' if n_images else 'sound'} files in {len(set(labels))} class folders of "
-             f"{path}."]
+    kind = kinds[0]
+    notes = [f"Found {len(paths)} {_WORDS.get(kind, kind)} files in {len(set(labels))} class folders of {path}."]
     return DataFile(paths, np.asarray(labels), kind, path, notes, label="folders")
+
+
+_WORDS = {"audio": "sound"}  # how messages name a modality's files
 
 
 #: Suffix -> reader; `read_data` dispatches on it (folders go to `read_folder`).

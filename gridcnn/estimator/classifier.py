@@ -171,6 +171,17 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
     embedding_dropout : float, default=0.0
         Dropout on the embedded token vectors in training (with ``embedding`` only). On the text recipe 0.25
         lowered the mean over seeds 0-4 from 80.87% to 80.74% (seed 0 alone: 81.0% to 81.5%); 0.5 cost 1.5 points.
+    freeze_epochs : int or "auto", default="auto"
+        Fine-tuning as fastai's ``fine_tune``: the first this many epochs of a fit that builds the network train the
+        head only (the body frozen, its batch-norm layers in eval mode, keeping ImageNet's statistics), then every
+        layer, each phase with its own cycle of ``lr_schedule``. "auto": 1 with ``pretrained``, else 0.
+        On clip art (benchmarks/RESULTS.md, "Transfer learning") the frozen epoch and its eval-mode batch norm are
+        measured against none and against batch norm trained while frozen.
+    body_lr_factor : float in (0, 1] or "auto", default="auto"
+        Discriminative learning rates: the first stage of the network (`GridCNN.stages`) trains at
+        ``lr * body_lr_factor``, the head at ``lr``, the stages between at rates spaced geometrically (fastai's
+        ``slice(lr / 100, lr)``). "auto": 0.01 with ``pretrained``, else 1 (one rate for all).
+        Measured against 0.1 and 1 on clip art (benchmarks/RESULTS.md, "Transfer learning").
 
     Notes
     -----
@@ -255,6 +266,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         "embedding": [str, os.PathLike, tuple, list, None],
         "embedding_lr": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "embedding_dropout": [Interval(Real, 0, 1, closed="left")],
+        "freeze_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "body_lr_factor": [Interval(Real, 0, 1, closed="right"), StrOptions({"auto"})],
     }
 
     def __init__(self, architecture=None, *, pretrained=False,
@@ -265,7 +278,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
                  augment_time_mask="auto", augment_freq_mask="auto", augment_token_dropout=0.0,
                  validation_fraction=None, early_stopping=False, n_iter_no_change=5, input_shape=None, device="auto",
                  precision="32", compile=False, checkpoint=None, random_state=None, verbose=0, callbacks=None,
-                 warm_start=False, check_input="warn", embedding=None, embedding_lr="auto", embedding_dropout=0.0):
+                 warm_start=False, check_input="warn", embedding=None, embedding_lr="auto", embedding_dropout=0.0,
+                 freeze_epochs="auto", body_lr_factor="auto"):
         self.architecture = architecture
         self.pretrained = pretrained
         self.filters = filters
@@ -308,6 +322,8 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         self.embedding = embedding
         self.embedding_lr = embedding_lr
         self.embedding_dropout = embedding_dropout
+        self.freeze_epochs = freeze_epochs
+        self.body_lr_factor = body_lr_factor
 
     # -- public API ---------------------------------------------------------------------------------------------
 

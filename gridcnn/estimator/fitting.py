@@ -27,10 +27,12 @@ from gridcnn.modelfile import checkpoint as ckpt
 from gridcnn.modelfile.codec import estimator_config
 from gridcnn.streaming import StreamedGrids, StreamSource
 from gridcnn.training.augment import infer_modality, resolve_augment
+from gridcnn.training.discriminative import phased_scheduler, stage_groups
 from gridcnn.training.distributed import broadcast_int, ensure_process_group, world
 from gridcnn.training.hooks.callbacks import Callbacks
 from gridcnn.training.hooks.checkpoint import Checkpoint
 from gridcnn.training.hooks.early_stopping import EarlyStopping
+from gridcnn.training.hooks.fine_tune import FineTune
 from gridcnn.training.hooks.nan_guard import NanGuard
 from gridcnn.training.loop import FitState, Hook, LoopConfig, TensorSource, run_epochs
 from gridcnn.training.progress import ProgressBar
@@ -53,19 +55,7 @@ def fit(est, X, y, *, incremental: bool, epochs, classes=None, resume_from=None,
         ckpt.check_checkpoint_path(est.checkpoint)
     if world_size > 1:
         ensure_process_group(est.device_)
-    checkpointed = (est.checkpoint is not None and rank == 0) or any(
-        isinstance(h, Checkpoint) for h in [*hooks, *(est.callbacks or ())])
-    # Hashing X costs a pass over it: only when a checkpoint is written or checked.
-    fingerprint = None
-    if checkpointed or resume_from is not None:
-        fingerprint = ckpt.data_fingerprint(data.X, y_idx, est.input_shape_, est.classes_)
-    header = tensors = None
-    if resume_from is not None:
-        header, tensors = ckpt.read_checkpoint(resume_from)
-        ckpt.check_resumable(header, est.get_params(deep=False), fingerprint, resume_from)
-        seed = header["seed"]
-    else:
-        seed = broadcast_int(int(check_random_state(est.random_state).randint(np.iinfo(np.int32).max)), est.device_)
+    seed, fingerprint, resumed = _seed(est, data, y_idx, hooks, rank, resume_from)
     train, valid = _split(est, data, y_idx, seed)
     steps = steps_per_epoch(len(train), est.batch_size, world_size)
     if epochs == "auto":
@@ -78,12 +68,13 @@ def fit(est, X, y, *, incremental: bool, epochs, classes=None, resume_from=None,
     devices = [est.device_.index or 0] if est.device_.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        schedule = _network(est, reset, steps, pretrained=resume_from is None)  # a checkpoint holds all
-        hooks = [*_own_hooks(est, rank, steps), *hooks]
+        freeze = min(fine_tune_rule(est)[0] if reset else 0, epochs)  # a warm start goes on training every layer
+        schedule = _network(est, reset, steps, pretrained=resume_from is None, freeze=freeze)  # a checkpoint holds all
+        hooks = [*([FineTune(freeze, KEEP_STATISTICS)] if freeze else []), *_own_hooks(est, rank, steps), *hooks]
         for hook in hooks:  # which fit a checkpoint holds (the estimator, its data), for a resume to check
             if isinstance(hook, Checkpoint):
                 hook.bind(estimator_config(est, history=False), fingerprint)
-        resume = None if resume_from is None else ckpt.resume_state(header, tensors, est.optimizer_)
+        resume = None if resumed is None else ckpt.resume_state(*resumed, est.optimizer_)
         try:
             run_epochs(est.model_, est.optimizer_, train, config, hooks, valid=valid, schedule=schedule,
                        scaler=_scaler(est), history=est.history_, resume=resume)
@@ -241,6 +232,22 @@ def _prepare(est, data, reset: bool) -> None:
         )
 
 
+def _seed(est, data, y_idx, hooks, rank: int, resume_from):
+    """(the fit's seed, the training data's fingerprint or None, the checkpoint resumed from as (header, tensors)
+    or None): a resume takes the seed it started with, once its parameters and data are found the same."""
+    checkpointed = (est.checkpoint is not None and rank == 0) or any(
+        isinstance(h, Checkpoint) for h in [*hooks, *(est.callbacks or ())])
+    fingerprint = None
+    if checkpointed or resume_from is not None:  # hashing X costs a pass over it: only when a checkpoint needs it
+        fingerprint = ckpt.data_fingerprint(data.X, y_idx, est.input_shape_, est.classes_)
+    if resume_from is None:
+        seed = int(check_random_state(est.random_state).randint(np.iinfo(np.int32).max))
+        return broadcast_int(seed, est.device_), fingerprint, None
+    header, tensors = ckpt.read_checkpoint(resume_from)
+    ckpt.check_resumable(header, est.get_params(deep=False), fingerprint, resume_from)
+    return header["seed"], fingerprint, (header, tensors)
+
+
 def _split(est, data, y_idx, seed: int):
     """The training and validation sources: ``validation_fraction`` of the rows held out, stratified."""
     X, X_val, y_val = data.items, None, None
@@ -258,10 +265,27 @@ def _split(est, data, y_idx, seed: int):
     return data.sources(X, y_idx, X_val, y_val, est.device_)
 
 
-def _network(est, reset: bool, steps: int, pretrained: bool = True):
+# Frozen body's batch norm in eval mode during the frozen epochs (see GridCNNClassifier's freeze_epochs).
+KEEP_STATISTICS = True
+
+
+def fine_tune_rule(est) -> tuple[int, float]:
+    """(epochs with the body frozen, the first stage's rate as a fraction of ``lr``), "auto" resolved: with
+    pretrained weights fastai's ``fine_tune`` (1 frozen epoch, then rates from lr / 100 up), else neither."""
+    pretrained = est.pretrained is not False
+    freeze = (1 if pretrained else 0) if est.freeze_epochs == "auto" else int(est.freeze_epochs)
+    factor = (AUTO_BODY_LR_FACTOR if pretrained else 1.0) if est.body_lr_factor == "auto" else float(est.body_lr_factor)
+    return freeze, factor
+
+
+AUTO_BODY_LR_FACTOR = 0.01
+
+
+def _network(est, reset: bool, steps: int, pretrained: bool = True, freeze: int = 0):
     """Build the network (when ``reset``; from ``est.pretrained``'s weights when ``pretrained``) and its optimiser
     (when there is none), and return this fit's schedule: epochs -> a per-batch schedule over them, which the loop
-    builds, and builds again when a time limit re-plans the epochs (`FitState.replan`)."""
+    builds, and builds again when a time limit re-plans the epochs (`FitState.replan`). With ``freeze`` frozen
+    epochs the schedule runs one cycle over them and one over the rest."""
     if reset:
         check_network_fits(est.spec_, est.input_shape_, len(est.classes_), est.batch_size, est.device_)
         est.model_ = est.spec_.build(est.input_shape_, len(est.classes_))
@@ -273,14 +297,23 @@ def _network(est, reset: bool, steps: int, pretrained: bool = True):
     if reset or not hasattr(est, "optimizer_"):
         # A model read back by gridcnn.load (or unpickled from a GPU) has weights but no optimiser state:
         # fine-tuning it starts a fresh optimiser, as after any model download.
-        params = (est.model_.parameters() if est.spec_.embedding is None else
-                  emb.param_groups(est.model_, est.lr, est.embedding_lr))
+        factor = fine_tune_rule(est)[1]
+        if est.spec_.embedding is not None:
+            params = emb.param_groups(est.model_, est.lr, est.embedding_lr)
+        elif factor != 1.0:
+            params = stage_groups(est.model_, factor)
+        else:
+            params = est.model_.parameters()
         est.optimizer_ = make_optimizer(est.optimizer, params, est.lr, est.weight_decay)
     for group in est.optimizer_.param_groups:  # a schedule from an earlier fit must not leak into this one
         group["lr"] = est.lr * group.get(emb.LR_SCALE, 1.0)
     peaks = [g["lr"] for g in est.optimizer_.param_groups]
-    return lambda epochs: make_scheduler(est.lr_schedule if epochs > 1 else "constant", est.optimizer_, peaks,
-                                         epochs, steps)
+
+    def schedule(epochs: int):
+        if 0 < freeze < epochs:
+            return phased_scheduler(est.lr_schedule, est.optimizer_, freeze, epochs, steps)
+        return make_scheduler(est.lr_schedule if epochs > 1 else "constant", est.optimizer_, peaks, epochs, steps)
+    return schedule
 
 
 def _scaler(est):

@@ -25,16 +25,21 @@ def validate_params(estimator, names=None, synonyms: dict | None = None) -> None
     GridCNNError
         sklearn's message ("The 'pool' parameter of X must be one of {...}. Got 'maxx' instead.") and a hint.
     """
-    params = estimator.get_params(deep=False)
-    constraints_of = estimator._parameter_constraints
+    check_constraints(estimator.get_params(deep=False), estimator._parameter_constraints, type(estimator).__name__,
+                      names, synonyms)
+
+
+def check_constraints(params: dict, constraints_of: dict, owner: str, names=None, synonyms: dict | None = None) -> None:
+    """`validate_params` for any function's arguments: ``params`` against a constraints table, the message naming
+    ``owner`` (what `check_suitability` checks its keyword arguments with)."""
     for name in names or constraints_of:
         constraints = constraints_of[name]
         try:
-            validate_parameter_constraints({name: constraints}, {name: params[name]}, type(estimator).__name__)
+            validate_parameter_constraints({name: constraints}, {name: params[name]}, owner)
         except InvalidParameterError as exc:
             value = params[name]
             hint = ""
-            if isinstance(value, str):
+            if isinstance(value, str):  # did_you_mean matches any case first: 'nchw' -> 'NCHW'
                 options = [o for c in constraints if isinstance(c, StrOptions) for o in c.options]
                 alias = (synonyms or {}).get(value.lower())
                 hint = f" Did you mean '{alias}'?" if alias and not did_you_mean(value, options) else did_you_mean(value, options)

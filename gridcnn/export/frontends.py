@@ -1,15 +1,14 @@
 """What an exported graph computes before the network: each adapter's preprocessing as a small torch module.
 
-One function per adapter returns a `Frontend`: the module, the graph's input (name, dtype, shape), an example batch
-to trace with, and a description of what a caller does before feeding the graph. They read only the adapters'
+One function per kind of preprocessing returns a `Frontend`: the module, the graph's input (name, dtype, shape), an
+example batch to trace with, and a description of what a caller does before feeding the graph. Each adapter's
+``onnx_frontend`` method calls its function, so the exporter asks the adapter and keeps no table of adapters. They read only the adapters'
 parameters and fitted attributes, so the graph computes what ``model.predict_proba`` computes from the same input.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -160,48 +159,16 @@ class _Ids(nn.Module):
         return (torch.cat([ids, pad], dim=1)[:, : self.max_tokens] + 1).to(torch.float32)[:, None, :, None]
 
 
-def embedding(adapter) -> Frontend:
-    from gridcnn.adapters.text import adapter as text
-
+def embedding(adapter, table, files: dict, outside: list[str]) -> Frontend:
+    """The token table lookup; the adapter gives its table, the tokenizer files and what the caller does first
+    (`EmbeddingGrid.onnx_frontend`: only it knows how its texts become ids)."""
     m, dim = int(adapter.max_tokens_), int(adapter.embedding_dim_)
-    emb = adapter.embedding
     ids = getattr(adapter, "output", "vectors") == "ids"  # the network holds the (fine-tuned) table itself
     in_graph = [f"pad with -1 or crop to {m} tokens", f"look each id up in the {dim}-wide embedding table "
                 "(-1 gives a zero row)", "add the channel axis: (n, 1, max_tokens, dim)"]
     if ids:
         in_graph = [f"pad with -1 or crop to {m} tokens", "shape the ids as grids (n, 1, max_tokens, 1)",
                     f"look each id up in the network's own {dim}-wide table, trained with it (-1 gives a zero row)"]
-    if isinstance(emb, str) and emb == "minilm":
-        raise GridCNNError(
-            "This text model embeds with embedding='minilm' (the contextual transformer), which an exported graph "
-            "would have to carry whole; gridcnn exports static lookups only. Train with embedding='minilm-static' "
-            "(the text recipe's choice, and more accurate there) or with word vectors, then export."
-        )
-    if isinstance(emb, str) and emb == "minilm-static":
-        table = text._minilm_table()
-        path = Path(text._minilm_path())
-        spec = json.loads((path / "tokenizer.json").read_text())
-        # The shipped file pads to 128 with [PAD]'s id (a non-zero vector); the adapter pads with zero rows and
-        # truncates to max_tokens_ keeping [SEP] last, so the copy written beside the graph does just that.
-        spec["padding"] = None
-        spec["truncation"] = {"direction": "Right", "max_length": m, "strategy": "LongestFirst", "stride": 0}
-        files = {"tokenizer.json": json.dumps(spec).encode()}
-        outside = [
-            "tokenize with all-MiniLM-L6-v2's WordPiece tokenizer: tokenizers.Tokenizer.from_file('tokenizer.json') "
-            f"(beside the model) gives the ids with [CLS] ... [SEP], truncated to {m}, without padding",
-            "pass int64 ids (n, L); pad shorter rows with -1",
-        ]
-    else:
-        source = text._source(emb)
-        table = source.matrix
-        vocab = {str(w): int(i) for w, i in source.vocabulary.items()}
-        files = {"vocabulary.json": json.dumps(vocab).encode()}
-        outside = [
-            f"split into word and punctuation tokens with the regular expression {text._WORD.pattern!r}",
-            "map each token to its id in vocabulary.json (beside the model); a missing token is looked up "
-            "lowercased, then gets -1",
-            f"pass int64 ids (n, L), at most {m} per row are read; pad shorter rows with -1",
-        ]
     example = np.random.default_rng(0).integers(-1, len(table), (2, m), dtype=np.int64)
     module = _Ids(m) if ids else _Lookup(np.asarray(table), m)
     return Frontend(module, "token_ids", "int64", ["batch", "length"], example, outside, in_graph, files)
@@ -245,5 +212,3 @@ def grid(input_shape) -> Frontend:
                      ],
                     [])
 
-
-FRONTENDS = {"image": image, "spectrogram": spectrogram, "embedding": embedding, "sequence": sequence}

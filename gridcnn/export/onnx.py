@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.pipeline import Pipeline
 
+from gridcnn.estimator.pipeline import split_pipeline
 from gridcnn.export import frontends as frontends
 from gridcnn._registry import did_you_mean
 from gridcnn.exceptions import GridCNNError
@@ -102,20 +102,19 @@ class _Exported(torch.nn.Module):
 
 def parts(model):
     """``(adapter or None, estimator)`` of a loaded model; an error for pipelines gridcnn cannot export."""
-    steps = [s for _, s in model.steps] if isinstance(model, Pipeline) else [model]
-    if len(steps) > 2:
-        raise GridCNNError(f"gridcnn exports one adapter in front of the classifier; this model has {len(steps) - 1}.")
-    return (steps[0] if len(steps) == 2 else None), steps[-1]
+    adapters, estimator = split_pipeline(model)
+    if len(adapters) > 1:
+        raise GridCNNError(f"gridcnn exports one adapter in front of the classifier; this model has {len(adapters)}.")
+    return (adapters[0] if adapters else None), estimator
 
 
 def frontend(adapter, estimator) -> frontends.Frontend:
-    """The `Frontend` for ``adapter`` (the bare grid when None)."""
+    """The `Frontend` for ``adapter`` (the bare grid when None): the adapter's own `onnx_frontend`."""
     if adapter is None:
         return frontends.grid(estimator.input_shape_)
-    name = getattr(adapter, "registry_name", "")
-    if name not in frontends.FRONTENDS:
+    if not callable(getattr(adapter, "onnx_frontend", None)):
         raise GridCNNError(f"gridcnn cannot export a model whose adapter is {type(adapter).__name__}.")
-    return frontends.FRONTENDS[name](adapter)
+    return adapter.onnx_frontend()
 
 
 def export_onnx(model, out, *, opset: int | None = None, overwrite: bool = True) -> tuple[Path, Path]:

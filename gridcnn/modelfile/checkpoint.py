@@ -39,7 +39,7 @@ def save_checkpoint(path, training: dict, estimator: dict, data: dict) -> Path:
     training : dict
         `FitState.state_dict` of the fit: JSON-ready values and tensors.
     estimator : dict
-        The estimator's parameters and fitted attributes (`serialization.estimator_config` without history).
+        The estimator's parameters and fitted attributes (`gridcnn.modelfile.codec.estimator_config` without history).
     data : dict
         A fingerprint of the training data (rows, grid shape, label digest), checked on resume.
 

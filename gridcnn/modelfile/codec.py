@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from importlib.metadata import PackageNotFoundError, version
+import platform
 from pathlib import Path
 
 import numpy as np
@@ -126,12 +126,14 @@ def apply_estimator_config(est, config: dict) -> None:
 
 
 def versions() -> dict:
-    """The versions a file records it was written with."""
-    try:
-        gridcnn_version = version("gridcnn")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        gridcnn_version = "unknown"
-    return {"gridcnn": gridcnn_version, "torch": torch.__version__}
+    """The versions of what a file, a run's metrics or a benchmark record depend on: the one place that says them
+    (gridcnn's own is the running code's ``__version__``, so a source tree that was never installed says it too)."""
+    import sklearn
+
+    from gridcnn import __version__
+
+    return {"gridcnn": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "scikit-learn": sklearn.__version__, "numpy": np.__version__}
 
 
 def check_format(doc, *, fmt: str, format_version: int, where, kind: str, container: str, advice: str) -> None:

@@ -32,13 +32,13 @@ def predict_and_explain(predictor, X, feature_maps: bool, target: int | None) ->
     """
     from gridcnn.backbone.explain import grad_cam
 
-    out = predictor.predict(X, feature_maps)
-    grids = predictor.grids(X)
+    grids = predictor.grids(X)  # once: the predictor passes grids through to its engine as they are
+    out = predictor.predict(grids, feature_maps)
     if target is None:  # the class the answer names, whichever engine computed it
         names = [str(c) for c in predictor.classes]
         target = np.array([names.index(str(p["label"])) for p in out["predictions"]])
     explained = grad_cam(predictor.estimator.model_, grids, target)
-    texts = predictor.kind == "embedding" and isinstance(X, list)
+    texts = predictor.takes_text and isinstance(X, list)
     tokens = predictor.adapter.tokens(X) if texts else None
     items = []
     for i, t in enumerate(explained.targets):

@@ -6,20 +6,20 @@ with the status to answer and a message that names the input, so the app only tu
 
 from __future__ import annotations
 
-import io
 import json
+import logging
 import tomllib
 from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.pipeline import Pipeline
 
+from gridcnn.estimator.pipeline import split_pipeline
 from gridcnn.exceptions import GridCNNError
 from gridcnn.serve._engine import make_engine
 
+log = logging.getLogger("gridcnn.serve")
 MAX_MAPS = 8  # feature maps shown per block: enough to see what a block reacts to, small enough to send each time
-FILE_KINDS = {"image": "image", "spectrogram": "sound"}
 
 
 class RequestError(GridCNNError):
@@ -44,9 +44,8 @@ class Predictor:
     """
 
     def __init__(self, model, run_dir: Path | None = None, engine: str = "auto"):
-        steps = [s for _, s in model.steps] if isinstance(model, Pipeline) else [model]
-        self.adapter = steps[0] if len(steps) > 1 else None
-        self.estimator = steps[-1]
+        adapters, self.estimator = split_pipeline(model)
+        self.adapter = adapters[0] if adapters else None
         if self.adapter is not None and "on_error" in self.adapter.get_params():
             self.adapter.set_params(on_error="raise")  # one row per input, or an error that names the bad one
         self.kind = getattr(self.adapter, "registry_name", "") or "grid"
@@ -68,16 +67,25 @@ class Predictor:
             "recipe": self.recipe,
             "metrics": self.metrics,
         }
-        if self.kind == "image":
+        if self.upload_kind == "image":
             info["image_size"] = [int(v) for v in self.adapter.image_size_]
             info["image_mode"] = self.adapter.mode_
         return info
 
+    @property
+    def upload_kind(self) -> str:
+        """What the adapter takes as uploaded files ("image", "sound"), "" when it takes none: asked of the adapter."""
+        return getattr(self.adapter, "upload_kind", "") if self.adapter is not None else ""
+
+    @property
+    def takes_text(self) -> bool:
+        return bool(getattr(self.adapter, "text_inputs", False))
+
     def accepts(self) -> str:
         grids = f"grids shaped {list(self.grid_shape)} as JSON {{\"inputs\": [...]}}"
-        if self.kind in FILE_KINDS:
-            return f"{FILE_KINDS[self.kind]} files (multipart field 'files') or {grids}"
-        if self.kind == "embedding":
+        if self.upload_kind:
+            return f"{self.upload_kind} files (multipart field 'files') or {grids}"
+        if self.takes_text:
             return "texts as JSON {\"inputs\": [\"a sentence\", ...]}"
         return grids
 
@@ -85,13 +93,16 @@ class Predictor:
 
     def from_files(self, files: list[tuple[str, bytes]]):
         """Uploaded files -> the grids the network reads (each decoded and run through the adapter)."""
-        if self.kind not in FILE_KINDS:
+        if not self.upload_kind:
             raise RequestError(f"This model takes {self.accepts()}; it cannot read uploaded files.", 415)
         grids = []
         for name, data in files:
             if not data:
-                raise RequestError(f"File {name!r} is empty. Send a {FILE_KINDS[self.kind]} file.")
-            item = self._image(name, data) if self.kind == "image" else self._sound(name, data)
+                raise RequestError(f"File {name!r} is empty. Send a {self.upload_kind} file.")
+            try:
+                item = self.adapter.read_upload(name, data)  # the adapter decodes its own kind of file
+            except GridCNNError as exc:
+                raise RequestError(str(exc)) from None
             grids.append(self._grid(name, item))
         return np.concatenate(grids) if grids else grids
 
@@ -99,61 +110,29 @@ class Predictor:
         """One decoded upload through the adapter, as the grid the network reads. The adapter's messages speak to a
         Python caller (X[0], on_error='skip'); a person uploading a file is told what is wrong with the file."""
         advice = (" Send it as an 8-bit PNG or JPEG (or a 16-bit PNG), or a floating-point TIFF with values in [0, 1]."
-                  if self.kind == "image" else " Send a clip with samples in [-1, 1], as WAV, FLAC, OGG or MP3.")
+                  if self.upload_kind == "image" else " Send a clip with samples in [-1, 1], as WAV, FLAC, OGG or MP3.")
         values = np.asarray(item)
         if values.dtype.kind == "f" and not np.isfinite(values).all():
-            part = "pixels" if self.kind == "image" else "samples"
+            part = "pixels" if self.upload_kind == "image" else "samples"
             raise RequestError(f"File {name!r} cannot be used: some of its {part} are NaN or infinite." + advice)
         try:
             return self.adapter.transform([item])
         except GridCNNError:
             lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
-            if self.kind == "image" and values.dtype.kind == "f":
+            if self.upload_kind == "image" and values.dtype.kind == "f":
                 why = f"it is a floating-point image with pixel values from {lo:g} to {hi:g}, outside [0, 1]."
-            elif self.kind == "image" and values.dtype.kind in "iu":
+            elif self.upload_kind == "image" and values.dtype.kind in "iu":
                 why = f"it is a {values.dtype.itemsize * 8}-bit image with pixel values from {lo:g} to {hi:g}."
-            elif self.kind != "image" and max(abs(lo), abs(hi)) > 1:
+            elif self.upload_kind != "image" and max(abs(lo), abs(hi)) > 1:
                 why = f"its samples reach {max(abs(lo), abs(hi)):.3g}, far outside [-1, 1], too loud to analyse."
             else:
-                why = f"this model cannot turn it into its input ({values.dtype} {FILE_KINDS[self.kind]} data)."
+                why = f"this model cannot turn it into its input ({values.dtype} {self.upload_kind} data)."
             raise RequestError(f"File {name!r} cannot be used: {why}" + advice) from None
-
-    def _image(self, name: str, data: bytes):
-        from PIL import Image
-
-        try:
-            with Image.open(io.BytesIO(data)) as im:
-                im.load()
-                return im.copy()
-        except Exception as exc:  # PIL raises many types for bad data (OSError, SyntaxError, DecompressionBombError)
-            raise RequestError(
-                f"File {name!r} is not an image this server can read ({type(exc).__name__}). Send PNG, JPEG, BMP, "
-                "GIF, TIFF or WebP."
-            ) from None
-
-    def _sound(self, name: str, data: bytes):
-        import soundfile as sf
-
-        try:
-            wave, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-        except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError or TypeError for bad data
-            raise RequestError(
-                f"File {name!r} is not a sound file this server can read ({type(exc).__name__}). Send WAV, FLAC, "
-                "OGG or MP3."
-            ) from None
-        if len(wave) == 0:
-            raise RequestError(f"File {name!r} holds no samples. Send a clip with sound in it.")
-        mono = wave.mean(axis=1)
-        if rate != self.adapter.sample_rate:
-            import librosa
-
-            mono = librosa.resample(mono, orig_sr=rate, target_sr=self.adapter.sample_rate, res_type="soxr_hq")
-        return np.ascontiguousarray(mono, dtype=np.float32)
 
     def from_json(self, inputs: list):
         """JSON inputs -> texts for text models, or a float32 grid array (n, C, H, W) for any model."""
         if all(isinstance(v, str) for v in inputs):
-            if self.kind != "embedding":
+            if not self.takes_text:
                 raise RequestError(f"This model takes {self.accepts()}; it got text.")
             if any(not v.strip() for v in inputs):
                 i = next(i for i, v in enumerate(inputs) if not v.strip())
@@ -223,11 +202,22 @@ def _shape_of(value) -> str:
 
 
 def _run_files(run_dir: Path | None):
-    """The recipe (as a table) and the test metrics of a run folder; None for what is absent."""
+    """The recipe (as a table) and the test metrics of a run folder; None for what is absent. A damaged one (a
+    truncated metrics.json) only leaves its part out of /model, with a warning naming it: the model still serves."""
     recipe = metrics = None
-    if run_dir is not None and (run_dir / "recipe.toml").is_file():
-        recipe = tomllib.loads((run_dir / "recipe.toml").read_text())
-    if run_dir is not None and (run_dir / "metrics.json").is_file():
-        m = json.loads((run_dir / "metrics.json").read_text())
-        metrics = {k: m[k] for k in ("accuracy", "macro_f1", "n_samples", "per_class") if k in m}
+    if run_dir is None:
+        return recipe, metrics
+    if (run_dir / "recipe.toml").is_file():
+        try:
+            recipe = tomllib.loads((run_dir / "recipe.toml").read_text())
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            log.warning("%s cannot be read (%s); /model leaves the recipe out.", run_dir / "recipe.toml", exc)
+    if (run_dir / "metrics.json").is_file():
+        try:
+            m = json.loads((run_dir / "metrics.json").read_text())
+            if not isinstance(m, dict):
+                raise ValueError(f"it holds a JSON {type(m).__name__}, not an object")
+            metrics = {k: m[k] for k in ("accuracy", "macro_f1", "n_samples", "per_class") if k in m}
+        except (OSError, UnicodeDecodeError, RecursionError, ValueError) as exc:
+            log.warning("%s cannot be read (%s); /model leaves the test metrics out.", run_dir / "metrics.json", exc)
     return recipe, metrics

@@ -129,7 +129,7 @@ def _page_info(predictor: Predictor, run_dir: Path | None) -> dict:
         path = run_dir.resolve()
         name = path.parent.name if path.name == "model" else path.name
     info = {"name": name}
-    if predictor.kind == "spectrogram":
+    if predictor.upload_kind == "sound":  # the page records clips: at the adapter's length and rate
         info.update(sample_rate=int(predictor.adapter.sample_rate), duration_s=float(predictor.adapter.duration_))
     return info
 

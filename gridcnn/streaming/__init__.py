@@ -31,12 +31,7 @@ def stream_folder(path, adapter, extensions=None, **kwargs):
     """
     from gridcnn.data.folders import list_class_folder
 
-    if extensions is None:
-        from gridcnn.adapters.audio.clips import AUDIO_EXTENSIONS
-        from gridcnn.adapters.image import IMAGE_EXTENSIONS
-
-        extensions = IMAGE_EXTENSIONS if adapter.registry_name == "image" else AUDIO_EXTENSIONS
-    paths, labels = list_class_folder(path, extensions)
-    if not hasattr(adapter, "n_channels_") and not hasattr(adapter, "n_samples_"):
+    paths, labels = list_class_folder(path, adapter.file_extensions if extensions is None else extensions)
+    if not adapter.__sklearn_is_fitted__():
         fit_adapter(adapter, paths)
     return StreamedGrids(paths, adapter, **kwargs), np.asarray(labels)

@@ -12,10 +12,6 @@ import torch
 
 from gridcnn.exceptions import GridCNNError
 
-#: Adapters that decode a file per item; others take arrays or texts that are in memory already.
-FILE_ADAPTERS = ("image", "spectrogram")
-
-
 @dataclass(frozen=True)
 class Failure:
     """A file that could not be decoded: where it is in the source, its path and the adapter's one-line message."""
@@ -33,21 +29,20 @@ def decoding_copy(adapter):
     use the parent's CUDA context.
     """
     name = getattr(adapter, "registry_name", "")
-    if name not in FILE_ADAPTERS:
+    if not (callable(getattr(adapter, "reads_files", None)) and adapter.reads_files()):  # asked of the adapter
         raise GridCNNError(
-            f"Streaming decodes files through an image or spectrogram adapter; got {type(adapter).__name__}"
-            f"{f' ({name!r})' if name else ''}. Data of other kinds fit in memory: pass the arrays directly."
+            f"Streaming decodes files through an adapter that reads files (such as image or spectrogram); got "
+            f"{type(adapter).__name__}{f' ({name!r})' if name else ''}. Data of other kinds fit in memory: pass the "
+            "arrays directly."
         )
-    if not any(k.endswith("_") and not k.startswith("_") for k in vars(adapter)):
+    if not adapter.__sklearn_is_fitted__():
         raise GridCNNError(
             f"The {type(adapter).__name__} given to StreamedGrids is not fitted. Fit it first on some of the files "
             "(gridcnn.streaming.fit_adapter(adapter, paths) fits it on a seeded sample)."
         )
     clone = copy.deepcopy(adapter)
-    params = {"on_error": "raise"}
-    if "device" in clone.get_params(deep=False):
-        params["device"] = "cpu"
-    return clone.set_params(**params)
+    has = clone.get_params(deep=False)
+    return clone.set_params(**{k: v for k, v in (("on_error", "raise"), ("device", "cpu")) if k in has})
 
 
 class FileGrids(torch.utils.data.Dataset):

@@ -6,10 +6,9 @@ import os
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.pipeline import Pipeline
 
 from gridcnn.exceptions import GridCNNError
-from gridcnn.streaming._decode import FILE_ADAPTERS
+from gridcnn.estimator.pipeline import split_pipeline
 
 #: ``stream = "auto"`` in a recipe streams when the training grids, held as float32, would take more than this.
 STREAM_THRESHOLD_BYTES = 1 << 30
@@ -20,9 +19,10 @@ FIT_SAMPLE = 2048
 
 
 def file_adapter(model):
-    """The image or spectrogram adapter a pipeline starts with, or None."""
-    if isinstance(model, Pipeline) and getattr(model.steps[0][1], "registry_name", "") in FILE_ADAPTERS:
-        return model.steps[0][1]
+    """The adapter a pipeline starts with when it reads files (`GridAdapter.reads_files`), or None."""
+    adapters, _ = split_pipeline(model)
+    if adapters and callable(getattr(adapters[0], "reads_files", None)) and adapters[0].reads_files():
+        return adapters[0]
     return None
 
 
@@ -82,7 +82,7 @@ def predict_files(model, paths, num_workers: int | None = None):
     """
     from gridcnn.streaming._source import StreamedGrids
 
-    adapter, est = file_adapter(model), model.steps[-1][1]
+    adapter, est = file_adapter(model), split_pipeline(model)[1]
     workers = num_workers if num_workers is not None else (2 if len(paths) >= WORKERS_FROM else 0)
     stream = StreamedGrids(paths, adapter, cache=False, num_workers=workers)
     proba = est.predict_proba(stream)

@@ -17,19 +17,19 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import InvalidParameterError, Interval, StrOptions, validate_parameter_constraints
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 
-from gridcnn._registry import did_you_mean
+from gridcnn.estimator.params import check_constraints
 from gridcnn.exceptions import GridCNNError
 from gridcnn.modelfile.codec import jsonable
 from gridcnn.suitability._model import ModelResult, model_test
-from gridcnn.suitability._stats import axis_similarity, locality_test
+from gridcnn.suitability._stats import LocalityResult, axis_similarity, locality_test
 from gridcnn.suitability._text import describe
 
 LAYOUTS = ("L", "HW", "CHW", "HWC")
@@ -49,8 +49,9 @@ _CONSTRAINTS = {
 
 
 @dataclass
-class AxisVerdict:
-    """The verdict on one spatial axis.
+class AxisVerdict(LocalityResult):
+    """The verdict on one spatial axis: the locality test's numbers (a `LocalityResult`, inherited, not copied),
+    what they and the model stage decided, and the axis they are about.
 
     Attributes
     ----------
@@ -77,32 +78,35 @@ class AxisVerdict:
         shuffled, MLP), and the larger of the two paired p-values.
     distances, dependence : ndarray
         Neighbour dependence at distances 1..D (the plot's data line).
-    null_low, null_profile_mean, null_high : ndarray
-        5th percentile, mean and 95th percentile of that dependence over random orders (the plot's band).
+    null_profile : ndarray of shape (3, D)
+        5th percentile, mean and 95th percentile of that dependence over random orders (the plot's band; also as
+        ``null_low``, ``null_profile_mean``, ``null_high``).
+    group_sizes : tuple of int
+        The least favourable grouping's smallest and largest group.
+    groups : ndarray or None
+        Each position's group in that grouping (None when there is none).
     grouped_profile : ndarray
         Mean dependence at each distance with the ``n_groups`` groups shuffled (NaN when there is no grouping).
     """
 
-    name: str
-    length: int
-    ordered: bool
-    decided_by: str
-    statistic: float
-    null_mean: float
-    z: float
-    p_value: float
-    grouped_null_mean: float
-    grouped_z: float
-    grouped_p_value: float
-    n_groups: int
+    name: str = ""
+    length: int = 0
+    ordered: bool = False
+    decided_by: str = "locality"
     model_gain: float | None = None
     model_p_value: float | None = None
-    distances: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
-    dependence: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
-    null_low: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
-    null_profile_mean: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
-    null_high: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
-    grouped_profile: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+
+    @property
+    def null_low(self) -> np.ndarray:
+        return self.null_profile[0]
+
+    @property
+    def null_profile_mean(self) -> np.ndarray:
+        return self.null_profile[1]
+
+    @property
+    def null_high(self) -> np.ndarray:
+        return self.null_profile[2]
 
 
 @dataclass
@@ -194,7 +198,7 @@ def check_suitability(X, y=None, *, layout=None, random_state=None, alpha=0.05, 
     """
     params = dict(layout=layout, random_state=random_state, alpha=alpha, n_permutations=n_permutations,
                   max_samples=max_samples, model=model, cv=cv, min_gain=min_gain)
-    _validate(params)
+    check_constraints(params, _CONSTRAINTS, "check_suitability")
     rng = np.random.default_rng(check_random_state(random_state).randint(2**31 - 1))
     grids, names, non_numeric, notes = _as_grids(X, layout)
     labels = _check_labels(y, len(grids))
@@ -219,13 +223,8 @@ def check_suitability(X, y=None, *, layout=None, random_state=None, alpha=0.05, 
     verdicts = []
     for i, name in axes:
         r = localities[i]
-        verdict = AxisVerdict(
-            name=name, length=grids.shape[i], ordered=r.p_value < alpha and r.grouped_p_value < alpha,
-            decided_by="locality", statistic=r.statistic, null_mean=r.null_mean, z=r.z, p_value=r.p_value,
-            grouped_null_mean=r.grouped_null_mean, grouped_z=r.grouped_z, grouped_p_value=r.grouped_p_value,
-            n_groups=r.n_groups, distances=r.distances, dependence=r.dependence, null_low=r.null_profile[0],
-            null_profile_mean=r.null_profile[1], null_high=r.null_profile[2], grouped_profile=r.grouped_profile,
-        )
+        verdict = AxisVerdict(**vars(r), name=name, length=grids.shape[i],
+                              ordered=r.p_value < alpha and r.grouped_p_value < alpha, decided_by="locality")
         if model_result is not None and name in model_result.shuffled_gain:
             verdict.model_gain = min(model_result.shuffled_gain[name], model_result.mlp_gain)
             verdict.model_p_value = max(model_result.shuffled_p_value[name], model_result.mlp_p_value)
@@ -267,18 +266,6 @@ def quick_check(X, random_state=0) -> SuitabilityReport:
 
 
 # -- input handling -------------------------------------------------------------------------------------------------
-
-
-def _validate(params: dict) -> None:
-    """sklearn's constraint check, re-raised as GridCNNError with "did you mean" for misspelt options."""
-    for name, constraints in _CONSTRAINTS.items():
-        try:
-            validate_parameter_constraints({name: constraints}, {name: params[name]}, "check_suitability")
-        except InvalidParameterError as exc:
-            options = [o for c in constraints if isinstance(c, StrOptions) for o in c.options]
-            value = params[name]
-            hint = did_you_mean(value.upper() if name == "layout" else value, options) if isinstance(value, str) else ""
-            raise GridCNNError(f"{exc}{hint}") from None
 
 
 def _as_grids(X, layout):

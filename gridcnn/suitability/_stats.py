@@ -22,7 +22,7 @@ with distance inside every stretch and continues across every boundary.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -142,11 +142,12 @@ class LocalityResult:
     grouped_p_value: float
     n_groups: int
     group_sizes: tuple[int, int]
-    groups: np.ndarray | None  # group label per position in the least favourable grouping, None if none
-    distances: np.ndarray
-    dependence: np.ndarray
-    null_profile: np.ndarray  # (3, D): 5th percentile, mean, 95th percentile of the shuffled data
-    grouped_profile: np.ndarray  # (D,): mean dependence with the least favourable groups shuffled (NaN if none)
+    # The arrays stay out of repr: a report prints its numbers, not its curves.
+    groups: np.ndarray | None = field(repr=False)  # group label per position in the least favourable grouping
+    distances: np.ndarray = field(repr=False)
+    dependence: np.ndarray = field(repr=False)
+    null_profile: np.ndarray = field(repr=False)  # (3, D): 5th percentile, mean, 95th percentile of the shuffled data
+    grouped_profile: np.ndarray = field(repr=False)  # (D,): mean dependence with the groups shuffled (NaN if none)
 
 
 def locality_test(similarity: np.ndarray, rng: np.random.Generator, n_permutations: int,

@@ -23,7 +23,7 @@ from gridcnn.training.distributed import is_main
 from gridcnn.estimator.pipeline import split_pipeline
 from gridcnn.workflow.run_folder import RunFolder, claim_run_dir
 from gridcnn.workflow.recipes import Recipe, build_pipeline, load_split, planned_recipe_text, portable
-from gridcnn.modelfile.codec import write_tmp
+from gridcnn.modelfile.codec import versions, write_tmp
 from gridcnn.workflow.run_checkpoint import CHECKPOINT, RunCheckpoint
 
 
@@ -48,17 +48,6 @@ def compute_metrics(y_true, y_pred, labels) -> dict:
         "labels": [str(c) for c in labels],
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
-
-
-def versions() -> dict:
-    """Versions of what the numbers depend on, for metrics.json and benchmark records."""
-    import sklearn
-    import torch
-
-    from gridcnn import __version__
-
-    return {"gridcnn": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "scikit-learn": sklearn.__version__, "numpy": np.__version__, "machine": platform.platform()}
 
 
 def top_errors(proba, y_true, classes, inputs, k: int = 9) -> list[dict]:
@@ -174,7 +163,8 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
     metrics = compute_metrics(y_test, est.classes_[proba.argmax(1)], est.classes_)
     metrics.update(
         n_train=int(len(data.y_train)), grid_shape=list(est.input_shape_), epochs=int(est.n_iter_),
-        device=str(est.device_), timings=timings, versions=versions(), recipe=recipe.source,
+        device=str(est.device_), timings=timings, versions={**versions(), "machine": platform.platform()},
+        recipe=recipe.source,
         top_errors=top_errors(proba, y_test, est.classes_, X_test if _named(X_test) else None),
     )
     if limit is not None:
@@ -187,7 +177,7 @@ def _fit_in(recipe: Recipe, out: Path, main: bool, device, verbose, on_stage, re
     write_tmp(out / "metrics.json", json.dumps(metrics, indent=2).encode()).replace(out / "metrics.json")
 
     stage("Drawing plots")
-    _draw(est, data, metrics, out, stage)
+    _draw(est, data, metrics, out, stage, proba, split_pipeline(model)[0])
     return {"run_dir": str(out), **metrics}
 
 
@@ -243,20 +233,38 @@ def _grids(recipe, model, X_train, y_train, X_test, y_test, device, verbose: int
     return _Grids(G_train, y_train, G_test, y_test, X_test, stream)
 
 
-def _draw(est, data: _Grids, metrics: dict, out: Path, stage) -> None:
-    """The run's pictures: training curves, confusion matrix, filters, feature maps and (in memory) top errors."""
+def _draw(est, data: _Grids, metrics: dict, out: Path, stage, proba, adapters) -> None:
+    """The run's pictures: training curves, confusion matrix, filters, feature maps and (in memory) top errors and
+    where the network looked."""
     plots.plot_history(est.history_, out / "training_curves.png")
     undrawable = plots.plot_confusion(metrics["confusion_matrix"], metrics["labels"], out / "confusion_matrix.png")
     if undrawable:
         stage(f"No installed font draws the class names {undrawable[:3]}: they show as boxes in confusion_matrix.png "
               "(metrics.json has them right). Install a font that has them, such as Noto Sans CJK, and draw again.")
-    plots.plot_filters(est.model_, out / "filters.png")
+    modality = getattr(est, "modality_", None) or getattr(adapters[0] if adapters else None, "modality", "image")
+    texts = list(data.X_test) if modality == "text" and _named(data.X_test) else None
+    tokens = None
+    if texts is not None and adapters and hasattr(adapters[0], "tokens"):
+        tokens = adapters[0].tokens(texts)
+    y_test, predicted = data.test_labels(), est.classes_[np.asarray(proba).argmax(1)]
+    test = None if data.streamed else data.test  # a stream's grids are decoded batch by batch, not indexable
+    plots.plot_filters(est.model_, out / "filters.png", modality=modality, grids=test, tokens=tokens)
     example = np.asarray(data.first_test_grid(), dtype=np.float32).reshape(est.input_shape_)
-    plots.plot_feature_maps(est.model_, example, out / "feature_maps.png")
-    if not data.streamed:  # a stream's grids are decoded batch by batch, not indexable: metrics.json still lists them
-        plots.plot_top_errors(metrics["top_errors"], data.test, est.input_shape_, getattr(est, "modality_", "image"),
-                              out / "errors.png",
-                              texts=data.X_test if getattr(est, "modality_", "") == "text" else None)
+    plots.plot_feature_maps(est.model_, example, out / "feature_maps.png", modality=modality, true=y_test[0],
+                            predicted=predicted[0], probability=float(np.max(proba[0])),
+                            text=texts[0] if texts else None, tokens=tokens[0] if tokens else None)
+    if test is None:  # metrics.json still lists the top errors
+        return
+    plots.plot_top_errors(metrics["top_errors"], test, est.input_shape_, modality, out / "errors.png", texts=texts)
+    # A few examples the model got right, one per class first, and its most confident mistakes beside them.
+    right = np.flatnonzero(predicted == y_test)
+    first = [right[np.flatnonzero(y_test[right] == c)[0]] for c in est.classes_ if np.any(y_test[right] == c)]
+    shown = (first + [i for i in right if i not in first])[:4] + [e["index"] for e in metrics["top_errors"][:2]]
+    shown = np.asarray(shown[:6], dtype=int)
+    plots.plot_explain(est.model_, np.asarray(test[shown], dtype=np.float32).reshape(-1, *est.input_shape_),
+                       out / "explain.png", modality=modality, classes=est.classes_, y_true=y_test[shown],
+                       texts=[texts[i] for i in shown] if texts else None,
+                       tokens=[tokens[i] for i in shown] if tokens else None)
 
 
 def _named(X) -> bool:
@@ -269,7 +277,7 @@ def _streams(recipe: Recipe, model, X_train, X_test, verbose: int):
     from gridcnn.streaming import StreamedGrids, fit_adapter
 
     data = recipe.data
-    adapter = fit_adapter(model.steps[0][1], X_train, random_state=data.get("random_state", 0))
+    adapter = fit_adapter(split_pipeline(model)[0][0], X_train, random_state=data.get("random_state", 0))
     workers = {"num_workers": data.get("num_workers", 2), "threads": data.get("threads", False)}
     train = StreamedGrids(X_train, adapter, cache=data.get("cache", True), verbose=verbose, **workers)
     return train, StreamedGrids(X_test, adapter, cache=False, **workers)

@@ -12,7 +12,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from gridcnn.adapters.audio.clips import ClipError, describe, fit_length, is_path, load_clip
+from gridcnn.adapters.audio.clips import AUDIO_EXTENSIONS, ClipError, describe, fit_length, is_path, load_clip
 from gridcnn.adapters.audio.melspec import GPU_BATCH_SAMPLES, mel_spectrogram, power_to_db_
 from gridcnn.training.steps import resolve_device
 from gridcnn.exceptions import GridCNNError
@@ -94,6 +94,8 @@ class SpectrogramGrid(GridAdapter):
 
     registry_name = "spectrogram"
     modality = "audio"
+    file_extensions = AUDIO_EXTENSIONS
+    upload_kind = "sound"
     _fitted_attribute = "n_samples_"
     _nonfinite_fix = ("Its samples are too large for a float32 power spectrum (sound files read as [-1, 1]): scale "
                       "the waveform, or remove it.")
@@ -144,6 +146,33 @@ class SpectrogramGrid(GridAdapter):
         self.backend = backend
         self.device = device
         self.on_error = on_error
+
+    def read_upload(self, name: str, data: bytes):
+        """An uploaded sound file's bytes -> a mono float32 waveform at the adapter's rate (``gridcnn serve``)."""
+        import io
+
+        import soundfile as sf
+
+        try:
+            wave, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError or TypeError for bad data
+            raise GridCNNError(
+                f"File {name!r} is not a sound file gridcnn can read ({type(exc).__name__}). Send WAV, FLAC, OGG or "
+                "MP3."
+            ) from None
+        if len(wave) == 0:
+            raise GridCNNError(f"File {name!r} holds no samples. Send a clip with sound in it.")
+        mono = wave.mean(axis=1)
+        if rate != self.sample_rate:
+            import librosa
+
+            mono = librosa.resample(mono, orig_sr=rate, target_sr=self.sample_rate, res_type="soxr_hq")
+        return np.ascontiguousarray(mono, dtype=np.float32)
+
+    def onnx_frontend(self):
+        from gridcnn.export.frontends import spectrogram
+
+        return spectrogram(self)
 
     def melspectrogram(self, X):
         """Mel power spectrograms before decibels and normalisation, as ``librosa.feature.melspectrogram`` gives.

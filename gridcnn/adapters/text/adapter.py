@@ -102,6 +102,7 @@ class EmbeddingGrid(GridAdapter):
 
     registry_name = "embedding"
     modality = "text"
+    text_inputs = True
     _fitted_attribute = "max_tokens_"
     _nonfinite_fix = "Its tokens' vectors hold NaN or infinity: fix the word-vector file or matrix."
 
@@ -124,6 +125,41 @@ class EmbeddingGrid(GridAdapter):
         self.device = device
         self.verbose = verbose
         self.output = output
+
+    def onnx_frontend(self):
+        """The table lookup for ``gridcnn export``; the tokenizer (or vocabulary) goes beside the graph."""
+        import json
+
+        from gridcnn.export.frontends import embedding
+
+        m, emb = int(self.max_tokens_), self.embedding
+        if isinstance(emb, str) and emb == "minilm":
+            raise GridCNNError(
+                "This text model embeds with embedding='minilm' (the contextual transformer), which an exported graph "
+                "would have to carry whole; gridcnn exports static lookups only. Train with embedding='minilm-static' "
+                "(the text recipe's choice, and more accurate there) or with word vectors, then export."
+            )
+        if isinstance(emb, str) and emb == "minilm-static":
+            spec = json.loads((Path(_minilm_path()) / "tokenizer.json").read_text())
+            # The shipped file pads to 128 with [PAD]'s id (a non-zero vector); the adapter pads with zero rows and
+            # truncates to max_tokens_ keeping [SEP] last, so the copy written beside the graph does just that.
+            spec["padding"] = None
+            spec["truncation"] = {"direction": "Right", "max_length": m, "strategy": "LongestFirst", "stride": 0}
+            outside = [
+                "tokenize with all-MiniLM-L6-v2's WordPiece tokenizer: tokenizers.Tokenizer.from_file('tokenizer.json') "
+                f"(beside the model) gives the ids with [CLS] ... [SEP], truncated to {m}, without padding",
+                "pass int64 ids (n, L); pad shorter rows with -1",
+            ]
+            return embedding(self, _minilm_table(), {"tokenizer.json": json.dumps(spec).encode()}, outside)
+        source = _source(emb)
+        vocab = {str(w): int(i) for w, i in source.vocabulary.items()}
+        outside = [
+            f"split into word and punctuation tokens with the regular expression {_WORD.pattern!r}",
+            "map each token to its id in vocabulary.json (beside the model); a missing token is looked up "
+            "lowercased, then gets -1",
+            f"pass int64 ids (n, L), at most {m} per row are read; pad shorter rows with -1",
+        ]
+        return embedding(self, source.matrix, {"vocabulary.json": json.dumps(vocab).encode()}, outside)
 
     def _fit(self, X):
         texts = _check_texts(X)
