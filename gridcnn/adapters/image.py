@@ -157,6 +157,15 @@ class ImageGrid(GridAdapter):
 
     # -- internals ----------------------------------------------------------------------------------------------
 
+    def state_grid_shape(self):
+        h, w = (int(v) for v in self.image_size_)
+        if self.size is not None and _size_pair(self.size) != (h, w):
+            raise ValueError(f"size={self.size} but image_size_={[h, w]}")
+        if int(self.n_channels_) != (1 if self.mode_ == "L" else 3):
+            raise ValueError(f"mode_={self.mode_!r} gives {1 if self.mode_ == 'L' else 3} channel(s), not "
+                             f"n_channels_={self.n_channels_}")
+        return int(self.n_channels_), h, w
+
     def _check_parameters(self):
         if self.size is not None:
             _size_pair(self.size)

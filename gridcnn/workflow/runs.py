@@ -261,6 +261,8 @@ def _draw(est, data: _Grids, metrics: dict, out: Path, stage, proba, adapters) -
     first = [right[np.flatnonzero(y_test[right] == c)[0]] for c in est.classes_ if np.any(y_test[right] == c)]
     shown = (first + [i for i in right if i not in first])[:4] + [e["index"] for e in metrics["top_errors"][:2]]
     shown = np.asarray(shown[:6], dtype=int)
+    if not len(shown):
+        return
     plots.plot_explain(est.model_, np.asarray(test[shown], dtype=np.float32).reshape(-1, *est.input_shape_),
                        out / "explain.png", modality=modality, classes=est.classes_, y_true=y_test[shown],
                        texts=[texts[i] for i in shown] if texts else None,

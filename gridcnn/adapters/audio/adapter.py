@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
@@ -13,7 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from gridcnn.adapters.audio.clips import AUDIO_EXTENSIONS, ClipError, describe, fit_length, is_path, load_clip
-from gridcnn.adapters.audio.melspec import GPU_BATCH_SAMPLES, mel_spectrogram, power_to_db_
+from gridcnn.adapters.audio.melspec import GPU_BATCH_SAMPLES, mel_filters, mel_spectrogram, power_to_db_
 from gridcnn.training.steps import resolve_device
 from gridcnn.exceptions import GridCNNError
 from gridcnn.adapters.base import ADAPTERS, GridAdapter, map_rows
@@ -214,6 +213,13 @@ class SpectrogramGrid(GridAdapter):
             return map_rows(lambda part, start: self._scale(self._decibels(self._read(part, start))), _as_items(X))
         return self._scale(self._decibels(self._read(X)))
 
+    def state_grid_shape(self):
+        samples = int(self.n_samples_)
+        if int(self.n_frames_) != 1 + samples // int(self.hop_length):
+            raise ValueError(f"n_frames_={self.n_frames_} is not 1 + n_samples_ // hop_length = "
+                             f"{1 + samples // int(self.hop_length)}")
+        return 1, int(self.n_frames_), int(self.n_mels)
+
     def _check_parameters(self):
         """The checks that involve two parameters."""
         nyquist = self.sample_rate / 2
@@ -289,13 +295,7 @@ class SpectrogramGrid(GridAdapter):
 
     def _mel_basis(self) -> np.ndarray:
         """librosa's mel filter bank (n_mels, 1 + n_fft // 2), refusing bands that no FFT bin reaches."""
-        import librosa
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # librosa warns about empty filters; the check below says what to do
-            basis = librosa.filters.mel(
-                sr=self.sample_rate, n_fft=self.n_fft, n_mels=self.n_mels, fmin=self.f_min, fmax=self.f_max
-            )
+        basis = mel_filters(self.sample_rate, self.n_fft, self.n_mels, self.f_min, self.f_max)
         empty = int((basis.max(axis=1) == 0).sum())
         if empty:
             raise GridCNNError(

@@ -104,3 +104,42 @@ def _padded(clips, n_samples: int, pad: int) -> np.ndarray:
         clip = clip[:n_samples]
         row[pad : pad + len(clip)] = clip
     return out
+
+
+def mel_filters(sr: float, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+    """``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)``, bit for bit: Slaney's mel
+    scale and area normalisation, float32 (n_mels, 1 + n_fft // 2).
+
+    The same steps in numpy, so predicting from sound does not import librosa (with numba and scipy.signal, 1 s of
+    CPU of the 5 s that ``gridcnn predict`` took for two WAV files); tests compare it with librosa.
+    """
+    fmax = float(sr) / 2 if fmax is None else fmax
+    weights = np.zeros((int(n_mels), int(1 + n_fft // 2)), dtype=np.float32)
+    fftfreqs = np.fft.rfftfreq(n=n_fft, d=1.0 / sr)
+    mels = np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), int(n_mels) + 2)
+    mel_f = _mel_to_hz(mels)
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fftfreqs)
+    for i in range(int(n_mels)):
+        lower = -ramps[i] / fdiff[i]
+        upper = ramps[i + 2] / fdiff[i + 1]
+        weights[i] = np.maximum(0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, np.newaxis]  # constant energy per band
+    return weights
+
+
+# Slaney's mel scale (librosa's default, htk=False): linear below 1 kHz, 200/3 Hz per mel; logarithmic above.
+_F_SP, _MIN_LOG_HZ, _LOGSTEP = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
+_MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
+
+
+def _hz_to_mel(hz: float) -> float:
+    hz = np.asanyarray(hz)
+    return _MIN_LOG_MEL + np.log(hz / _MIN_LOG_HZ) / _LOGSTEP if hz >= _MIN_LOG_HZ else hz / _F_SP
+
+
+def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    freqs = _F_SP * mels
+    log_t = mels >= _MIN_LOG_MEL
+    freqs[log_t] = _MIN_LOG_HZ * np.exp(_LOGSTEP * (mels[log_t] - _MIN_LOG_MEL))
+    return freqs

@@ -13,8 +13,10 @@ fitted adapter holds a few numbers and pickles in bytes.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+import threading
 from collections.abc import Mapping
 from numbers import Integral, Real
 from pathlib import Path
@@ -34,6 +36,19 @@ MINILM_MAX_TOKENS = 512
 MIN_AUTO_TOKENS = 5
 _WORD = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
 _CACHE: dict = {}
+_LOADING = threading.RLock()
+
+
+def _one_at_a_time(load):
+    """Server threads may ask for the same table at once: one loads it while the others wait (two threads importing
+    transformers at once see a half-initialised module: "module 'transformers' has no attribute 'AutoTokenizer'")."""
+
+    @functools.wraps(load)
+    def loader(*args):
+        with _LOADING:
+            return load(*args)
+
+    return loader
 
 
 @ADAPTERS.register("embedding")
@@ -195,6 +210,9 @@ class EmbeddingGrid(GridAdapter):
         what the server and the run folder's pictures write beside each row's weight."""
         check_is_fitted(self, self._fitted_attribute)
         return _source(self.embedding).tokens(_check_texts(X), self.max_tokens_)
+
+    def state_grid_shape(self):
+        return 1, int(self.max_tokens_), 1 if self.output == "ids" else int(self.embedding_dim_)
 
     def _check_parameters(self):
         """What ``embedding`` names, and a window the contextual model can read, checked before any text or model."""
@@ -444,6 +462,7 @@ def _offline_transformers():
     return transformers
 
 
+@_one_at_a_time
 def _minilm_tokenizer():
     if "minilm-tokenizer" not in _CACHE:
         transformers = _offline_transformers()
@@ -451,6 +470,7 @@ def _minilm_tokenizer():
     return _CACHE["minilm-tokenizer"]
 
 
+@_one_at_a_time
 def _minilm_table() -> np.ndarray:
     """The (30522, 384) input embedding table, read straight from the weights file (no model to build)."""
     if "minilm-table" not in _CACHE:
@@ -461,6 +481,7 @@ def _minilm_table() -> np.ndarray:
     return _CACHE["minilm-table"]
 
 
+@_one_at_a_time
 def _minilm_model(device: str):
     key = ("minilm-model", device)
     if key not in _CACHE:
