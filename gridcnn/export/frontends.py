@@ -2,8 +2,9 @@
 
 One function per kind of preprocessing returns a `Frontend`: the module, the graph's input (name, dtype, shape), an
 example batch to trace with, and a description of what a caller does before feeding the graph. Each adapter's
-``onnx_frontend`` method calls its function, so the exporter asks the adapter and keeps no table of adapters. They read only the adapters'
-parameters and fitted attributes, so the graph computes what ``model.predict_proba`` computes from the same input.
+``onnx_frontend`` method calls its function, so the exporter asks the adapter and keeps no table of adapters. They
+read only the adapters' parameters and fitted attributes, so the graph computes what ``model.predict_proba``
+computes from the same input.
 """
 
 from __future__ import annotations

@@ -161,7 +161,8 @@ class EmbeddingGrid(GridAdapter):
             spec["padding"] = None
             spec["truncation"] = {"direction": "Right", "max_length": m, "strategy": "LongestFirst", "stride": 0}
             outside = [
-                "tokenize with all-MiniLM-L6-v2's WordPiece tokenizer: tokenizers.Tokenizer.from_file('tokenizer.json') "
+                "tokenize with all-MiniLM-L6-v2's WordPiece tokenizer: "
+                "tokenizers.Tokenizer.from_file('tokenizer.json') "
                 f"(beside the model) gives the ids with [CLS] ... [SEP], truncated to {m}, without padding",
                 "pass int64 ids (n, L); pad shorter rows with -1",
             ]
