@@ -108,6 +108,9 @@ EDITS = {  # changes a schema accepts, made by hand after saving
 }
 ADAPTER_CONFIGS = {
     "inject": lambda c: c["adapters"][0]["state"].update(transform="print"),
+    "length": lambda c: c["adapters"][0]["state"].update(length_=40000),
+    "nolength": lambda c: c["adapters"][0]["state"].pop("length_"),
+    "hugelength": lambda c: c["adapters"][0]["state"].update(length_=10**12),
     "private": lambda c: c["adapters"][0]["state"].update(__class__="x"),
     "param": lambda c: c["adapters"][0]["params"].update(standardise="channel"),
 }
@@ -164,6 +167,11 @@ def f(tmp_path, models, monkeypatch):
     for name, change in EDITS.items():  # edits within the schema, by hand: the checksum refuses them
         copy_model(models["model"], tmp_path / f"edit-{name}", change, sign=False)
     copy_model(models["model"], tmp_path / "not-safetensors", weights=b"PK\x03\x04 a zip, not weights")
+    from safetensors import numpy as st
+
+    arrays = st.load((models["model"] / "model.safetensors").read_bytes())
+    arrays["model.head.output.bias"] = np.full_like(arrays["model.head.output.bias"], np.nan)
+    copy_model(models["model"], tmp_path / "nan-weights", weights=st.save(arrays))
     (tmp_path / "file").write_text("")
     (tmp_path / "broken.wav").write_bytes(b"RIFF....WAVEfmt garbage")
     for run in ("fresh", "damaged", "locked"):  # run folders: no finished epoch; a damaged checkpoint; being written
@@ -374,6 +382,8 @@ CASES = [
      "Document 1 is empty or only whitespace"),
     ("non-string text", lambda f: EmbeddingGrid(embedding="minilm-static").fit(["good film", 3]), GridCNNError, "Document 1"),
     ("misspelt image mode", lambda f: ImageGrid(mode="gray").fit(X8), GridCNNError, "Did you mean 'L'?"),
+    ("unknown image aspect", lambda f: ImageGrid(size=8, aspect="fit").fit(X8), GridCNNError,
+     "The 'aspect' parameter of ImageGrid must be a str among"),
     ("token table on image grids", lambda f: clf(embedding="minilm-static").fit(X8, Y8), GridCNNError,
      "GridCNNClassifier(embedding=...) looks token ids up in its table, so X must hold grids of shape (1, tokens, 1), "
      "as EmbeddingGrid(output='ids') makes them. Got grids of shape (1, 8, 8)"),
@@ -454,6 +464,15 @@ CASES = [
      "estimator.params.callbacks: must be null in a model file. Got list instead."),
     ("config: injected adapter method", load("cfg-inject"), GridCNNError,
      "adapters[0].state.transform: is not a fitted attribute of SequenceGrid"),
+    ("config: adapter state of another grid", load("cfg-length"), GridCNNError,
+     "cfg-length/config.json: adapters[0].state: gives grids of shape [1, 1, 40000], but the network reads [1, 1, 16] "
+     "(estimator.input_shape)."),
+    ("config: adapter state missing", load("cfg-nolength"), GridCNNError,
+     "adapters[0].state: does not describe SequenceGrid's grids: 'SequenceGrid' object has no attribute 'length_'"),
+    ("config: adapter state too large", load("cfg-hugelength"), GridCNNError,
+     "adapters[0].state.length_: must hold sizes in [0, 16,777,216]. Got 1000000000000 (int) instead."),
+    ("config: NaN weights", load("nan-weights"), GridCNNError,
+     "nan-weights/config.json: estimator.spec: the weights' head.output.bias holds NaN or infinite values"),
     ("config: injected private attribute", load("cfg-private"), GridCNNError,
      "adapters[0].state.__class__: is not a fitted attribute of SequenceGrid"),
     ("config: unknown adapter parameter", load("cfg-param"), GridCNNError,

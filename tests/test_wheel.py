@@ -41,8 +41,8 @@ def test_a_wheel_installs_the_recipes_and_the_serve_page(tmp_path):
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
     run = lambda *args, **kw: subprocess.run(args, capture_output=True, text=True, timeout=600, **kw)  # noqa: E731
-    built = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "wheel"),
-                str(src))
+    built = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
+                str(tmp_path / "wheel"), str(src))
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = (tmp_path / "wheel").glob("gridcnn-*.whl")
 
@@ -74,7 +74,8 @@ def test_a_wheel_installs_the_recipes_and_the_serve_page(tmp_path):
     assert read.stdout.strip().startswith(str(venv))
     for name in shipped:  # byte for byte what the checkout ships
         installed_file = Path(read.stdout.strip()) / f"{name}.toml"
-        assert installed_file.read_bytes() == (ROOT / "gridcnn" / "workflow" / "recipe_files" / f"{name}.toml").read_bytes()
+        shipped_file = ROOT / "gridcnn" / "workflow" / "recipe_files" / f"{name}.toml"
+        assert installed_file.read_bytes() == shipped_file.read_bytes()
 
     page = run(str(python), "-c", SERVE_PAGE, cwd=away, env=env)
     assert page.returncode == 0, page.stderr[-2000:]

@@ -322,6 +322,12 @@ class GridAdapter(TransformerMixin, BaseEstimator):
                     f"{self._nonfinite_fix}"
                 )
 
+    def state_grid_shape(self):
+        """The (C, H, W) grid that this fitted adapter's state makes, computed from its attributes alone (no data):
+        a model file's schema checks it against the network's input before anything is built. Raises ValueError
+        when the attributes contradict each other; None where an adapter does not say."""
+        return None
+
     def __sklearn_is_fitted__(self):
         return hasattr(self, self._fitted_attribute)
 

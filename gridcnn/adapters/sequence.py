@@ -83,6 +83,9 @@ class SequenceGrid(GridAdapter):
         self.window = window
         self.window_stride = window_stride
 
+    def state_grid_shape(self):
+        return int(self.n_channels_), 1, int(self.window if self.window is not None else self.length_)
+
     def onnx_frontend(self):
         from gridcnn.export.frontends import sequence
 

@@ -10,6 +10,7 @@ from gridcnn.data import images as _images
 from gridcnn.data import audio as _audio
 from gridcnn.data import text as _text
 from gridcnn.data import sequence as _sequence
+from gridcnn.data import clipart as _clipart
 from gridcnn.data.reader import DataFile, load_path, read_data
 
 __all__ = ["DATASETS", "DataFile", "DatasetInfo", "cache_dir", "get_dataset", "load_dataset", "load_path", "read_data",

@@ -235,7 +235,8 @@ def read_npz(path, target=None, split=None) -> DataFile:
             if x_name is None:
                 raise GridCNNError(
                     f"{path!r} holds arrays {', '.join(names)}; expected one named X (or {', '.join(X_NAMES[1:])}) "
-                    "and y for labels, or X_train, y_train, X_test and y_test. Save it with numpy.savez(path, X=X, y=y)."
+                    "and y for labels, or X_train, y_train, X_test and y_test. Save it with "
+                    "numpy.savez(path, X=X, y=y)."
                 )
         others = [n for n in names if n != x_name]
         if split is not None and target is None:  # a split's labels are its own y_<split>, never another split's

@@ -42,5 +42,6 @@ def check_constraints(params: dict, constraints_of: dict, owner: str, names=None
             if isinstance(value, str):  # did_you_mean matches any case first: 'nchw' -> 'NCHW'
                 options = [o for c in constraints if isinstance(c, StrOptions) for o in c.options]
                 alias = (synonyms or {}).get(value.lower())
-                hint = f" Did you mean '{alias}'?" if alias and not did_you_mean(value, options) else did_you_mean(value, options)
+                close = did_you_mean(value, options)
+                hint = f" Did you mean '{alias}'?" if alias and not close else close
             raise GridCNNError(f"{exc}{hint}") from None

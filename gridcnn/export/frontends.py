@@ -2,8 +2,9 @@
 
 One function per kind of preprocessing returns a `Frontend`: the module, the graph's input (name, dtype, shape), an
 example batch to trace with, and a description of what a caller does before feeding the graph. Each adapter's
-``onnx_frontend`` method calls its function, so the exporter asks the adapter and keeps no table of adapters. They read only the adapters'
-parameters and fitted attributes, so the graph computes what ``model.predict_proba`` computes from the same input.
+``onnx_frontend`` method calls its function, so the exporter asks the adapter and keeps no table of adapters. They
+read only the adapters' parameters and fitted attributes, so the graph computes what ``model.predict_proba``
+computes from the same input.
 """
 
 from __future__ import annotations
@@ -56,7 +57,10 @@ def image(adapter) -> Frontend:
     mode = "gray (L, ITU-R 601-2 luma)" if adapter.mode_ == "L" else "RGB"
     outside = [f"decode the image and convert it to {mode} (PIL: image.convert({adapter.mode_!r}))"]
     if adapter.size is not None:
-        outside.append(f"resize to {w}x{h} (width x height) with PIL's {adapter.interpolation} filter")
+        how = {"squash": "", "crop": ", after cutting the centre of the image to that aspect ratio (PIL's "
+               "resize with box=)", "pad": ", keeping the aspect ratio: the image fitted inside and centred on "
+               "black (0) bands"}[getattr(adapter, "aspect", "squash")]
+        outside.append(f"resize to {w}x{h} (width x height) with PIL's {adapter.interpolation} filter{how}")
     outside.append(f"stack as uint8 (n, {h}, {w}, {c}), channels last")
     in_graph = [f"cast to float32 and divide by {scale:g}"]
     if adapter.mean_ is not None:

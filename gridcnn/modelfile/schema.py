@@ -22,7 +22,7 @@ from gridcnn.exceptions import GridCNNError
 
 # Bounds that no trained model reaches and that keep a hostile file from asking for terabytes before a shape check.
 MAX_AXIS = 1 << 24  # cells along one grid axis (a 16M-sample waveform)
-MAX_CELLS = 1 << 31  # cells in one grid
+MAX_CELLS = 1 << 24  # cells in one grid: 64 MB of float32, and predict pads a call to 64 grids (4 GB)
 MAX_WIDTH = 1 << 16  # filters of a block, units of a dense layer
 MAX_BLOCKS = 256
 MAX_CLASSES = 1 << 20
@@ -71,8 +71,9 @@ def validate_config(config, arrays: dict, where, estimator_class) -> None:
     except _Bad as bad:
         text = str(bad).rstrip(".")
         raise GridCNNError(
-            f"{where}: {bad.key}: {text}{' ' if text.endswith('?') else '. '}The config was changed or damaged after it "
-            "was saved; restore it, or save the model again."
+            f"{where}: {bad.key}: {text}{' ' if text.endswith('?') else '. '}gridcnn never writes such a config (and "
+            "its checksum matches, so it was written this way, not damaged on disk): restore the original model "
+            "folder, or train the model again."
         ) from None
 
 
@@ -99,7 +100,8 @@ def _check(config, arrays: dict, estimator_class) -> None:
     if not isinstance(config["adapters"], list):
         raise _Bad("adapters", f"must be a list. Got {_kind(config['adapters'])} instead")
     for i, adapter in enumerate(config["adapters"]):
-        _adapter(adapter, i, arrays)
+        # The last adapter makes the network's input: its state must give exactly that grid.
+        _adapter(adapter, i, arrays, shape if i == len(config["adapters"]) - 1 else None)
     stray = sorted({k.split(".")[0] for k in arrays} - {"model"} - {f"adapter{i}" for i in range(len(config["adapters"]))})
     if stray:
         raise _Bad("adapters", f"the weights file holds arrays for {stray}, which the config does not list")
@@ -335,6 +337,8 @@ def _matches_weights(spec, shape, n_classes: int, arrays: dict) -> None:
             raise _Bad("estimator.spec", f"gives {name} of shape {want}, but the weights hold {got}")
         if str(weights[name].dtype) != str(t.dtype).replace("torch.", ""):
             raise _Bad("estimator.spec", f"{name} is {weights[name].dtype} in the weights, not {str(t.dtype)[6:]}")
+        if weights[name].dtype.kind == "f" and not np.isfinite(weights[name]).all():  # every answer would be NaN
+            raise _Bad("estimator.spec", f"the weights' {name} holds NaN or infinite values: the model is damaged")
     extra = sorted(set(weights) - set(expected))
     if extra:
         raise _Bad("estimator.spec", f"describes no layer for the weights' {extra[0]}")
@@ -343,7 +347,7 @@ def _matches_weights(spec, shape, n_classes: int, arrays: dict) -> None:
 _ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]*_$")
 
 
-def _adapter(adapter, i: int, arrays: dict) -> None:
+def _adapter(adapter, i: int, arrays: dict, grid) -> None:
     from gridcnn.adapters import ADAPTERS
 
     key = f"adapters[{i}]"
@@ -374,3 +378,17 @@ def _adapter(adapter, i: int, arrays: dict) -> None:
         if not _ATTRIBUTE.match(name) or hasattr(cls, name):
             raise _Bad(f"{key}.state.{name}", f"is not a fitted attribute of {cls.__name__} (those end in '_' and "
                        "are not methods or properties)")
+    for name, value in state.items():  # sizes a transform allocates by: bounded before any of them is used
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, Integral) and not isinstance(v, bool) and not -MAX_AXIS <= v <= MAX_AXIS:
+                raise _Bad(f"{key}.state.{name}", f"must hold sizes in [0, {MAX_AXIS:,}]. Got {_kind(v)} instead")
+    fitted = cls(**params)
+    for name, value in state.items():
+        setattr(fitted, name, value)
+    try:
+        made = fitted.state_grid_shape()
+    except (AttributeError, TypeError, ValueError) as exc:  # a missing attribute, a string for a size, a contradiction
+        raise _Bad(f"{key}.state", f"does not describe {cls.__name__}'s grids: {exc}") from None
+    if made is not None and grid is not None and list(made) != list(grid):
+        raise _Bad(f"{key}.state", f"gives grids of shape {list(made)}, but the network reads {list(grid)} "
+                   "(estimator.input_shape)")

@@ -213,6 +213,13 @@ class SpectrogramGrid(GridAdapter):
             return map_rows(lambda part, start: self._scale(self._decibels(self._read(part, start))), _as_items(X))
         return self._scale(self._decibels(self._read(X)))
 
+    def state_grid_shape(self):
+        samples = int(self.n_samples_)
+        if int(self.n_frames_) != 1 + samples // int(self.hop_length):
+            raise ValueError(f"n_frames_={self.n_frames_} is not 1 + n_samples_ // hop_length = "
+                             f"{1 + samples // int(self.hop_length)}")
+        return 1, int(self.n_frames_), int(self.n_mels)
+
     def _check_parameters(self):
         """The checks that involve two parameters."""
         nyquist = self.sample_rate / 2
