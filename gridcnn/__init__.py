@@ -15,15 +15,9 @@ from gridcnn.exceptions import GridCNNError
 
 __version__ = "0.1.0"
 
-# OpenMP threads that wait for work spin on their core by default. On a machine that other jobs keep busy they spin
-# while the thread they wait for has no core: the digits fit took 23 s an epoch instead of 3 on 2 cores at load 10
-# (benchmarks/RESULTS.md, "Thread settings under load"). Passive waiting keeps the thread count (so a seeded fit
-# gives the same numbers at any load) and only costs a wake-up per parallel region. OpenMP reads it once, when
-# torch loads it: hence here, before anything imports torch; a value the user set is kept. Where torch came first,
-# a fit on a loaded machine takes one thread instead (gridcnn/training/threads.py).
-if "torch" not in sys.modules:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-_OPENMP_PASSIVE = os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"  # as OpenMP will read it
+# Whether OpenMP's waiting threads sleep (OMP_WAIT_POLICY=PASSIVE, set before torch loads OpenMP, which reads it
+# once): then a fit keeps torch's thread count at any load (gridcnn/training/threads.py).
+_OPENMP_PASSIVE = os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE"
 
 # Public name -> module that defines it.
 _WHERE = {

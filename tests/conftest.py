@@ -2,8 +2,8 @@
 
 import os
 
-# As `import gridcnn` does before torch loads (gridcnn/__init__.py): OpenMP threads that wait sleep instead of
-# spinning, so tests on a loaded machine do not crawl; the test modules import torch before gridcnn.
+# OpenMP threads that wait sleep instead of spinning (read once, when torch loads): tests on a loaded machine do not
+# crawl, and fits keep their thread count, so their numbers do not follow the load (gridcnn/training/threads.py).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest  # noqa: E402

@@ -382,6 +382,8 @@ CASES = [
      "Document 1 is empty or only whitespace"),
     ("non-string text", lambda f: EmbeddingGrid(embedding="minilm-static").fit(["good film", 3]), GridCNNError, "Document 1"),
     ("misspelt image mode", lambda f: ImageGrid(mode="gray").fit(X8), GridCNNError, "Did you mean 'L'?"),
+    ("unknown image aspect", lambda f: ImageGrid(size=8, aspect="fit").fit(X8), GridCNNError,
+     "The 'aspect' parameter of ImageGrid must be a str among"),
     ("token table on image grids", lambda f: clf(embedding="minilm-static").fit(X8, Y8), GridCNNError,
      "GridCNNClassifier(embedding=...) looks token ids up in its table, so X must hold grids of shape (1, tokens, 1), "
      "as EmbeddingGrid(output='ids') makes them. Got grids of shape (1, 8, 8)"),

@@ -331,3 +331,22 @@ def test_a_zero_config_run_is_named_after_its_data_and_its_table_shows_the_overr
     assert "estimator.max_epochs=1" in shown and "estimator.lr=0.01" in shown
     [run_dir] = list((tmp_path / "runs").iterdir())
     assert run_dir.name.startswith("X-") and f"gridcnn fit X.npy -> {run_dir.relative_to(tmp_path)}" in shown
+
+
+def test_a_data_set_being_built_shows_its_progress_under_loading_data(tmp_path, monkeypatch):
+    import logging
+
+    import gridcnn.workflow.runs as runs
+
+    def building(recipe):  # what data/audio.py logs while it synthesises the spoken digits on first use
+        logging.getLogger("gridcnn.data.audio").info("spoken_digits: 240 of 2400 clips synthesised")
+        raise gridcnn.GridCNNError("stop here")
+
+    monkeypatch.setattr(runs, "load_split", building)
+    recipe = tmp_path / "d.toml"
+    recipe.write_text(DIGITS.format(epochs=1))
+    result = invoke("fit", recipe, "--out", tmp_path / "run")
+    assert result.exit_code == 1
+    shown = " ".join(result.output.split())
+    assert "• Loading data · spoken_digits: 240 of 2400 clips synthesised" in shown and "Error: stop here" in shown
+    assert not logging.getLogger("gridcnn").handlers  # removed when the command ends

@@ -137,6 +137,28 @@ def test_resize_matches_pil(interpolation):
     )
 
 
+def test_aspect_crops_the_centre_or_pads_a_portrait_picture_instead_of_squashing_it():
+    # A portrait 40x20 picture: a 20x20 square of 200 in its centre, 50 above and below.
+    x = np.full((1, 40, 20), 50, np.uint8)
+    x[0, 10:30] = 200
+    squash = ImageGrid(size=(10, 10)).fit_transform(x)[0, 0] * 255
+    crop = ImageGrid(size=(10, 10), aspect="crop").fit_transform(x)[0, 0] * 255
+    pad = ImageGrid(size=(10, 10), aspect="pad").fit_transform(x)[0, 0] * 255
+    assert (squash[:2] < 100).all() and (squash[3:7] > 150).all()  # the square became a wide band
+    # The centre square fills the grid, nothing stretched (the filter blends the rows just outside into the edges).
+    np.testing.assert_allclose(crop[1:-1], 200, atol=0.5)
+    assert crop.min() > 150
+    reference = np.asarray(Image.fromarray(x[0]).resize((5, 10), Image.Resampling.BILINEAR))
+    np.testing.assert_array_equal(pad[:, 2:7].round(), reference)  # the whole picture at its own aspect ratio...
+    assert (pad[:, :2] == 0).all() and (pad[:, 7:] == 0).all()  # ...centred on black bands
+    # Floats go the same way, one channel at a time; a picture of the grid's own shape is left as it is.
+    np.testing.assert_allclose(ImageGrid(size=(10, 10), aspect="crop").fit_transform(x / np.float32(255))[0, 0] * 255,
+                               crop, atol=0.5)
+    same = np.random.default_rng(0).integers(0, 256, (2, 10, 10), dtype=np.uint8)
+    for aspect in ("crop", "pad"):
+        np.testing.assert_array_equal(ImageGrid(size=(10, 10), aspect=aspect).fit_transform(same)[:, 0] * 255, same)
+
+
 def test_standardize_learns_channel_statistics_in_fit():
     train, test = RGB[:3], RGB[3:]
     adapter = ImageGrid(standardize=True)

@@ -56,6 +56,10 @@ class ImageGrid(GridAdapter):
         Learn the per-channel mean and standard deviation in `fit` and output (x - mean) / std.
     interpolation : {"bilinear", "nearest", "bicubic", "lanczos", "box"}, default="bilinear"
         PIL resampling filter used by ``size`` (antialiased when shrinking).
+    aspect : {"squash", "crop", "pad"}, default="squash"
+        How ``size`` treats an image of another aspect ratio. "squash" resizes it to ``size`` as it is (a portrait
+        photo comes out wider than it was); "crop" resizes it to cover ``size`` and cuts the centre out (what
+        falls outside is lost); "pad" resizes it to fit inside ``size`` and centres it on black (value 0) bands.
     on_error : {"raise", "skip"}, default="raise"
         What to do with a file that cannot be read as an image. "raise" stops with an error naming the file;
         "skip" leaves its row out of the output and records it in ``skipped_``. The output then has fewer rows
@@ -99,10 +103,11 @@ class ImageGrid(GridAdapter):
         "standardize": ["boolean"],
         "interpolation": [StrOptions(set(INTERPOLATIONS))],
         "on_error": [StrOptions({"raise", "skip"})],
+        "aspect": [StrOptions({"squash", "crop", "pad"})],
     }
 
     def __init__(self, size=None, mode="auto", layout="auto", scale="auto", standardize=False,
-                 interpolation="bilinear", on_error="raise"):
+                 interpolation="bilinear", on_error="raise", aspect="squash"):
         self.size = size
         self.mode = mode
         self.layout = layout
@@ -110,6 +115,7 @@ class ImageGrid(GridAdapter):
         self.standardize = standardize
         self.interpolation = interpolation
         self.on_error = on_error
+        self.aspect = aspect
 
     def read_upload(self, name: str, data: bytes):
         """An uploaded image's bytes -> a PIL image (``gridcnn serve``)."""
@@ -258,7 +264,7 @@ class ImageGrid(GridAdapter):
                     "every image."
                 )
             x = _to_mode(self._unit_or_uint8(x, names), self.mode_)
-            x = _resize(x, size, INTERPOLATIONS[self.interpolation])
+            x = _resize(x, size, INTERPOLATIONS[self.interpolation], getattr(self, "aspect", "squash"))
             if x.dtype == np.uint8:
                 x = x.astype(np.float32) / np.float32(255 if self.scale == "auto" else self.scale)
             elif self.scale == "auto":
@@ -366,17 +372,36 @@ def _to_mode(x: np.ndarray, mode: str) -> np.ndarray:
     return (np.float32(0.299) * r + np.float32(0.587) * g + np.float32(0.114) * b).astype(np.float32)
 
 
-def _resize(x: np.ndarray, size: tuple[int, int], resample) -> np.ndarray:
-    """Resize each image of (k, H, W, C) with PIL: uint8 as L/RGB images, floats one "F" channel at a time."""
+def _resize(x: np.ndarray, size: tuple[int, int], resample, aspect: str = "squash") -> np.ndarray:
+    """Resize each image of (k, H, W, C) with PIL: uint8 as L/RGB images, floats one "F" channel at a time; an image
+    of another aspect ratio squashed, centre-cropped or padded (see ImageGrid's ``aspect``)."""
     if tuple(x.shape[1:3]) == size:
         return x
     h, w = size
-    out = np.empty((len(x), h, w, x.shape[-1]), dtype=x.dtype)
+    box, (ph, pw), (top, left) = _placement(x.shape[1:3], size, aspect)
+    out = np.zeros((len(x), h, w, x.shape[-1]), dtype=x.dtype)
     for i, img in enumerate(x):
         if x.dtype == np.uint8:
             pil = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img)
-            out[i] = np.asarray(pil.resize((w, h), resample)).reshape(h, w, -1)
+            out[i, top:top + ph, left:left + pw] = np.asarray(pil.resize((pw, ph), resample, box=box)).reshape(ph, pw, -1)
         else:
             for c in range(x.shape[-1]):
-                out[i, ..., c] = np.asarray(Image.fromarray(np.ascontiguousarray(img[..., c])).resize((w, h), resample))
+                pil = Image.fromarray(np.ascontiguousarray(img[..., c]))
+                out[i, top:top + ph, left:left + pw, c] = np.asarray(pil.resize((pw, ph), resample, box=box))
     return out
+
+
+def _placement(shape, size, aspect: str):
+    """(the source box PIL resizes from, the (height, width) it becomes, where that goes in the output) for an
+    image of ``shape`` (H, W) made ``size``: the whole image squashed, its centre cut to the output's aspect ratio
+    ("crop"), or the whole image made to fit inside and centred ("pad")."""
+    (H, W), (h, w) = shape, size
+    if aspect == "crop":
+        scale = max(h / H, w / W)  # the source region that, resized by scale, covers the output exactly
+        ch, cw = h / scale, w / scale
+        return ((W - cw) / 2, (H - ch) / 2, (W + cw) / 2, (H + ch) / 2), (h, w), (0, 0)
+    if aspect == "pad":
+        scale = min(h / H, w / W)
+        ph, pw = max(1, min(h, round(H * scale))), max(1, min(w, round(W * scale)))
+        return None, (ph, pw), ((h - ph) // 2, (w - pw) // 2)
+    return None, (h, w), (0, 0)

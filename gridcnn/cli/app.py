@@ -6,6 +6,7 @@ traceback instead.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 
@@ -90,6 +91,28 @@ def _options(ctx: typer.Context,
     STATE["debug"] = STATE["debug"] or debug
     if not STATE["debug"]:
         _one_line_warnings(ctx)
+    _show_progress_logs(ctx)
+
+
+class _StageLines(logging.Handler):
+    """gridcnn's own log lines at INFO and above (a data set being built on first use) as the command's stage lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        console.print(f"[cyan]  ·[/] {escape(record.getMessage())}", highlight=False, soft_wrap=True)
+
+
+def _show_progress_logs(ctx: typer.Context) -> None:
+    logger = logging.getLogger("gridcnn")
+    handler, level = _StageLines(logging.INFO), logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+
+    def remove():
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+    ctx.call_on_close(remove)
 
 
 def _one_line_warnings(ctx: typer.Context) -> None:

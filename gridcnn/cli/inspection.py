@@ -13,6 +13,9 @@ from rich.table import Table
 from gridcnn.cli.app import DATA, USAGE, app, console, user_errors
 
 
+SHAPE_SAMPLE = 256  # inputs the adapter learns the grid's shape from in `summary`
+
+
 @app.command()
 def summary(
     recipe: Path = typer.Argument(..., help="A recipe file."),
@@ -25,22 +28,20 @@ def summary(
     import numpy as np
 
     from gridcnn.estimator.pipeline import grid_shape, split_pipeline
-    from gridcnn.workflow.recipes import build_pipeline, load_split, read_recipe
+    from gridcnn.workflow.recipes import at_most, build_pipeline, load_split, read_recipe
 
     with user_errors(USAGE):
         r = read_recipe(recipe, set_)
     with user_errors(DATA):
         X_train, y_train, _, _ = load_split(r)
+        n_classes = len(np.unique(y_train))
         model = build_pipeline(r)
         adapters, est = split_pipeline(model)
-        from gridcnn.streaming import file_adapter, fit_adapter, is_file_list
-
-        if file_adapter(model) is not None and is_file_list(X_train):  # fitted as a streamed fit fits it
-            grids = fit_adapter(adapters[0], X_train).transform(list(X_train[:2]))
-        else:
-            grids = model[:-1].fit(X_train, y_train).transform(X_train[:2]) if adapters else X_train[:2]
+        # Only the grid's shape is needed: the adapter learns it (a clip length, a token count, a picture size) from
+        # a seeded sample, as a streamed fit does, instead of from every file (16 s of the audio recipe's 2,400 clips).
+        X_sample, y_sample = at_most(X_train, y_train, SHAPE_SAMPLE, r.data.get("random_state", 0))
+        grids = model[:-1].fit(X_sample, y_sample).transform(X_sample[:2]) if adapters else X_train[:2]
         shape = grid_shape(np.shape(grids), est.input_shape)
-        n_classes = len(np.unique(y_train))
         s = est.summary(shape, n_classes)
     table = Table(title=f"{r.source}: grid {shape} (C, H, W), {n_classes} classes")
     table.add_column("Layer")

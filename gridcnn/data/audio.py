@@ -182,8 +182,12 @@ def _build_spoken_digits(voices: int | None, takes: int) -> Path:
         log.info("building %s (%d clips) into %s", name, len(order) * takes * len(DIGITS), root)
         jobs = [(v, d, t) for v in order for d in range(len(DIGITS)) for t in range(takes)]
         with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-            for _ in pool.map(lambda job: _synthesise(exe, tmp, *job), jobs):
-                pass
+            # The first build takes a minute or more: say how far it got every tenth of the way (gridcnn fit shows
+            # these lines under "Loading data", where it would otherwise sit silent).
+            step = max(1, len(jobs) // 10)
+            for done, _ in enumerate(pool.map(lambda job: _synthesise(exe, tmp, *job), jobs), 1):
+                if done % step == 0 and done < len(jobs):
+                    log.info("%s: %d of %d clips synthesised", name, done, len(jobs))
         info = {"version": _VERSION, "voices": order, "test_voices": test_voices, "takes": takes}
         (tmp / "manifest.json").write_text(json.dumps(info, indent=1))
         _swap_in(tmp, root)

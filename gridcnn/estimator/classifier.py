@@ -88,7 +88,12 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         ``ceil(2000 / steps_per_epoch)`` epochs, at least 10 and at most 100 (steps_per_epoch = training rows /
         ``batch_size``, after the validation rows are held out). Small data sets get enough steps to converge
         (898 digits: 100 epochs of 15 steps), large ones no more than 10 passes (60,000 MNIST digits: 10 epochs of
-        938 steps).
+        938 steps). Measured again for small sets (2026-12-07, the first rows of a shuffled digits, scored on 997
+        others): 120 digits get 100 epochs of 2 steps and reach 100% training and 95.4% / 95.6% test accuracy
+        (seeds 0 / 1), where 500 epochs (1,000 steps) gave 95.2% and batches of 16 (800 steps) 95.3% (seed 0), so
+        the cap stays; at a fixed 15 epochs 240 digits gave 97.3% / 96.7% with batches of 64 (60 steps), 97.6% /
+        97.2% with 32 and 98.0% / 97.8% with 16: few epochs on small data want smaller batches. Under a time limit
+        the epochs are planned to fit it (`gridcnn.training.hooks.time_limit.TimeLimit`).
     batch_size : int, default=64
         Rows per mini-batch.
     lr : float, default=3e-3

@@ -57,7 +57,10 @@ def image(adapter) -> Frontend:
     mode = "gray (L, ITU-R 601-2 luma)" if adapter.mode_ == "L" else "RGB"
     outside = [f"decode the image and convert it to {mode} (PIL: image.convert({adapter.mode_!r}))"]
     if adapter.size is not None:
-        outside.append(f"resize to {w}x{h} (width x height) with PIL's {adapter.interpolation} filter")
+        how = {"squash": "", "crop": ", after cutting the centre of the image to that aspect ratio (PIL's "
+               "resize with box=)", "pad": ", keeping the aspect ratio: the image fitted inside and centred on "
+               "black (0) bands"}[getattr(adapter, "aspect", "squash")]
+        outside.append(f"resize to {w}x{h} (width x height) with PIL's {adapter.interpolation} filter{how}")
     outside.append(f"stack as uint8 (n, {h}, {w}, {c}), channels last")
     in_graph = [f"cast to float32 and divide by {scale:g}"]
     if adapter.mean_ is not None:

@@ -172,6 +172,13 @@ class Predictor:
             return X  # grids sent as JSON: the adapter's input kind is not theirs
         return self.adapter.transform(X) if self.adapter is not None else X
 
+    def warm_up(self) -> None:
+        """Load now what the first requests would otherwise wait for: a text model's tokenizer and token table
+        (1.7 s of the first requests' p99 in benchmarks/serve.py), the engine's first pass."""
+        if self.kind == "embedding":
+            self.grids(["warm up"])
+        self.engine.predict_proba(np.zeros((1, *self.grid_shape), dtype=np.float32))  # zeros: padding ids too
+
     def answer(self, proba: np.ndarray) -> dict:
         return {"predictions": [
             {"label": self.classes[int(p.argmax())],

@@ -67,6 +67,7 @@ def create_app(model, *, max_upload_mb: float = 10.0, max_inputs: int = 64, batc
     if stale:
         log.warning(stale)
     predictor = Predictor(model, run_dir, engine)
+    predictor.warm_up()
     batcher = Batcher(predictor) if batching else None
     app = FastAPI(title="gridcnn", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.predictor = predictor

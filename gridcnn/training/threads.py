@@ -2,11 +2,12 @@
 
 torch's OpenMP threads spin while they wait for each other. When other jobs hold the cores, the thread waited for
 has none and the spinning one burns its turn: on 2 cores at load average 9-11 the digits fit took 23 s an epoch on
-two spinning threads, 3.1 s on two passive ones and 2.4 s on one (benchmarks/RESULTS.md, "Thread settings under
-load"). ``import gridcnn`` before torch sets OpenMP's passive wait policy (gridcnn/__init__.py), which keeps the
-thread count, so a seeded fit gives the same numbers at any load. Where torch was imported first that setting comes
-too late, and a fit takes one thread while the load average exceeds the cores; its last bits then follow the load
-(torch sums in another order on one thread), which importing gridcnn first, or OMP_WAIT_POLICY=PASSIVE, avoids.
+two spinning threads and 2.4 s on one. OpenMP's passive wait policy avoids the collapse (3.1 s) but costs 1.7x at a
+moderate load (3.5: 0.90 s an epoch against 0.52 spinning and 0.45 on one thread), so one thread is what degrades
+gracefully at every load measured (benchmarks/RESULTS.md, "Thread settings under load"): a fit takes one thread while
+the one-minute load average exceeds the cores, and torch's own count otherwise. One thread sums in another order, so
+a seeded fit's last bits then follow the load (probabilities moved by up to 3e-3 after 3 epochs of digits); set
+OMP_WAIT_POLICY=PASSIVE before starting Python to keep the thread count, and the numbers, fixed at any load.
 """
 
 from __future__ import annotations

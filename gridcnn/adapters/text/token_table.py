@@ -23,7 +23,7 @@ AUTO_LR_SCALE = 0.02
 
 def pretrained_table(embedding) -> np.ndarray:
     """The (rows, dim) float32 table ``embedding`` names (see `gridcnn.adapters.text.embedding_table`)."""
-    from gridcnn.adapters.text.adapter import embedding_table
+    from gridcnn.adapters.text.vectors import embedding_table
 
     return embedding_table(embedding)
 
