@@ -30,7 +30,7 @@ from gridcnn.workflow.recipes import Recipe, parse_recipe
 
 IMAGE_MAX_SIDE = 64  # CPU-sized grids: a 64 x 64 image trains in seconds per epoch on a laptop core
 # Colour pictures are fine-tuned from ImageNet (EfficientNet-Lite0, the weights that ship offline) at this side:
-# 128 px is a third of 224 px's pixels, for 2 cores. On clip art (benchmarks/RESULTS.md, "Transfer learning") the
+# 128 px trains 4.6x faster than 224 px and 2x faster than 160 px on 2 cores (benchmarks/RESULTS.md). On clip art (benchmarks/RESULTS.md, "Transfer learning") the
 # fine-tuned network scored 63% where the issue measured zero-config from scratch near 50% on a like set (not yet
 # side by side). Above PRETRAINED_MAX_FILES pictures, from scratch costs far less per epoch and has the data it needs.
 PRETRAINED_ARCH, PRETRAINED_SIDE, PRETRAINED_MAX_FILES, PRETRAINED_EPOCHS = "efficientnet_lite0", 128, 20_000, 10
