@@ -116,7 +116,10 @@ def unseen_rows(root: Path, time_limit: float | None = None):
         else:
             G_train, G_test = grids(auto.recipe, X_train, y_train, X_test)
             base_name, base = best_baseline(G_train, y_train, G_test, y_test)
-        epochs = f"{result['epochs']}" + (f" of {result['stopped']['planned_epochs']}" if "stopped" in result else "")
+        plan = result.get("time_limit") or {}  # the time limit planned fewer epochs than asked for, or cut them
+        cut = plan and plan["planned_epochs"] < plan["asked_epochs"]
+        epochs = f"{result['epochs']}" + (f" of {result['stopped']['planned_epochs']}" if "stopped" in result else
+                                          f" of {plan['asked_epochs']}" if cut else "")
         yield {"data": path.name, "kind": auto.kind, "train": len(y_train), "test": len(y_test),
                      "auto": result["accuracy"], "epochs": epochs, "fit_s": fit_s, "baseline": base,
                      "baseline_name": base_name,

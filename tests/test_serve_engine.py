@@ -16,7 +16,7 @@ pytest.importorskip("fastapi", reason="the serve extra (pip install 'gridcnn[ser
 pytest.importorskip("onnxruntime", reason="the export extra (pip install 'gridcnn[export]') is not installed")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from gridcnn import GridCNNError  # noqa: E402
+from gridcnn import GridCNNClassifier, GridCNNError  # noqa: E402
 from gridcnn.export.onnx import parts  # noqa: E402
 from gridcnn.serve import create_app  # noqa: E402
 from gridcnn.serve._engine import OnnxEngine, TorchEngine  # noqa: E402
@@ -205,3 +205,18 @@ print(failed)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("engine", ["torch", "onnxruntime"])
+def test_a_model_fitted_on_rows_without_channels_is_served_by_either_engine(engine):
+    # Fitted on (n, 4, 4): the server's grids are (n, 1, 4, 4), which the estimator's own predict_proba refuses as
+    # a different layout; the torch engine failed at start-up (warm-up) and on every request.
+    from fastapi.testclient import TestClient
+
+    X = np.random.default_rng(0).random((8, 4, 4)).astype(np.float32)
+    model = GridCNNClassifier(filters=2, hidden=4, max_epochs=1, random_state=0, check_input="off").fit(X, np.arange(8) % 2)
+    client = TestClient(create_app(model, engine=engine))
+    got = client.post("/predict", json={"inputs": X[:3].tolist()})
+    assert got.status_code == 200, got.text
+    proba = [[p["probabilities"][c] for c in ("0", "1")] for p in got.json()["predictions"]]
+    np.testing.assert_allclose(proba, model.predict_proba(X[:3]), atol=1e-6)

@@ -108,7 +108,7 @@ def plot_feature_maps(model, grid, path, max_maps: int = 8, *, modality: str = "
     about = "test example" + ("" if true is None else f": true {true}") + (
         "" if predicted is None else f", predicted {predicted}") + (
         "" if probability is None else f" (p={probability:.2f})")
-    colour = None if true is None or predicted is None else example_title(true, predicted)[1]
+    colour = "black" if true is None or predicted is None else example_title(true, predicted)[1]
     ax.set_title(about, fontsize=10, loc="left", color=colour)
     for r, (name, maps) in enumerate(stages, start=1):
         maps = maps[0].detach().cpu().float().numpy()

@@ -71,14 +71,16 @@ class TimeLimit(Hook):
         device = next(fit.model.parameters()).device
         used = time.perf_counter() - self.start
         recent = self._times[1:] or self._times
-        self.epoch_s = sum(recent) / len(recent)
+        # The slowest epoch so far, for the plan and for the stop alike: planned on the mean, a fit on a loaded
+        # machine met its stop (the slowest epoch) one epoch before its plan ended, its schedule unfinished.
+        self.epoch_s = max(recent)
         fit_in = max(0, int((self.seconds - used) * (1 - self.SLACK) // max(self.epoch_s, 1e-9)))
         plan = broadcast_int(min(self.asked, fit.done + fit_in), device)
         now = fit.config.epochs
         if fit.done < now and (plan < now or (len(self._times) <= 2 and plan > now)):
             fit.replan(plan)
             self.planned = plan if plan < self.asked else None
-        over = fit.done < fit.config.epochs and used + max(recent) > self.seconds
+        over = fit.done < fit.config.epochs and used + self.epoch_s > self.seconds
         if broadcast_int(int(over), device):
             self.stopped_after = record["epoch"]
             fit.stop = True
