@@ -346,6 +346,24 @@ def test_spoken_digits_without_espeak_says_what_to_install(tmp_path, monkeypatch
     assert list(tmp_path.iterdir()) == []
 
 
+def test_spoken_words_are_the_words_in_the_digits_held_out_voices(tmp_path, monkeypatch):
+    if ESPEAK is None:
+        pytest.skip("espeak-ng is not installed (sudo apt-get install espeak-ng)")
+    monkeypatch.setenv("GRIDCNN_CACHE", str(tmp_path))
+    (Xtr, ytr), (Xte, yte) = (load_dataset("spoken_words", split=s, voices=5, takes=1) for s in ("train", "test"))
+    assert sorted(set(ytr)) == sorted(set(yte)) == sorted(audio_datasets.WORDS) and len(Xtr) == 40 and len(Xte) == 10
+    assert all(Path(p).parent.name == w for p, w in zip(Xtr + Xte, np.r_[ytr, yte]))  # the folder is the class
+    assert not {voice(p) for p in Xtr} & {voice(p) for p in Xte}
+    digits_test, _ = load_dataset("spoken_digits", split="test", voices=5, takes=1)
+    assert {voice(p) for p in Xte} == {voice(p) for p in digits_test}  # the same voice is held out in both sets
+    yes = sf.read(Xtr[list(ytr).index("yes")])[0]
+    assert 0.2 < len(yes) / 22050 < 1.0 and np.abs(yes).max() > 0.2  # a short word, said aloud
+    monkeypatch.setattr(audio_datasets.shutil, "which", lambda name: None)
+    monkeypatch.setenv("GRIDCNN_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(GridCNNError, match=r"^The spoken_words data set is synthesised with espeak-ng"):
+        load_dataset("spoken_words", voices=5, takes=1)
+
+
 def test_audio_folder_reads_class_folders_and_drops_bad_files(small_digits, tmp_path):
     (Xtr, ytr), _ = small_digits
     for path, label in list(zip(Xtr, ytr))[::60]:

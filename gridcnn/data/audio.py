@@ -1,9 +1,11 @@
-"""Audio data sets: ``spoken_digits`` (synthesised with espeak-ng, built once into the cache) and ``audio_folder``.
+"""Audio data sets: ``spoken_digits`` and ``spoken_words`` (synthesised with espeak-ng, built once into the cache)
+and ``audio_folder``.
 
 ``spoken_digits`` stands in for the Free Spoken Digit Dataset, which cannot be downloaded here: espeak-ng says
 "zero" ... "nine" in each of its voice variants (the voices), each take in one of its English accents with a random
 pitch, speed, onset, loudness and a little white noise. The test split holds out whole voices, so a score on it
-is speaker-independent, as with FSDD.
+is speaker-independent, as with FSDD. ``spoken_words`` is the same recipe with Speech Commands' ten command words
+("yes", "no", "up", ...), a second set for checking choices tuned on the first.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from gridcnn.data.registry import cache_dir, register_dataset
 log = logging.getLogger(__name__)
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")  # Speech Commands' ten commands
 ACCENTS = ("en", "en-us", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
 _VERSION = 1  # bump when the recipe below changes, so old caches are rebuilt
 _TEST_EVERY = 5  # every 5th voice (in a fixed pseudo-random order) is a test voice: 20%
@@ -61,6 +64,36 @@ def load_spoken_digits(split=None, *, voices=None, takes=3):
     y : ndarray of int64
         The digit each clip says.
     """
+    paths = _spoken("spoken_digits", DIGITS, split, voices, takes)
+    return [str(p) for p in paths], np.array([int(p.parent.name) for p in paths], dtype=np.int64)
+
+
+@register_dataset(
+    "spoken_words",
+    modality="audio",
+    splits=("train", "test"),
+    adapter="spectrogram",
+    description="Speech Commands' ten words (yes, no, up, ...) synthesised like spoken_digits; test holds out voices.",
+)
+def load_spoken_words(split=None, *, voices=None, takes=3):
+    """Spoken command words as sound file paths and string labels, built into the cache on first use.
+
+    The same voices, accents and randomisation as `load_spoken_digits`, saying `WORDS` ("yes", "no", "up", "down",
+    "left", "right", "on", "off", "stop", "go") instead of digits; the parameters are the same.
+
+    Returns
+    -------
+    X : list of str
+        Paths of 22.05 kHz mono WAV files ``<word>/<voice>_<accent>_<take>.wav``.
+    y : ndarray of str
+        The word each clip says.
+    """
+    paths = _spoken("spoken_words", WORDS, split, voices, takes)
+    return [str(p) for p in paths], np.array([p.parent.name for p in paths])
+
+
+def _spoken(name: str, words: tuple, split, voices, takes) -> list[Path]:
+    """The clips of a synthesised set (built first when missing), all or one split's (whole voices held out)."""
     if voices is not None and (isinstance(voices, bool) or not isinstance(voices, int) or voices < _TEST_EVERY):
         raise GridCNNError(
             f"voices must be None or an int >= {_TEST_EVERY} (every {_TEST_EVERY}th voice is a test voice). "
@@ -68,12 +101,12 @@ def load_spoken_digits(split=None, *, voices=None, takes=3):
         )
     if isinstance(takes, bool) or not isinstance(takes, int) or not 1 <= takes <= len(ACCENTS):
         raise GridCNNError(f"takes must be an int from 1 to {len(ACCENTS)} (one accent each). Got {takes!r} instead.")
-    root = _build_spoken_digits(voices, takes)
+    root = _build_spoken(name, words, voices, takes)
     test_voices = set(json.loads((root / "manifest.json").read_text())["test_voices"])
     paths = sorted(root.glob("*/*.wav"))
     if split is not None:
         paths = [p for p in paths if (p.name.split("_")[0] in test_voices) == (split == "test")]
-    return [str(p) for p in paths], np.array([int(p.parent.name) for p in paths], dtype=np.int64)
+    return paths
 
 
 @register_dataset(
@@ -137,15 +170,15 @@ def _unreadable(path: Path) -> str:
         return str(exc).strip() or "it cannot be decoded"
 
 
-# -- building spoken_digits -------------------------------------------------------------------------------------
+# -- building spoken_digits and spoken_words ---------------------------------------------------------------------
 
 
-def _espeak() -> str:
+def _espeak(name: str) -> str:
     """The espeak-ng executable, or a `GridCNNError` with the command that installs it."""
     exe = shutil.which("espeak-ng")
     if exe is None:
         raise GridCNNError(
-            "The spoken_digits data set is synthesised with espeak-ng, which is not installed. "
+            f"The {name} data set is synthesised with espeak-ng, which is not installed. "
             "Install it with: sudo apt-get install espeak-ng"
         )
     return exe
@@ -160,27 +193,29 @@ def _voices(exe: str) -> list[str]:
     names = [n for n in names if "_" not in n and " " not in n]
     if len(names) < _TEST_EVERY:
         raise GridCNNError(
-            f"espeak-ng at {exe} has {len(names)} voice variants in {variants}; spoken_digits needs at least "
+            f"espeak-ng at {exe} has {len(names)} voice variants in {variants}; the spoken sets need at least "
             f"{_TEST_EVERY}. Reinstall it with: sudo apt-get install --reinstall espeak-ng-data"
         )
     return sorted(names, key=lambda n: (zlib.crc32(n.encode()), n))
 
 
-def _build_spoken_digits(voices: int | None, takes: int) -> Path:
-    """The cache folder of this configuration, built first (atomically) when missing or out of date."""
-    name = "spoken_digits" if (voices, takes) == (None, 3) else f"spoken_digits-{voices or 'all'}v{takes}t"
+def _build_spoken(base: str, words: tuple, voices: int | None, takes: int) -> Path:
+    """The cache folder of this set and configuration, built first (atomically) when missing or out of date. Digits
+    are filed under their number (folder "3"), other words under the word: the folder names the class."""
+    name = base if (voices, takes) == (None, 3) else f"{base}-{voices or 'all'}v{takes}t"
     root = cache_dir() / name
     manifest = root / "manifest.json"
     if manifest.is_file() and json.loads(manifest.read_text()).get("version") == _VERSION:
         return root
-    exe = _espeak()
+    exe = _espeak(base)
     order = _voices(exe)[:voices]
     test_voices = order[_TEST_EVERY - 1 :: _TEST_EVERY]
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-building-", dir=root.parent))
     try:
-        log.info("building %s (%d clips) into %s", name, len(order) * takes * len(DIGITS), root)
-        jobs = [(v, d, t) for v in order for d in range(len(DIGITS)) for t in range(takes)]
+        log.info("building %s (%d clips) into %s", name, len(order) * takes * len(words), root)
+        folders = [str(i) for i in range(len(words))] if words == DIGITS else list(words)
+        jobs = [(v, f, w, t) for v in order for f, w in zip(folders, words) for t in range(takes)]
         with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
             # The first build takes a minute or more: say how far it got every tenth of the way (gridcnn fit shows
             # these lines under "Loading data", where it would otherwise sit silent).
@@ -211,22 +246,22 @@ def _swap_in(tmp: Path, root: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _synthesise(exe: str, out: Path, voice: str, digit: int, take: int) -> None:
-    """Say one digit in one voice; write ``out/<digit>/<voice>_<accent>_<take>.wav`` (22.05 kHz, 16-bit)."""
+def _synthesise(exe: str, out: Path, voice: str, folder: str, word: str, take: int) -> None:
+    """Say one word in one voice; write ``out/<folder>/<voice>_<accent>_<take>.wav`` (22.05 kHz, 16-bit)."""
     import soundfile as sf
 
     # Seeded by the clip's identity, so a rebuild (or a smaller build) makes the same clip again; the takes of
-    # one voice and digit share an accent order, so each take has its own accent.
-    accents = np.random.default_rng(zlib.crc32(f"{voice}/{digit}".encode())).permutation(len(ACCENTS))
+    # one voice and word share an accent order, so each take has its own accent.
+    accents = np.random.default_rng(zlib.crc32(f"{voice}/{folder}".encode())).permutation(len(ACCENTS))
     accent = ACCENTS[accents[take]]
-    rng = np.random.default_rng(zlib.crc32(f"{voice}/{digit}/{take}".encode()))
+    rng = np.random.default_rng(zlib.crc32(f"{voice}/{folder}/{take}".encode()))
     pitch, speed = int(rng.integers(25, 76)), int(rng.integers(140, 211))  # espeak defaults: 50, 175 wpm
-    cmd = [exe, "-v", f"{accent}+{voice}", "-p", str(pitch), "-s", str(speed), "--stdout", DIGITS[digit]]
+    cmd = [exe, "-v", f"{accent}+{voice}", "-p", str(pitch), "-s", str(speed), "--stdout", word]
     run = subprocess.run(cmd, capture_output=True)
     clip, sr = sf.read(io.BytesIO(run.stdout), dtype="float32") if run.returncode == 0 else (np.zeros(0), 0)
     if not np.abs(clip).max(initial=0.0) > 0:
         raise GridCNNError(
-            f"espeak-ng said nothing for {DIGITS[digit]!r} with voice {accent}+{voice} (exit code {run.returncode}: "
+            f"espeak-ng said nothing for {word!r} with voice {accent}+{voice} (exit code {run.returncode}: "
             f"{run.stderr.decode(errors='replace').strip()!r}). Check that `{' '.join(cmd)}` works, then load again."
         )
     loud = np.flatnonzero(np.abs(clip) > 0.01 * np.abs(clip).max())
@@ -237,6 +272,5 @@ def _synthesise(exe: str, out: Path, voice: str, digit: int, take: int) -> None:
     rms = np.sqrt(np.mean(clip[len(onset) :] ** 2))
     snr_db = rng.uniform(20.0, 40.0)
     clip = clip + rng.normal(0.0, rms * 10 ** (-snr_db / 20), size=clip.shape).astype(np.float32)
-    folder = out / str(digit)
-    folder.mkdir(exist_ok=True)
-    sf.write(folder / f"{voice}_{accent}_{take}.wav", np.clip(clip, -1, 1), sr, subtype="PCM_16")
+    (out / folder).mkdir(exist_ok=True)
+    sf.write(out / folder / f"{voice}_{accent}_{take}.wav", np.clip(clip, -1, 1), sr, subtype="PCM_16")
