@@ -127,7 +127,7 @@ class ImageGrid(GridAdapter):
                 return im.copy()
         except Exception as exc:  # PIL raises many types for bad data (OSError, SyntaxError, DecompressionBombError)
             raise GridCNNError(
-                f"File {name!r} is not an image gridcnn can read ({type(exc).__name__}). Send PNG, JPEG, BMP, GIF, "
+                f"File {name!r} is not an image gridcnn can read ({type(exc).__name__}). Use PNG, JPEG, BMP, GIF, "
                 "TIFF or WebP."
             ) from None
 
