@@ -92,6 +92,8 @@ def test_audio_graph_refuses_a_clip_at_another_sample_rate(audio_model, tmp_path
     folder, paths, _ = audio_model
     result = runner.invoke(app, ["export", str(folder), "--out", str(tmp_path / "tones.onnx")])
     assert result.exit_code == 0, result.output
+    assert ("The graph takes waveform float32 ['batch', 'length']; sample_rate int64 [1] = 8000; any other "
+            "sample_rate is refused") in result.output.replace("\n", " ")
     meta = json.loads((tmp_path / "tones.json").read_text())
     assert meta["format_version"] == 2 and meta["sample_rate"]["hz"] == 8000
     assert "refused" in meta["sample_rate"]["other_rates"]
