@@ -453,3 +453,16 @@ def test_rgba_arrays_are_laid_on_white_in_their_own_depth():
     np.testing.assert_allclose(got, [[255, 255, 255], [10, 20, 30], [227, 177, 127]], atol=0.51)
     f = ImageGrid(layout="channels_last").fit_transform(x.astype(np.float32) / 255)[0, :, 0].T * 255
     np.testing.assert_allclose(f, got, atol=0.51)
+
+
+def test_crop_takes_every_shape():
+    # h / (h / H) is not always H in floating point: a 49 x 50 picture cropped to 128 x 128 asked PIL for a box
+    # starting at -3.6e-15, which it refuses. Every shape up to 300 x 300 must give a box inside the picture.
+    from gridcnn.adapters.image import _placement
+
+    for H in range(1, 301):
+        for W in range(1, 301, 3):
+            (x0, y0, x1, y1), _, _ = _placement((H, W), (128, 128), "crop")
+            assert 0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H, (H, W)
+    grids = ImageGrid(size=128, aspect="crop").fit_transform(np.zeros((1, 49, 50, 3), np.uint8))
+    assert grids.shape == (1, 3, 128, 128)

@@ -418,8 +418,8 @@ def _placement(shape, size, aspect: str):
     (H, W), (h, w) = shape, size
     if aspect == "crop":
         scale = max(h / H, w / W)  # the source region that, resized by scale, covers the output exactly
-        ch, cw = h / scale, w / scale
-        return ((W - cw) / 2, (H - ch) / 2, (W + cw) / 2, (H + ch) / 2), (h, w), (0, 0)
+        ch, cw = min(H, h / scale), min(W, w / scale)  # h / (h / H) can come back as H + 1e-14: PIL refuses that box
+        return (max(0.0, (W - cw) / 2), max(0.0, (H - ch) / 2), min(W, (W + cw) / 2), min(H, (H + ch) / 2)), (h, w), (0, 0)
     if aspect == "pad":
         scale = min(h / H, w / W)
         ph, pw = max(1, min(h, round(H * scale))), max(1, min(w, round(W * scale)))
