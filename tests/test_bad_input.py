@@ -50,7 +50,17 @@ def models(tmp_path_factory):
     text = Pipeline([("embedding", EmbeddingGrid(embedding="minilm-static")),
                      ("classifier", clf(kernel_size=(2, "full"), pool="none", global_pool="max"))])
     gridcnn.modelfile.persistence.save(text.fit(texts, np.arange(12) % 2), root / "text")
-    return {"fitted": model, "model": root / "m", "pipe": root / "pipe", "text": root / "text"}
+    # Models that read files, for `gridcnn predict` on files they cannot use: 8x8 gray pictures; 0.1 s tones at 8 kHz.
+    pictures = (np.random.default_rng(2).random((12, 8, 8)) * 255).astype(np.uint8)
+    image = Pipeline([("image", ImageGrid()), ("classifier", clf())]).fit(pictures, np.arange(12) % 2)
+    gridcnn.modelfile.persistence.save(image, root / "image")
+    t = np.arange(800) / 8000
+    tones = [(0.5 * np.sin(2 * np.pi * hz * t)).astype(np.float32) for hz in (300, 900) * 6]
+    sound = Pipeline([("spectrogram", SpectrogramGrid(sample_rate=8000, duration=0.1, n_fft=128, hop_length=64,
+                                                      n_mels=8)), ("classifier", clf())]).fit(tones, np.arange(12) % 2)
+    gridcnn.modelfile.persistence.save(sound, root / "sound")
+    return {"fitted": model, "model": root / "m", "pipe": root / "pipe", "text": root / "text",
+            "image": root / "image", "sound": root / "sound"}
 
 
 RECIPE = """# tiny
@@ -198,7 +208,27 @@ def f(tmp_path, models, monkeypatch):
     np.save(tmp_path / "huge.npy", (3e38 * np.random.default_rng(1).choice([-1.0, 1.0], (8, 8))).astype(np.float32))
     np.savez(tmp_path / "strangers.npz", X=X8[:6], y=np.arange(6) % 2 + 5)  # labels the model never saw
     np.savez(tmp_path / "textlabels.npz", X=X8[:6], y=(np.arange(6) % 2).astype(str))  # '0', '1' for 0, 1
+    _files_a_model_cannot_use(tmp_path)
     return {"tmp": tmp_path, "pid": os.getpid(), "monkeypatch": monkeypatch, **models}
+
+
+def _files_a_model_cannot_use(tmp_path):
+    """Files `gridcnn predict` is given that decode but hold what no model reads: a float TIFF of 0-255 values, NaN
+    or infinite pixels and samples, a clip far too loud; one such file in a folder of good ones."""
+    import soundfile as sf
+    from PIL import Image
+
+    Image.fromarray(np.linspace(0, 255, 64, dtype=np.float32).reshape(8, 8), mode="F").save(tmp_path / "float.tif")
+    Image.fromarray(np.full((8, 8), np.nan, np.float32), mode="F").save(tmp_path / "nan.tif")
+    t = np.arange(800) / 8000
+    sf.write(tmp_path / "nan.wav", np.full(800, np.nan, np.float32), 8000, subtype="FLOAT")
+    sf.write(tmp_path / "inf44k.wav", np.where(np.arange(4410) == 7, np.inf, 0.1).astype(np.float32), 44100,
+             subtype="FLOAT")  # at another rate: resampling must not trip over the infinity first
+    sf.write(tmp_path / "loud.wav", (3e30 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), 8000, subtype="FLOAT")
+    (tmp_path / "clips").mkdir()
+    for i in range(3):
+        sf.write(tmp_path / "clips" / f"{i}.wav", (0.5 * np.sin(2 * np.pi * 300 * t)).astype(np.float32), 8000)
+    sf.write(tmp_path / "clips" / "1b.wav", np.full(800, np.nan, np.float32), 8000, subtype="FLOAT")
 
 
 def _data_mistakes(tmp_path):
@@ -551,6 +581,26 @@ CASES = [
     ("unknown serve engine", ["serve", "{model}", "--engine", "onnx"], 2,
      "Unknown engine 'onnx'. Did you mean 'onnxruntime'? Engines: auto, onnxruntime, torch."),
     ("missing input", ["predict", "{model}", "{tmp}/none.npy"], 2, "Input '{tmp}/none.npy': this model takes grids from .npy files"),
+    # -- gridcnn predict on files the model cannot use: advice for a person at the command line, as the server gives
+    # the person uploading them (adapters.file_advice), never the adapter's for a Python caller (X[0], on_error=)
+    ("predict a float TIFF of 0-255 values", ["predict", "{image}", "{tmp}/float.tif"], 1,
+     "File '{tmp}/float.tif' cannot be used: it is a floating-point image with pixel values from 0 to 255, outside "
+     "[0, 1]. Save it as an 8-bit PNG or JPEG (or a 16-bit PNG), or a floating-point TIFF with values in [0, 1]. Or "
+     "leave that file out."),
+    ("predict a NaN TIFF", ["predict", "{image}", "{tmp}/nan.tif"], 1,
+     "File '{tmp}/nan.tif' cannot be used: some of its pixels are NaN or infinite. Save it as an 8-bit PNG"),
+    ("predict an image that is not one", ["predict", "{image}", "{tmp}/pngs/a/broken.png"], 1,
+     "File '{tmp}/pngs/a/broken.png' is not an image gridcnn can read (UnidentifiedImageError). Use PNG, JPEG, BMP, "
+     "GIF, TIFF or WebP. Or leave that file out."),
+    ("predict a NaN WAV", ["predict", "{sound}", "{tmp}/nan.wav"], 1,
+     "File '{tmp}/nan.wav' cannot be used: some of its samples are NaN or infinite. Save a clip with samples in "
+     "[-1, 1], as WAV, FLAC, OGG or MP3. Or leave that file out."),
+    ("predict an infinite WAV at another rate", ["predict", "{sound}", "{tmp}/inf44k.wav"], 1,
+     "File '{tmp}/inf44k.wav' cannot be used: some of its samples are NaN or infinite."),
+    ("predict a WAV far too loud", ["predict", "{sound}", "{tmp}/loud.wav"], 1,
+     "File '{tmp}/loud.wav' cannot be used: its samples reach 3e+30, far outside [-1, 1], too loud to analyse. Save"),
+    ("predict a folder with a NaN WAV", ["predict", "{sound}", "{tmp}/clips"], 1,
+     "File '{tmp}/clips/1b.wav' cannot be used: some of its samples are NaN or infinite."),
     ("missing text file", ["predict", "{text}", "notes/missing.txt"], 2,
      "Input 'notes/missing.txt' looks like a file path, but there is no such file."),
     ("missing data to check", ["check", "{tmp}/none.csv"], 2, "does not exist"),
@@ -652,6 +702,15 @@ def test_bad_input(f, case):
         assert sum(line.startswith("Error:") for line in result.output.splitlines()) == 1
     written = {p for p in snapshot(f["tmp"]) - before}
     assert {p[0] for p in written} <= (writes[0] if writes else set()), written
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if isinstance(c[1], list) and c[1][0] == "predict" and c[0].startswith("predict ")],
+                         ids=lambda c: c[0])
+def test_predict_tells_a_person_about_a_file_not_a_python_caller(f, case):
+    result = runner.invoke(app, [a.format(**f) for a in case[1]])
+    assert result.exit_code == case[2], result.output
+    for python in ("X[", "on_error", "np.", "scale=", "Clip 0", "input 0", "ImageGrid", "SpectrogramGrid"):
+        assert python not in result.output
 
 
 def snapshot(root):

@@ -76,10 +76,67 @@ def test_audio_graph_computes_log_mel_from_waveforms(audio_model, tmp_path):
     # Clips are 0.3 s and the model reads 0.25 s: the graph crops, as the adapter does; shorter clips are padded.
     waves = [sf.read(p, dtype="float32")[0] for p in paths]
     s = session(onnx_path)
-    proba = np.concatenate([s.run(None, {"waveform": w[None]})[0] for w in waves])
+    rate = np.array([8000], dtype=np.int64)
+    proba = np.concatenate([s.run(None, {"waveform": w[None], "sample_rate": rate})[0] for w in waves])
     assert_parity(model.predict_proba(paths), proba, meta["classes"])
     short = waves[0][:1000]
-    assert np.abs(s.run(None, {"waveform": short[None]})[0] - model.predict_proba([short])).max() <= 1e-5
+    assert np.abs(s.run(None, {"waveform": short[None], "sample_rate": rate})[0] - model.predict_proba([short])).max() <= 1e-5
+
+
+def test_audio_graph_refuses_a_clip_at_another_sample_rate(audio_model, tmp_path):
+    """Samples at 44.1 kHz read as 8 kHz are a different sound (a 440 Hz tone becomes 80 Hz): the graph must refuse
+    them, not answer. The sidecar says which rate it takes; resampled first, the clip gets the model's answer."""
+    import librosa
+    import soundfile as sf
+
+    folder, paths, _ = audio_model
+    result = runner.invoke(app, ["export", str(folder), "--out", str(tmp_path / "tones.onnx")])
+    assert result.exit_code == 0, result.output
+    assert ("The graph takes waveform float32 ['batch', 'length']; sample_rate int64 [1] = 8000; any other "
+            "sample_rate is refused") in result.output.replace("\n", " ")
+    meta = json.loads((tmp_path / "tones.json").read_text())
+    assert meta["format_version"] == 2 and meta["sample_rate"]["hz"] == 8000
+    assert "refused" in meta["sample_rate"]["other_rates"]
+    assert meta["inputs"] == [
+        {"name": "waveform", "dtype": "float32", "shape": ["batch", "length"]},
+        {"name": "sample_rate", "dtype": "int64", "shape": [1], "value": 8000,
+         "otherwise": "refused: onnxruntime raises, naming the node sample_rate_must_be_8000"}]
+    s = session(tmp_path / "tones.onnx")
+    assert [(i.name, i.type, i.shape) for i in s.get_inputs()] == [
+        ("waveform", "tensor(float)", ["batch", "length"]), ("sample_rate", "tensor(int64)", [1])]
+    model = gridcnn.load(folder)
+    clip_8k = sf.read(paths[0], dtype="float32")[0]
+    clip_44k = librosa.resample(clip_8k, orig_sr=8000, target_sr=44100, res_type="soxr_hq")
+    wav_44k = tmp_path / "clip44k.wav"
+    sf.write(wav_44k, clip_44k, 44100, subtype="FLOAT")
+    for wrong in (44100, 16000, 7999):
+        with pytest.raises(Exception, match="sample_rate_must_be_8000"):
+            s.run(None, {"waveform": clip_44k[None], "sample_rate": np.array([wrong], np.int64)})
+    with pytest.raises(Exception, match="sample_rate"):  # leaving the rate out is refused too
+        s.run(None, {"waveform": clip_44k[None]})
+    # The right rate: the graph's probabilities are the model's, for the clip at 8 kHz and for the 44.1 kHz file
+    # resampled as the sidecar says (the adapter resamples the file the same way).
+    rate = np.array([meta["sample_rate"]["hz"]], np.int64)
+    assert_parity(model.predict_proba([clip_8k]), s.run(None, {"waveform": clip_8k[None], "sample_rate": rate})[0],
+                  meta["classes"])
+    back = librosa.resample(sf.read(wav_44k, dtype="float32")[0], orig_sr=44100, target_sr=8000)
+    assert_parity(model.predict_proba([str(wav_44k)]), s.run(None, {"waveform": back[None], "sample_rate": rate})[0],
+                  meta["classes"])
+    # The server resamples the same upload itself: its answer is the graph's for the resampled clip.
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from gridcnn.serve import create_app
+
+    answer = TestClient(create_app(folder)).post("/predict", files=[("files", ("clip44k.wav", wav_44k.read_bytes(),
+                                                                               "audio/wav"))])
+    assert answer.status_code == 200, answer.text
+    served = answer.json()["predictions"][0]["probabilities"]
+    graph = s.run(None, {"waveform": back[None], "sample_rate": rate})[0][0]
+    assert max(abs(served[str(c)] - p) for c, p in zip(meta["classes"], graph)) <= 1e-5 + 1e-6  # 6 decimals
+    # What the refusal prevents: the 44.1 kHz samples fed as if they were 8 kHz give another distribution.
+    misread = s.run(None, {"waveform": clip_44k[None], "sample_rate": rate})[0]
+    assert np.abs(misread - model.predict_proba([clip_8k])).max() > 0.05
 
 
 def test_readme_lines_run_a_wav_file_with_onnxruntime_and_numpy_alone(audio_model, tmp_path):
@@ -89,16 +146,28 @@ def test_readme_lines_run_a_wav_file_with_onnxruntime_and_numpy_alone(audio_mode
 
     folder, paths, _ = audio_model
     onnx_path, json_path = export_onnx(folder, tmp_path / "model.onnx")
-    clip = tmp_path / "clip.wav"
-    sf.write(clip, sf.read(paths[1], dtype="float32")[0], 8000, subtype="PCM_16")
-    # The README's lines:
-    meta = json.load(open(json_path))
-    with wave.open(str(clip)) as w:
-        x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768
-    proba = ort.InferenceSession(str(onnx_path)).run(None, {"waveform": x[None]})[0]
     model = gridcnn.load(folder)
-    assert meta["classes"][proba.argmax()] == model.predict([str(clip)])[0]
-    assert np.abs(proba - model.predict_proba([str(clip)])).max() <= 1e-5
+    for file_rate in (8000, 22050):  # the model's rate, and one the README's lines resample from
+        clip = tmp_path / f"clip{file_rate}.wav"
+        x8k = sf.read(paths[1], dtype="float32")[0]
+        sf.write(clip, x8k if file_rate == 8000 else __import__("librosa").resample(x8k, orig_sr=8000,
+                                                                                    target_sr=file_rate),
+                 file_rate, subtype="PCM_16")
+        # The README's lines:
+        meta = json.load(open(json_path))
+        with wave.open(str(clip)) as w:
+            x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768
+            rate = w.getframerate()
+        if rate != meta["sample_rate"]["hz"]:  # the graph refuses other rates: resample first
+            import librosa
+
+            x, rate = librosa.resample(x, orig_sr=rate, target_sr=meta["sample_rate"]["hz"]), meta["sample_rate"]["hz"]
+        feeds = {"waveform": x[None], "sample_rate": np.array([rate], dtype=np.int64)}
+        proba = ort.InferenceSession(str(onnx_path)).run(None, feeds)[0]
+        print(meta["classes"][proba.argmax()])
+
+        assert meta["classes"][proba.argmax()] == model.predict([str(clip)])[0]
+        assert np.abs(proba - model.predict_proba([str(clip)])).max() <= 1e-5
 
 
 @pytest.mark.slow  # MiniLM's 30,522 x 384 token table goes into the graph: a 47 MB export

@@ -130,9 +130,9 @@ def tiff(array):
     return buffer.getvalue()
 
 
-def wav(samples):
+def wav(samples, rate=8000):
     buffer = io.BytesIO()
-    sf.write(buffer, samples.astype(np.float32), 8000, format="WAV", subtype="FLOAT")
+    sf.write(buffer, samples.astype(np.float32), rate, format="WAV", subtype="FLOAT")
     return buffer.getvalue()
 
 
@@ -147,6 +147,8 @@ UPLOADS = {  # kind, file, what the answer says (advice for a person, not for a 
     "NaN WAV": ("audio", lambda: wav(np.full(2000, np.nan)),
                 "File 'x' cannot be used: some of its samples are NaN or infinite. Send a clip with samples in [-1, 1]"),
     "infinite WAV": ("audio", lambda: wav(np.where(np.arange(2000) == 7, np.inf, 0.1)), "some of its samples are NaN or"),
+    "NaN WAV at another rate": ("audio", lambda: wav(np.full(11025, np.nan), 44100),  # not resampled: librosa refuses NaN
+                                "File 'x' cannot be used: some of its samples are NaN or infinite. Send a clip"),
     "3e38 WAV": ("audio", lambda: wav(np.full(2000, 3e38)),
                  "File 'x' cannot be used: its samples reach 3e+38, far outside [-1, 1], too loud to analyse."),
 }

@@ -33,8 +33,10 @@ def smooth_rgb(h=24, w=20, seed=0):
 
 
 def pil_reference(path, mode, size=None, resample=Image.Resampling.BILINEAR):
-    """What PIL gives for the file: (C, H, W) float in [0, 1]."""
+    """What PIL gives for the file: (C, H, W) float in [0, 1], a transparent picture composited over white."""
     with Image.open(path) as im:
+        if "A" in im.getbands() or "transparency" in im.info:
+            im = Image.alpha_composite(Image.new("RGBA", im.size, (255,) * 4), im.convert("RGBA"))
         im = im.convert(mode)
         if size is not None:
             im = im.resize(size[::-1], resample)
@@ -79,7 +81,7 @@ EXPECTED = RGB.transpose(0, 3, 1, 2).astype(np.float32) / 255  # (n, 3, H, W)
         (lambda x: x.transpose(0, 3, 1, 2), "auto"),  # (n, 3, H, W)
         (lambda x: x, "channels_last"),
         (lambda x: x.transpose(0, 3, 1, 2), "channels_first"),
-        (lambda x: np.concatenate([x, np.full(x.shape[:3] + (1,), 255, np.uint8)], -1), "auto"),  # RGBA, alpha dropped
+        (lambda x: np.concatenate([x, np.full(x.shape[:3] + (1,), 255, np.uint8)], -1), "auto"),  # RGBA, opaque: unchanged
         (lambda x: list(x), "auto"),  # a list of (H, W, 3) arrays
         (lambda x: list(x.transpose(0, 3, 1, 2)), "auto"),  # a list of (3, H, W) arrays
         (lambda x: [Image.fromarray(i) for i in x], "auto"),  # PIL images
@@ -419,3 +421,48 @@ def test_fitted_adapter_survives_a_model_file(tmp_path, image_files):
     assert tuple(loaded[0].image_size_) == (10, 10) and loaded[0].mode_ == "RGB"
     np.testing.assert_array_equal(loaded.predict_proba(X[200:220]), model.predict_proba(X[200:220]))
     assert loaded.predict([image_files["gray.png"]]).shape == (1,)  # a file, resized and made RGB like the digits
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P"])
+def test_transparent_pictures_are_laid_on_white(tmp_path, mode):
+    # Clip art stores black under its transparent background: dropping alpha would give a black square. The
+    # reference is PIL's own compositing over white (what a browser shows), to the grey level.
+    rng = np.random.default_rng(0)
+    rgba = rng.integers(0, 256, (16, 12, 4), dtype=np.uint8)
+    rgba[..., 3] = np.where(rng.random((16, 12)) < 0.5, 0, rng.integers(0, 256, (16, 12)))
+    rgba[rgba[..., 3] == 0, :3] = 0  # black under the transparent pixels, as openclipart's files have
+    im = Image.fromarray(rgba, "RGBA")
+    if mode == "LA":
+        im = im.convert("LA")
+    elif mode == "P":  # a palette whose entry 0 (black) is transparent
+        index = np.where(rgba[..., 3] == 0, 0, rng.integers(1, 16, (16, 12))).astype(np.uint8)
+        im = Image.fromarray(index, "P")
+        im.putpalette([0, 0, 0] + rng.integers(0, 256, 45).tolist())
+        im.info["transparency"] = 0
+    path = tmp_path / "drawing.png"
+    im.save(path)
+    grids = ImageGrid(mode="auto").fit_transform([str(path)])
+    np.testing.assert_array_equal(grids[0], pil_reference(path, "L" if mode == "LA" else "RGB"))
+    assert grids.shape == ((1, 1, 16, 12) if mode == "LA" else (1, 3, 16, 12))
+    assert grids.mean() > 0.5  # mostly white, not the black that lies under the transparency
+
+
+def test_rgba_arrays_are_laid_on_white_in_their_own_depth():
+    x = np.array([[[[0, 0, 0, 0], [10, 20, 30, 255], [200, 100, 0, 128]]]], np.uint8)  # (1, 1, 3, 4)
+    got = ImageGrid(layout="channels_last").fit_transform(x)[0, :, 0].T * 255
+    np.testing.assert_allclose(got, [[255, 255, 255], [10, 20, 30], [227, 177, 127]], atol=0.51)
+    f = ImageGrid(layout="channels_last").fit_transform(x.astype(np.float32) / 255)[0, :, 0].T * 255
+    np.testing.assert_allclose(f, got, atol=0.51)
+
+
+def test_crop_takes_every_shape():
+    # h / (h / H) is not always H in floating point: a 49 x 50 picture cropped to 128 x 128 asked PIL for a box
+    # starting at -3.6e-15, which it refuses. Every shape up to 300 x 300 must give a box inside the picture.
+    from gridcnn.adapters.image import _placement
+
+    for H in range(1, 301):
+        for W in range(1, 301, 3):
+            (x0, y0, x1, y1), _, _ = _placement((H, W), (128, 128), "crop")
+            assert 0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H, (H, W)
+    grids = ImageGrid(size=128, aspect="crop").fit_transform(np.zeros((1, 49, 50, 3), np.uint8))
+    assert grids.shape == (1, 3, 128, 128)

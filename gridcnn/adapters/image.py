@@ -42,8 +42,9 @@ class ImageGrid(GridAdapter):
         the same for every image; `transform` expects the size seen in `fit`.
     mode : {"auto", "L", "RGB"}, default="auto"
         Output channels: "L" one gray channel (ITU-R 601-2 luma, as PIL computes it), "RGB" three. "auto" picks
-        "L" in `fit` when every training image has one channel, else "RGB". An alpha channel is dropped, as PIL's
-        ``convert("RGB")`` does.
+        "L" in `fit` when every training image has one channel, else "RGB". Transparent pixels are laid on
+        white, as a browser or an image viewer shows them (clip art and icons store black under their transparent
+        background: dropping alpha, as PIL's ``convert("RGB")`` does, would turn black line art into a black square).
     layout : {"auto", "channels_last", "channels_first"}, default="auto"
         Where the channel axis of a 4-D array (or a 3-D single image in a list) is. "auto" takes the axis whose
         size is 1, 3 or 4 (axis 3 for (n, H, W, C), axis 1 for (n, C, H, W)); when both or neither qualify it
@@ -127,7 +128,7 @@ class ImageGrid(GridAdapter):
                 return im.copy()
         except Exception as exc:  # PIL raises many types for bad data (OSError, SyntaxError, DecompressionBombError)
             raise GridCNNError(
-                f"File {name!r} is not an image gridcnn can read ({type(exc).__name__}). Send PNG, JPEG, BMP, GIF, "
+                f"File {name!r} is not an image gridcnn can read ({type(exc).__name__}). Use PNG, JPEG, BMP, GIF, "
                 "TIFF or WebP."
             ) from None
 
@@ -351,16 +352,24 @@ def _pil_to_array(im: Image.Image) -> np.ndarray:
         return (x.astype(np.uint16) if x.min() >= 0 and x.max() <= 65535 else x)[..., None]
     if im.mode == "F":
         return np.asarray(im, dtype=np.float32)[..., None]
+    if im.mode in ("LA", "La"):  # gray with alpha: on white, still one channel
+        return _on_white(im.convert("RGBA"))[..., :1].copy()
     if im.mode in _GRAY_PIL_MODES:
         return np.asarray(im.convert("L"))[..., None]
-    # Palette images may carry transparency; going through RGBA keeps PIL from warning, and alpha is dropped later.
-    return np.asarray(im.convert("RGBA" if im.mode in ("P", "PA", "RGBA") else "RGB"))
+    if im.mode in ("RGBA", "RGBa", "PA") or "transparency" in im.info:  # palette transparency too
+        return _on_white(im.convert("RGBA"))
+    return np.asarray(im.convert("RGB"))
+
+
+def _on_white(rgba: Image.Image) -> np.ndarray:
+    """(H, W, 3) uint8: an RGBA picture laid on white (the same numbers `_to_mode` gives for an RGBA array)."""
+    return _to_mode(np.asarray(rgba)[None], "RGB")[0]
 
 
 def _to_mode(x: np.ndarray, mode: str) -> np.ndarray:
-    """(k, H, W, C) with C in 1, 3, 4 -> (k, H, W, 1 or 3), dropping alpha like PIL's convert."""
+    """(k, H, W, C) with C in 1, 3, 4 -> (k, H, W, 1 or 3), a fourth channel taken as alpha over white."""
     if x.shape[-1] == 4:
-        x = x[..., :3]
+        x = _over_white(x)
     if mode == "RGB":
         return np.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else np.ascontiguousarray(x)
     if x.shape[-1] == 1:
@@ -370,6 +379,17 @@ def _to_mode(x: np.ndarray, mode: str) -> np.ndarray:
         luma = r.astype(np.uint32) * 19595 + g.astype(np.uint32) * 38470 + b.astype(np.uint32) * 7471 + 0x8000
         return (luma >> 16).astype(np.uint8)
     return (np.float32(0.299) * r + np.float32(0.587) * g + np.float32(0.114) * b).astype(np.float32)
+
+
+def _over_white(x: np.ndarray) -> np.ndarray:
+    """(k, H, W, 4) RGBA -> (k, H, W, 3): colour * alpha + white * (1 - alpha), in the array's own depth (uint8 and
+    uint16 rounded to nearest; white is the dtype's full scale, 1.0 for floats)."""
+    rgb, a = x[..., :3], x[..., 3:]
+    if x.dtype.kind == "f":
+        return (rgb * a + (1 - a)).astype(x.dtype)
+    top = 65535 if x.dtype == np.uint16 else 255
+    wide = rgb.astype(np.uint64) * a + top * (top - a.astype(np.uint64))
+    return ((wide + top // 2) // top).astype(x.dtype)
 
 
 def _resize(x: np.ndarray, size: tuple[int, int], resample, aspect: str = "squash") -> np.ndarray:
@@ -398,8 +418,8 @@ def _placement(shape, size, aspect: str):
     (H, W), (h, w) = shape, size
     if aspect == "crop":
         scale = max(h / H, w / W)  # the source region that, resized by scale, covers the output exactly
-        ch, cw = h / scale, w / scale
-        return ((W - cw) / 2, (H - ch) / 2, (W + cw) / 2, (H + ch) / 2), (h, w), (0, 0)
+        ch, cw = min(H, h / scale), min(W, w / scale)  # h / (h / H) can come back as H + 1e-14: PIL refuses that box
+        return (max(0.0, (W - cw) / 2), max(0.0, (H - ch) / 2), min(W, (W + cw) / 2), min(H, (H + ch) / 2)), (h, w), (0, 0)
     if aspect == "pad":
         scale = min(h / H, w / W)
         ph, pw = max(1, min(h, round(H * scale))), max(1, min(w, round(W * scale)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -36,6 +37,12 @@ def export(
     with user_errors(DATA):
         onnx_path, json_path = export_onnx(model, target, overwrite=overwrite)
     console.print(f"[green]Wrote[/] {escape(str(onnx_path))} and {escape(str(json_path))}", soft_wrap=True)
+    inputs = json.loads(json_path.read_text())["inputs"]
+    if len(inputs) > 1:  # what a caller must pass beyond the data (a sound clip's rate), said where they export
+        told = "; ".join(f"{i['name']} {i['dtype']} {i['shape']}" + (f" = {i['value']}" if "value" in i else "")
+                         for i in inputs)
+        console.print(escape(f"The graph takes {told}; any other {inputs[1]['name']} is refused (see the sidecar)."),
+                      soft_wrap=True)
 
 
 @app.command()

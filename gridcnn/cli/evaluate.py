@@ -72,7 +72,7 @@ def predict(
     """
     from gridcnn.estimator.pipeline import split_pipeline
     from gridcnn.modelfile.persistence import load
-    from gridcnn.cli.inputs import check_numbers, gather_inputs, name_rows
+    from gridcnn.cli.inputs import check_numbers, for_person, gather_inputs
 
     with user_errors(USAGE):
         model = load(run_or_model)
@@ -81,13 +81,14 @@ def predict(
         from gridcnn.streaming import file_adapter, predict_files
 
         check_numbers(names, X)
+        adapter = file_adapter(model)
         try:
-            if file_adapter(model) is not None:  # image and sound files are decoded batch by batch, never all at once
+            if adapter is not None:  # image and sound files are decoded batch by batch, never all at once
                 proba, names = predict_files(model, X)
             else:
                 proba = model.predict_proba(X)
-        except GridCNNError as exc:  # rows the network overflows on: named by their files
-            raise name_rows(exc, names) from None
+        except GridCNNError as exc:  # a file it cannot use, or rows the network overflows on: named by their files
+            raise for_person(exc, adapter, names) from None
     classes = split_pipeline(model)[1].classes_
     for name, p in zip(names, proba):
         label, prob = classes[p.argmax()], float(p.max())

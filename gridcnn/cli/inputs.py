@@ -99,6 +99,23 @@ def name_rows(exc: GridCNNError, names: list[str]) -> GridCNNError:
     return GridCNNError(head + text[text.index(" gives no answer"):])
 
 
+def for_person(exc: GridCNNError, adapter, names: list[str]) -> GridCNNError:
+    """``exc`` worded for the person at the command line: a file the adapter (of a model reading files) refused is
+    named with what is wrong with it and what file to give instead, as `gridcnn serve` tells the person uploading it
+    (adapters.file_advice), not with the adapter's advice for a Python caller (``X[0]``, ``on_error='skip'``)."""
+    path = getattr(exc, "path", None)
+    if path is not None and adapter is not None and adapter.upload_kind:
+        from gridcnn.adapters.file_advice import explain_file
+
+        try:
+            message = explain_file(adapter, path, verb="Save")
+        except OSError:  # gone or unreadable since: the adapter's own message says so
+            message = None
+        if message:
+            return GridCNNError(f"{message} Or leave that file out.")
+    return name_rows(exc, names)
+
+
 def check_known_labels(y, classes, where) -> None:
     """Refuse data none of whose labels is a class of the model: every row would count as wrong, so the metrics
     would only say that the data (or its --target) is not the model's. Names both label sets, and the likely slip."""

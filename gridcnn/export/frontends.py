@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from gridcnn.exceptions import GridCNNError
+from gridcnn.export.guards import check_name
 
 
 @dataclass
@@ -29,6 +30,9 @@ class Frontend:
     in_graph: list[str]  # what the graph does before the network
     files: dict = field(default_factory=dict)  # extra files written beside the model: name -> bytes
     min_opset: int = 13
+    # Further int64 inputs the graph refuses unless they equal the value (export.guards): name -> value. What the
+    # graph cannot see in its main input but would misread without, such as a clip's sample rate.
+    required: dict = field(default_factory=dict)
 
 
 def _f32(values) -> torch.Tensor:
@@ -114,8 +118,11 @@ def spectrogram(adapter) -> Frontend:
         "decode the clip to float32 samples in [-1, 1] (soundfile.read, or the wave module for 16-bit WAV / 32768)",
         "mix channels down to mono by their mean",
         f"resample to {sr} Hz when the file has another rate (librosa.resample, soxr_hq)",
+        f"pass the rate as the second input, sample_rate = {sr} (int64, shape [1]: np.array([RATE]))",
     ]
     in_graph = [
+        f"refuse the call unless sample_rate is {sr}: onnxruntime raises, naming the node "
+        f"{check_name('sample_rate', sr)} (a clip at another rate would be misread, not answered)",
         f"crop to the first {n} samples or pad with silence at the end ({n / sr:g} s)",
         f"STFT (n_fft {adapter.n_fft}, hop {adapter.hop_length}, periodic Hann window, centred with zero padding)",
         f"power through a {adapter.n_mels}-band Slaney mel filter bank (f_min {adapter.f_min:g} Hz, "
@@ -128,7 +135,7 @@ def spectrogram(adapter) -> Frontend:
     t = np.arange(n, dtype=np.float32) / sr
     example = np.stack([0.5 * np.sin(2 * np.pi * f * t) for f in (440.0, 1000.0)]).astype(np.float32)
     return Frontend(_LogMel(adapter, basis.astype(np.float32)), "waveform", "float32", ["batch", "length"], example,
-                    outside, in_graph, min_opset=17)
+                    outside, in_graph, min_opset=17, required={"sample_rate": sr})
 
 
 class _Lookup(nn.Module):

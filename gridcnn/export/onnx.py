@@ -3,6 +3,8 @@
 The graph takes the adapter's raw input where ONNX has the ops (uint8 pixels, waveforms, token ids, signals) and
 returns ``probabilities`` (batch, n_classes) in the order of the sidecar's ``classes``. The sidecar says what stays
 outside the graph (decoding files, resizing images, resampling sound, tokenising text) and what the graph does.
+A sound model's graph also takes the clip's ``sample_rate`` and refuses any rate but the model's (export.guards):
+resampling stays outside, as the server and ``predict`` do it (librosa's soxr_hq, which ONNX has no op for).
 torch's TorchScript-based exporter writes it (``dynamo=False``): it needs no package beyond ``onnx``, exports in
 a second, and sets the opset exactly (17 where ONNX's STFT is needed, 13 otherwise).
 """
@@ -19,6 +21,7 @@ import torch
 
 from gridcnn.estimator.pipeline import split_pipeline
 from gridcnn.export import frontends as frontends
+from gridcnn.export import guards
 from gridcnn._registry import did_you_mean
 from gridcnn.exceptions import GridCNNError
 
@@ -163,13 +166,20 @@ def export_onnx(model, out, *, opset: int | None = None, overwrite: bool = True)
         with torch.no_grad():
             expected = graph(example).numpy()
     proto = onnx.load_from_string(buffer.getvalue())
+    for name, value in front.required.items():
+        guards.require_value(proto, name, value, front.input_name)
     sidecar = describe(model, front, opset)
     proto.metadata_props.add(key="gridcnn", value=json.dumps(sidecar))
     onnx.checker.check_model(proto)
     data = proto.SerializeToString()
-    got = ort.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, {front.input_name: front.example})[0]
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # the refusals checked below would each log an error line on the terminal
+    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    feeds = {front.input_name: front.example, **{k: np.array([v], np.int64) for k, v in front.required.items()}}
+    got = session.run(None, feeds)[0]
     if not np.allclose(got, expected, atol=1e-4):  # a guard against exporter bugs; the tests hold it to 1e-5
         raise RuntimeError(f"onnxruntime's output differs from torch's by {np.abs(got - expected).max():.3g}")
+    _check_refusals(session, feeds, front.required)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)
     json_path = out.with_suffix(".json")
@@ -177,6 +187,18 @@ def export_onnx(model, out, *, opset: int | None = None, overwrite: bool = True)
     for name, content in front.files.items():
         (out.parent / name).write_bytes(content)
     return out, json_path
+
+
+def _check_refusals(session, feeds: dict, required: dict) -> None:
+    """A guard against a graph that would answer for a value it must refuse (an optimiser dropping the check)."""
+    for name, value in required.items():
+        try:
+            session.run(None, {**feeds, name: np.array([value + 1], np.int64)})
+        except Exception as exc:  # onnxruntime's own error types differ between versions
+            if guards.check_name(name, value) in str(exc):
+                continue
+            raise RuntimeError(f"the graph refused {name}={value + 1} without naming its check: {exc}") from None
+        raise RuntimeError(f"the graph answered for {name}={value + 1}; it must refuse anything but {value}")
 
 
 def network_graph(estimator) -> bytes:
@@ -226,15 +248,24 @@ def describe(model, front: frontends.Frontend, opset: int) -> dict:
     adapter, est = parts(model)
     return jsonable({
         "format": SIDECAR_FORMAT,
-        "format_version": 1,
+        "format_version": 2,  # 2: the inputs list; a sound graph takes sample_rate
         "opset": opset,
         "classes": est.classes_.tolist(),
         "grid_shape": list(est.input_shape_),
         "input_kind": getattr(adapter, "registry_name", "") or "grid",
         "input": {"name": front.input_name, "dtype": front.dtype, "shape": front.shape},
+        # Every input the graph needs, the one above first; the others must hold the given value or the graph
+        # refuses the call (onnxruntime raises, naming the check), e.g. a sound model's sample_rate.
+        "inputs": [{"name": front.input_name, "dtype": front.dtype, "shape": front.shape},
+                   *({"name": k, "dtype": "int64", "shape": [1], "value": v,
+                      "otherwise": f"refused: onnxruntime raises, naming the node {guards.check_name(k, v)}"}
+                     for k, v in front.required.items())],
         "output": {"name": "probabilities", "dtype": "float32", "shape": ["batch", len(est.classes_)]},
         "preprocessing": {"outside_graph": front.outside, "in_graph": front.in_graph},
         "files": sorted(front.files),
+        **({"sample_rate": {"hz": sr, "other_rates": "refused by the graph, not resampled: resample first (e.g. "
+                            f"librosa.resample(x, orig_sr=RATE, target_sr={sr})) and pass sample_rate={sr}"}}
+           if (sr := front.required.get("sample_rate")) else {}),
         "adapter": None if adapter is None else {"name": adapter.registry_name,
                                                  "params": _params(adapter)},
     })

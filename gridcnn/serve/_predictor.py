@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gridcnn.adapters.file_advice import grid_for_person
 from gridcnn.estimator.pipeline import split_pipeline
 from gridcnn.exceptions import GridCNNError
 from gridcnn.serve._engine import make_engine
@@ -107,27 +108,12 @@ class Predictor:
         return np.concatenate(grids) if grids else grids
 
     def _grid(self, name: str, item) -> np.ndarray:
-        """One decoded upload through the adapter, as the grid the network reads. The adapter's messages speak to a
-        Python caller (X[0], on_error='skip'); a person uploading a file is told what is wrong with the file."""
-        advice = (" Send it as an 8-bit PNG or JPEG (or a 16-bit PNG), or a floating-point TIFF with values in [0, 1]."
-                  if self.upload_kind == "image" else " Send a clip with samples in [-1, 1], as WAV, FLAC, OGG or MP3.")
-        values = np.asarray(item)
-        if values.dtype.kind == "f" and not np.isfinite(values).all():
-            part = "pixels" if self.upload_kind == "image" else "samples"
-            raise RequestError(f"File {name!r} cannot be used: some of its {part} are NaN or infinite." + advice)
+        """One decoded upload through the adapter, as the grid the network reads; a file it cannot use is explained
+        to the person who sent it (adapters.file_advice, which `gridcnn predict` shares), not to a Python caller."""
         try:
-            return self.adapter.transform([item])
-        except GridCNNError:
-            lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
-            if self.upload_kind == "image" and values.dtype.kind == "f":
-                why = f"it is a floating-point image with pixel values from {lo:g} to {hi:g}, outside [0, 1]."
-            elif self.upload_kind == "image" and values.dtype.kind in "iu":
-                why = f"it is a {values.dtype.itemsize * 8}-bit image with pixel values from {lo:g} to {hi:g}."
-            elif self.upload_kind != "image" and max(abs(lo), abs(hi)) > 1:
-                why = f"its samples reach {max(abs(lo), abs(hi)):.3g}, far outside [-1, 1], too loud to analyse."
-            else:
-                why = f"this model cannot turn it into its input ({values.dtype} {self.upload_kind} data)."
-            raise RequestError(f"File {name!r} cannot be used: {why}" + advice) from None
+            return grid_for_person(self.adapter, name, item, verb="Send")
+        except GridCNNError as exc:
+            raise RequestError(str(exc)) from None
 
     def from_json(self, inputs: list):
         """JSON inputs -> texts for text models, or a float32 grid array (n, C, H, W) for any model."""

@@ -141,7 +141,7 @@ class StreamedGrids:
             if isinstance(item, torch.Tensor):
                 return tuple(int(v) for v in item.shape)
             if self.adapter.on_error == "raise":
-                raise GridCNNError(item.message)
+                raise _failed(item)
         raise GridCNNError(f"None of the {len(self.paths)} files could be decoded; check the paths and the format.")
 
     def _build(self, path, digest, key, shape, rank: int, world_size: int) -> None:
@@ -218,7 +218,7 @@ class StreamedGrids:
         for (owner, _), (kept, grids, failures) in zip(parts, decoder.run([p for _, p in parts])):
             for f in failures:
                 if self.adapter.on_error == "raise":
-                    raise GridCNNError(f.message)
+                    raise _failed(f)
                 self.skipped_.append({"index": f.index, "path": f.path, "reason": f.message})
                 self.kept_[f.index] = False
                 warnings.warn(f"Skipped {f.path} (on_error='skip'): it could not be decoded any more; its row is "
@@ -227,6 +227,14 @@ class StreamedGrids:
             if sum(len(k) for k, _ in done) == len(batches[owner]):
                 yield torch.cat([k for k, _ in done]), (done[0][1] if len(done) == 1 else torch.cat([g for _, g in done]))
                 done = []
+
+
+def _failed(failure) -> GridCNNError:
+    """The error for a file that failed to decode, with its ``path`` (as ``rows`` elsewhere): the adapter's words
+    are for a Python caller, and `gridcnn predict` tells a person about that file instead."""
+    exc = GridCNNError(failure.message)
+    exc.path = failure.path
+    return exc
 
 
 class StreamSource:

@@ -156,13 +156,15 @@ class SpectrogramGrid(GridAdapter):
             wave, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
         except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError or TypeError for bad data
             raise GridCNNError(
-                f"File {name!r} is not a sound file gridcnn can read ({type(exc).__name__}). Send WAV, FLAC, OGG or "
+                f"File {name!r} is not a sound file gridcnn can read ({type(exc).__name__}). Use WAV, FLAC, OGG or "
                 "MP3."
             ) from None
         if len(wave) == 0:
-            raise GridCNNError(f"File {name!r} holds no samples. Send a clip with sound in it.")
+            raise GridCNNError(f"File {name!r} holds no samples. Use a clip with sound in it.")
         mono = wave.mean(axis=1)
-        if rate != self.sample_rate:
+        # NaN or infinite samples are not resampled (librosa refuses them with its own error): the caller's check
+        # (adapters.file_advice) names them.
+        if rate != self.sample_rate and np.isfinite(mono).all():
             import librosa
 
             mono = librosa.resample(mono, orig_sr=rate, target_sr=self.sample_rate, res_type="soxr_hq")
