@@ -1,15 +1,17 @@
 """Transfer learning on a small colour set built offline (`gridcnn.data.clipart`): SVC on pixels, from scratch,
 frozen pretrained + logistic regression, fine-tuned (and fine-tuning's choices one at a time), side by side.
 
-Run:  python -m benchmarks.transfer [--size 128] [--epochs 8] [--ablate] [--speed]
-Prints markdown tables with the machine. ``--ablate`` adds one fine-tuned row per changed choice (no frozen epoch,
-one rate for all stages, batch norm trained while frozen, no flip); ``--speed`` times `fit` against a hand-written
+Run:  python -m benchmarks.transfer [--size 128] [--epochs 8] [--ablate] [--speed] [--aspect] [--scratch]
+Prints markdown tables with the machine. ``--ablate`` adds one fine-tuned row per changed choice (fastai's frozen
+epoch instead of the probe, no probe, batch norm trained, one rate for all stages, a lower rate, no flip); ``--aspect``
+probes the drawings' original files squashed, cropped and padded; ``--speed`` times `fit` against a hand-written
 torch loop on the same network and data, alternated; ``--sizes`` times one fine-tuning epoch at 128, 160, 224 px.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -46,10 +48,8 @@ def timed(fn):
     return out, time.perf_counter() - t0
 
 
-def probe(X, y, Xt, yt):
-    """Frozen pretrained body, pooled features, logistic regression (the issue's 72.1% baseline)."""
-    from sklearn.linear_model import LogisticRegression
-
+def features(X):
+    """The frozen pretrained body's pooled features (the output layer's inputs) of X."""
     net = GridCNNClassifier(ARCH, pretrained=True, max_epochs=1, random_state=0)
     net._validate_parameters()
     from gridcnn.estimator.fitting import network_spec
@@ -60,10 +60,15 @@ def probe(X, y, Xt, yt):
     model.head = nn.Sequential(*list(model.head.children())[:-1])  # pooled features, no output layer
     model.eval()
     with torch.no_grad():
-        feats = lambda A: torch.cat([model(torch.from_numpy(A[i:i + 64])) for i in range(0, len(A), 64)]).numpy()  # noqa: E731
-        F, Ft = feats(X), feats(Xt)
-    lr = LogisticRegression(max_iter=3000, C=1.0).fit(F, y)
-    return lr.score(Ft, yt)
+        return torch.cat([model(torch.from_numpy(X[i:i + 64])) for i in range(0, len(X), 64)]).numpy()
+
+
+def probe(X, y, Xt, yt):
+    """Frozen pretrained body, pooled features, logistic regression (the issue's 72.1% baseline)."""
+    from sklearn.linear_model import LogisticRegression
+
+    lr = LogisticRegression(max_iter=3000, C=1.0).fit(features(X), y)
+    return lr.score(features(Xt), yt)
 
 
 class _Rows(list):
@@ -85,28 +90,58 @@ def rows(args, X, y, Xt, yt):
     (acc, sec) = timed(lambda: probe(X, y, Xt, yt))
     out.append((f"{ARCH} pretrained, frozen, + logistic regression", acc, sec))
     (clf, sec) = timed(lambda: fine_tuned(args.epochs, args.seed).fit(X, y))
-    out.append((f"{ARCH} fine-tuned (defaults: 1 frozen epoch, body_lr_factor 0.1, flip), {args.epochs} epochs",
-                clf.score(Xt, yt), sec))
+    out.append((f"{ARCH} fine-tuned (defaults: head from the probe, every layer trained, body_lr_factor 0.1, "
+                f"batch norm kept, flip + shift), {args.epochs} epochs", clf.score(Xt, yt), sec))
     if args.ablate:
-        variants = [("one rate for all stages (body_lr_factor=1)", dict(body_lr_factor=1.0), None),
-                    ("no frozen epoch (freeze_epochs=0)", dict(freeze_epochs=0), None),
-                    ("batch norm trained while frozen", {}, False),
-                    ("body_lr_factor=0.01 (fastai's lr / 100)", dict(body_lr_factor=0.01), None),
+        rule = fitting.fine_tune_rule
+        variants = [("fastai's fine_tune: 1 frozen epoch, random head, batch norm trained after (the old default)",
+                     dict(freeze_epochs=1), None),
+                    ("random head (no probe), batch norm kept", {}, dict(probe=False)),
+                    ("head from the probe, batch norm trained", {}, dict(keep_statistics=False)),
+                    ("one rate for all stages (body_lr_factor=1)", dict(body_lr_factor=1.0), None),
+                    ("lr 3e-4, no shift", dict(lr=3e-4, augment_shift=0), None),
                     ("no flip", dict(augment_flip=False), None)]
-        for name, kw, keep in variants:
-            old = fitting.KEEP_STATISTICS
-            if keep is not None:
-                fitting.KEEP_STATISTICS = keep
+        for name, kw, change in variants:
+            if change is not None:  # the rule's parts that no parameter turns off on its own
+                fitting.fine_tune_rule = lambda est, change=change: dataclasses.replace(rule(est), **change)
             try:
                 (clf, sec) = timed(lambda: fine_tuned(args.epochs, args.seed, **kw).fit(X, y))
             finally:
-                fitting.KEEP_STATISTICS = old
+                fitting.fine_tune_rule = rule
             out.append((f"fine-tuned, {name}", clf.score(Xt, yt), sec))
     if args.scratch:
         (clf, sec) = timed(lambda: GridCNNClassifier(max_epochs=args.scratch_epochs, augment_flip=True,
                                                      random_state=args.seed).fit(X, y))
         out.append((f"default network from scratch, {args.scratch_epochs} epochs", clf.score(Xt, yt), sec))
     return out
+
+
+def aspect_probe(seed_dir: Path) -> None:
+    """The probe on the drawings' original files (transparent, of every shape) through the image adapter at 128 px,
+    squashed, centre-cropped or padded: which shape zero-config gives the pretrained network."""
+    import shutil
+
+    from sklearn.linear_model import LogisticRegression
+
+    from gridcnn.adapters.image import ImageGrid
+
+    root = cache_dir() / f"clipart-v{clipart._VERSION}"
+    files = {}
+    for part in ("train", "test"):
+        for name in clipart.CLASSES:
+            originals = {f.stem: f for f in clipart.drawings(clipart.ROOT / name)}
+            for f in sorted((root / part / name).glob("*.png")):
+                dest = seed_dir / part / name / f.name
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(originals[f.stem], dest)
+                files.setdefault(part, []).append((str(dest), name))
+    (paths, y), (tpaths, yt) = (list(zip(*files[p])) for p in ("train", "test"))
+    for aspect in ("squash", "crop", "pad"):
+        adapter = ImageGrid(size=128, mode="RGB", aspect=aspect)
+        X, Xt = adapter.fit_transform(list(paths)), adapter.transform(list(tpaths))
+        F, Ft = features(X), features(Xt)
+        acc = LogisticRegression(max_iter=3000).fit(F, np.array(y)).score(Ft, np.array(yt))
+        print(f"| {aspect} | {acc:.1%} |", flush=True)
 
 
 def hand_loop(X, y, epochs, seed):
@@ -158,6 +193,7 @@ def main(argv=None):
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--sizes", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--aspect", action="store_true", help="probe the original files squashed, cropped, padded")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     X, y, Xt, yt = data(args.size)
@@ -173,6 +209,13 @@ def main(argv=None):
             ys = np.arange(64) % 8
             _, sec = timed(lambda: hand_loop(Xs, ys, 1, 0))
             print(f"{s} px: {64 / sec:.1f} pictures/s (one epoch of 64, forward and backward)", flush=True)
+    if args.aspect:
+        import tempfile
+
+        print("\n| original files at 128 px | probe accuracy |\n|---|---|")
+        with tempfile.TemporaryDirectory() as tmp:
+            aspect_probe(Path(tmp))
+        print()
     rows(args, X, y, Xt, yt)
     print("\n" + machine_line())
 

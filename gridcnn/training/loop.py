@@ -219,12 +219,10 @@ def run_epochs(model, optimizer, train, config: LoopConfig, hooks: Sequence[Hook
         return _run(fit, train, valid, resume)
 
 
-def _run(fit: FitState, train, valid, resume) -> list[dict]:
-    """`run_epochs` once its state is set up."""
-    model, optimizer, config, scaler = fit.model, fit.optimizer, fit.config, fit.scaler
-    if resume is not None:
-        fit.load_state_dict(resume)
-    device = next(model.parameters()).device  # the data may stay in CPU memory when it does not fit on the GPU
+def _wrap(model, config: LoopConfig, device):
+    """What the epochs call: the model, in DistributedDataParallel under torchrun, compiled when asked. Built again
+    whenever the trainable parameters change (fine-tuning's frozen epochs): DDP reduces the gradients of the
+    parameters that required one when it was built, and fails on a step where one of them gets none."""
     net = model
     if config.world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -232,6 +230,16 @@ def _run(fit: FitState, train, valid, resume) -> list[dict]:
         net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     if config.compile:
         net = torch.compile(net)
+    return net
+
+
+def _run(fit: FitState, train, valid, resume) -> list[dict]:
+    """`run_epochs` once its state is set up."""
+    model, optimizer, config, scaler = fit.model, fit.optimizer, fit.config, fit.scaler
+    if resume is not None:
+        fit.load_state_dict(resume)
+    device = next(model.parameters()).device  # the data may stay in CPU memory when it does not fit on the GPU
+    net, trainable = None, None
     batch_hooks = [h for h in fit.hooks if type(h).on_batch_end is not Hook.on_batch_end]
     on_batch = (lambda b: [h.on_batch_end(fit, b) for h in batch_hooks]) if batch_hooks else None
     # What an exception rolls back to: the last epoch whose hooks all ran (Ctrl-C, a NaN loss or a crash spoils only
@@ -242,6 +250,8 @@ def _run(fit: FitState, train, valid, resume) -> list[dict]:
             hook.on_fit_start(fit)
         while fit.done < fit.config.epochs and not fit.stop:  # a hook may re-plan the epochs (`FitState.replan`)
             t0 = time.perf_counter()
+            if trainable != (now := [p.requires_grad for p in model.parameters()]):
+                net, trainable = _wrap(model, config, device), now  # a hook froze or unfroze layers
             epoch = len(fit.history) + 1
             # Each epoch's shuffle, augmentation and dropout draw from a seed of their own, so an epoch can be
             # replayed (or a fit resumed from a checkpoint) without carrying generator state along.

@@ -1,4 +1,5 @@
-"""fastai's ``fine_tune`` in the loop: the first ``freeze_epochs`` epochs train the head only, then every layer."""
+"""fastai's ``fine_tune`` in the loop: the first ``freeze_epochs`` epochs train the head only, then every layer; and
+the pretrained body's batch-norm statistics kept for the whole fit when asked."""
 
 from __future__ import annotations
 
@@ -13,14 +14,19 @@ class FineTune(Hook):
     from a checkpoint on either side of the boundary freezes (or not) exactly as the uninterrupted one did. Frozen
     parameters get no gradient, so the optimiser leaves them (and their weight decay) alone; with
     ``keep_statistics`` their batch-norm layers also stay in eval mode, normalising with ImageNet's statistics.
+    With ``keep_after`` they stay in eval mode once the body trains too (`GridCNN.keep_statistics`).
     """
 
-    def __init__(self, freeze_epochs: int, keep_statistics: bool = True):
+    def __init__(self, freeze_epochs: int, keep_statistics: bool = True, keep_after: bool = False):
         self.freeze_epochs = int(freeze_epochs)
         self.keep_statistics = keep_statistics
+        self.keep_after = keep_after
 
     def _set(self, fit: FitState) -> None:
-        fit.model.freeze_body(fit.done < self.freeze_epochs, keep_statistics=self.keep_statistics)
+        frozen = fit.done < self.freeze_epochs
+        fit.model.freeze_body(frozen, keep_statistics=self.keep_statistics)
+        if not frozen and self.keep_after:
+            fit.model.keep_statistics(True)
 
     def on_fit_start(self, fit: FitState) -> None:
         self._set(fit)
