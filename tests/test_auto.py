@@ -275,6 +275,6 @@ def test_fit_sound_folder_recognises_words_in_voices_it_never_heard(tmp_path, mo
     assert result.exit_code == 0, result.output
     recipe = read_recipe(out / "recipe.toml")  # what it chose, as the run folder keeps it
     assert recipe.adapter["n_mels"] == 40 and "validation_fraction" not in recipe.estimator
-    # Chance is 10%; seed 0 scored 74% on these 50 clips (45 s of CPU). Its own 100 epochs reach more, at 4x the time
-    # (benchmarks/RESULTS.md, "Sound folders").
-    assert json.loads((out / "metrics.json").read_text())["accuracy"] >= 0.5
+    # Chance is 10%; seeds 0-2 scored 80%, 78%, 86% on these 50 clips (fits of 22-24 s at load 3). Its own 100
+    # epochs reach more, at 4x the time (benchmarks/RESULTS.md, "Sound folders in voices never heard").
+    assert json.loads((out / "metrics.json").read_text())["accuracy"] >= 0.6
