@@ -70,7 +70,8 @@ def test_colour_pictures_are_fine_tuned_from_imagenet_and_gray_ones_trained_from
     why = {w: (c, r) for w, c, r in auto.choices}
     assert auto.recipe.adapter == {"name": "image", "size": [128, 128], "mode": "RGB", "aspect": "squash"}
     assert auto.recipe.estimator == {"random_state": 0, "validation_fraction": 0.1, "architecture": "efficientnet_lite0",
-                                     "pretrained": True, "max_epochs": 10, "batch_size": 32, "augment_flip": True}
+                                     "pretrained": True, "max_epochs": 10, "freeze_epochs": 10, "batch_size": 32,
+                                     "augment_flip": True}
     assert why["pretrained"][0].startswith("efficientnet_lite0, ImageNet weights") and "colour" in why["pretrained"][1]
     assert "flip" in why["augmentation"][0]
     gray = {w: (c, r) for w, c, r in auto_recipe(write_shapes(tmp_path / "gray")).choices}

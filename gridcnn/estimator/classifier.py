@@ -172,24 +172,24 @@ class GridCNNClassifier(ClassifierMixin, BaseEstimator):
         Dropout on the embedded token vectors in training (with ``embedding`` only). On the text recipe 0.25
         lowered the mean over seeds 0-4 from 80.87% to 80.74% (seed 0 alone: 81.0% to 81.5%); 0.5 cost 1.5 points.
     freeze_epochs : int or "auto", default="auto"
-        How a fit that builds a pretrained network starts. "auto" (with ``pretrained``): the head's output layer
-        starts as a logistic regression fitted on the frozen body's pooled features of the training rows (one
-        forward pass; LP-FT, `gridcnn.training.probe`), then every layer trains from the first epoch, the body's
-        batch-norm layers keeping ImageNet's running statistics. A number: fastai's ``fine_tune`` instead: the first
-        this many epochs train a randomly started head alone (the body frozen, batch norm in eval mode), then every
-        layer (batch norm training), each phase with its own cycle of ``lr_schedule``. Without ``pretrained``,
-        "auto" is 0: nothing frozen, nothing probed.
+        How a fit that builds a pretrained network trains it. The head's output layer always starts as a logistic
+        regression fitted on the frozen body's pooled features of the training rows (one forward pass; LP-FT,
+        `gridcnn.training.probe`), so the first step starts at the probe's accuracy, not at chance. "auto" (with
+        ``pretrained``): every layer trains from the first epoch, the body's batch-norm layers keeping ImageNet's
+        running statistics. A number: the first this many epochs train the head alone (the body frozen, batch norm
+        in eval mode), then every layer with batch norm training, each phase with its own cycle of ``lr_schedule``
+        (fastai's ``fine_tune``); ``freeze_epochs >= max_epochs`` keeps the body frozen for the whole fit, as
+        ``gridcnn fit`` does for colour pictures. Without ``pretrained``, "auto" is 0: nothing frozen, nothing probed.
         On clip art (304 training drawings, 8 classes, 128 px, 8 epochs, one seed, 152 test pictures: one picture
-        is 0.66 points; benchmarks/RESULTS.md, "Transfer learning"): "auto" 66.4% at lr 3e-3 (65.8-67.8% at
-        lr 3e-4 and 1e-3, with and without shifts), fastai's 1 frozen epoch 58.6-63.2%, the frozen probe alone
-        68.4%. Batch norm trained on 32-picture batches cost 7 points in a hand loop from the probe (62.5% against
-        69.1%, lr 3e-4).
+        is 0.66 points; benchmarks/RESULTS.md, "Transfer learning"): "auto" 66.4%, batch norm trained 58.6%,
+        fastai's frozen epoch from a random head 63.2%, the frozen probe alone 68.4%; on the original files the
+        body frozen for 10 epochs 71.1%, every layer trained 65.1%.
     body_lr_factor : float in (0, 1] or "auto", default="auto"
         Discriminative learning rates: the first stage of the network (`GridCNN.stages`) trains at
         ``lr * body_lr_factor``, the head at ``lr``, the stages between at rates spaced geometrically (fastai's
-        ``slice(lr / 100, lr)`` is 0.01). "auto": 0.1 with ``pretrained``, else 1 (one rate for all). On clip art
-        (6 epochs, fastai's frozen epoch): 0.01 58.6%, 0.1 63.2%, 1 63.2%; from the probe (8 epochs, lr 3e-4):
-        1 60.5%, 0.1 66.4%.
+        ``slice(lr / 100, lr)`` is 0.01). "auto": 0.1 with ``pretrained``, else 1 (one rate for all). With batch
+        norm kept the body needs the low rate: on clip art (8 epochs) 0.1 scored 66.4% and 1 (3e-3 for every
+        layer) diverged to chance, 12.5%.
 
     Notes
     -----

@@ -288,16 +288,16 @@ class FineTuneRule:
 
 
 def fine_tune_rule(est) -> FineTuneRule:
-    """``freeze_epochs`` and ``body_lr_factor`` resolved. "auto" with pretrained weights: the head starts as a linear
-    probe, every layer trains from the first epoch with rates from lr / 10 up, the body's batch norm keeping
-    ImageNet's statistics; a number of frozen epochs instead runs fastai's ``fine_tune``. Without pretrained
+    """``freeze_epochs`` and ``body_lr_factor`` resolved. With pretrained weights the head always starts as a linear
+    probe; "auto" then trains every layer from the first epoch with rates from lr / 10 up, the body's batch norm
+    keeping ImageNet's statistics, and a number of frozen epochs runs fastai's ``fine_tune``. Without pretrained
     weights: neither."""
     pretrained = est.pretrained is not False
     auto = est.freeze_epochs == "auto"
     factor = (AUTO_BODY_LR_FACTOR if pretrained else 1.0) if est.body_lr_factor == "auto" else float(est.body_lr_factor)
     if auto:
         return FineTuneRule(0, factor, probe=pretrained, keep_statistics=pretrained)
-    return FineTuneRule(int(est.freeze_epochs), factor)
+    return FineTuneRule(int(est.freeze_epochs), factor, probe=pretrained)
 
 
 AUTO_BODY_LR_FACTOR = 0.1
