@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import time
 from pathlib import Path
 
@@ -50,17 +51,22 @@ def timed(fn):
 
 def features(X):
     """The frozen pretrained body's pooled features (the output layer's inputs) of X."""
-    net = GridCNNClassifier(ARCH, pretrained=True, max_epochs=1, random_state=0)
-    net._validate_parameters()
-    from gridcnn.estimator.fitting import network_spec
-    from gridcnn.backbone.pretrained import load_pretrained
-    spec = network_spec(net, X.shape[1:])
-    model = spec.build(X.shape[1:], 2)
-    load_pretrained(model, spec, ARCH, True)
-    model.head = nn.Sequential(*list(model.head.children())[:-1])  # pooled features, no output layer
-    model.eval()
+    model = _body(tuple(X.shape[1:]))
     with torch.no_grad():
         return torch.cat([model(torch.from_numpy(X[i:i + 64])) for i in range(0, len(X), 64)]).numpy()
+
+
+@functools.lru_cache(maxsize=2)
+def _body(grid: tuple):
+    """The pretrained network without its output layer, in eval mode: built and loaded once per grid shape."""
+    from gridcnn.backbone import resolve_spec
+    from gridcnn.backbone.pretrained import load_pretrained
+
+    spec = resolve_spec(ARCH)
+    model = spec.build(grid, 2)
+    load_pretrained(model, spec, ARCH, True)
+    model.head = nn.Sequential(*list(model.head.children())[:-1])  # pooled features, no output layer
+    return model.eval()
 
 
 def probe(X, y, Xt, yt):

@@ -151,7 +151,7 @@ def _folder(p: Path, data, split: bool, seed: int) -> AutoRecipe:
             # (a logistic regression on them; benchmarks/RESULTS.md, "Transfer learning").
             adapter = {**adapter, "size": [PRETRAINED_SIDE, PRETRAINED_SIDE], "aspect": "squash"}
             why = (f"{PRETRAINED_SIDE}x{PRETRAINED_SIDE} pixels, squashed: the size and shape the pretrained network "
-                   "is fine-tuned at")
+                   "trains at")
             # The body stays frozen for the whole fit: the head starts as a linear probe and trains on flipped and
             # shifted pictures. On clip art files fine-tuning every layer scored lower (65.1% against 71.1%, 10
             # epochs; benchmarks/RESULTS.md, "Transfer learning"), and a frozen body costs no backward pass.
